@@ -1,0 +1,57 @@
+// Maps registered stage names to their declaration and factory.
+//
+// Built-in stages and plugins add themselves here; the validator, the graph
+// builder and `sluice stages` read from it. Registering a name twice is an
+// error that names both origins.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pipeline/stage.h"
+
+namespace sluice {
+
+using StageFactory = std::function<std::unique_ptr<Stage>(const Params&)>;
+
+struct StageEntry {
+  StageSpec spec;
+  StageFactory factory;
+  std::string origin;  // "built-in" or the plugin's path
+};
+
+class DuplicateStageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Registry {
+ public:
+  // Origin recorded for the stages added after this call.
+  void set_origin(std::string origin) { origin_ = std::move(origin); }
+  const std::string& origin() const { return origin_; }
+
+  void add(StageSpec spec, StageFactory factory);
+  template <class S>
+  void add(StageSpec spec) {
+    add(std::move(spec), [](const Params& p) { return std::make_unique<S>(p); });
+  }
+
+  const StageEntry* find(const std::string& name) const;
+  std::vector<const StageEntry*> entries() const;  // sorted by name
+  // Up to `n` registered names closest to `name` (for "did you mean").
+  std::vector<std::string> closest(const std::string& name, size_t n = 3) const;
+
+ private:
+  std::map<std::string, StageEntry> entries_;
+  std::string origin_ = "built-in";
+};
+
+// Registers every stage that ships with sluice (stages/builtin.cpp).
+void register_builtin_stages(Registry& registry);
+
+}  // namespace sluice

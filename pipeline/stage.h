@@ -1,0 +1,188 @@
+// The stage API: what a stage declares (StageSpec), what it implements (Source,
+// Transform or Sink) and what the framework gives it (StageContext, Emitter).
+//
+// A stage states its whole contract in one StageSpec: registered name, kind,
+// port types, parameters, and whether its body may run concurrently. The
+// validator, `sluice stages` and the docs read that declaration; the stage
+// itself only implements process()/consume()/produce(). Timing, ordering,
+// back-pressure and error context are the framework's job.
+//
+//   class Square : public sluice::Transform {
+//    public:
+//     explicit Square(const sluice::Params&) {}
+//     void process(std::any& in, sluice::Emitter& out) override {
+//       auto v = sluice::payload_as<int64_t>(in);
+//       out.emit(v * v);
+//     }
+//   };
+//   registry.add<Square>(sluice::StageSpec("math.square")
+//                            .transform(sluice::kIntPort, sluice::kIntPort)
+//                            .doc("Squares integers.")
+//                            .parallel());
+#pragma once
+
+#include <any>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/packet.h"
+#include "pipeline/params.h"
+#include "pipeline/payloads.h"
+#include "pipeline/rng.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace sluice {
+
+enum class StageKind { kSource, kTransform, kSink };
+const char* stage_kind_name(StageKind kind);
+
+// The declaration of a stage type. Build it with chained calls.
+struct StageSpec {
+  std::string name;        // registered name, e.g. "image.decode_jpeg"
+  std::string summary;     // one line for `sluice stages`
+  std::string description; // longer text for `sluice stages NAME`
+  StageKind kind = StageKind::kTransform;
+  std::string input_type;   // port type name; empty for sources
+  std::string output_type;  // port type name; empty for sinks
+  std::vector<ParamSpec> params;
+  bool thread_safe = false;    // process() may run concurrently: default "auto"
+  bool ordered_input = false;  // needs its input in stream order (batching, training)
+
+  explicit StageSpec(std::string n) : name(std::move(n)) {}
+  StageSpec& doc(std::string one_line, std::string details = {}) {
+    summary = std::move(one_line);
+    description = std::move(details);
+    return *this;
+  }
+  StageSpec& source(std::string output) {
+    kind = StageKind::kSource;
+    output_type = std::move(output);
+    return *this;
+  }
+  StageSpec& transform(std::string input, std::string output) {
+    kind = StageKind::kTransform;
+    input_type = std::move(input);
+    output_type = std::move(output);
+    return *this;
+  }
+  StageSpec& sink(std::string input) {
+    kind = StageKind::kSink;
+    input_type = std::move(input);
+    return *this;
+  }
+  StageSpec& param(ParamSpec p) {
+    params.push_back(std::move(p));
+    return *this;
+  }
+  // process()/consume() is safe to call from several threads at once.
+  StageSpec& parallel() {
+    thread_safe = true;
+    return *this;
+  }
+  // The stage must see items (and control markers) in stream order.
+  StageSpec& ordered() {
+    ordered_input = true;
+    return *this;
+  }
+  const ParamSpec* find_param(const std::string& pname) const;
+};
+
+// Named counters a stage reports in the run summary (e.g. skipped images by
+// reason). Thread-safe; get a reference once in open() and add() on the hot path.
+class Counter {
+ public:
+  void add(int64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  int64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
+class RunControl;
+class CounterSet;
+
+// What the framework gives a stage: its id, a logger named after it, a seed
+// source, counters, and the means to stop the run's sources.
+class StageContext {
+ public:
+  StageContext(std::string id, uint64_t run_seed, spdlog::logger* logger, CounterSet* counters,
+               RunControl* control);
+
+  const std::string& id() const { return id_; }
+  spdlog::logger& log() const { return *logger_; }
+  // The run seed mixed with this stage's id: distinct per stage, stable per run.
+  uint64_t seed() const { return seed_; }
+  // A counter-based generator keyed by (stage seed, a, b), e.g. (epoch, index).
+  CounterRng rng(uint64_t a, uint64_t b = 0) const { return CounterRng(seed_, a, b); }
+  // A counter reported as "<stage id>.<name>" in the run summary.
+  Counter& counter(const std::string& name);
+  // Ask the sources to stop after their current item (e.g. early stopping).
+  // In-flight items still drain, and every stage's finish() still runs.
+  void request_stop();
+  bool stop_requested() const;
+  // Number of worker threads of the run (for sizing pools).
+  int threads() const;
+
+ private:
+  std::string id_;
+  uint64_t seed_;
+  spdlog::logger* logger_;
+  CounterSet* counters_;
+  RunControl* control_;
+};
+
+// Collects what a stage emits for one input (zero, one or many packets).
+class Emitter {
+ public:
+  explicit Emitter(std::vector<Packet>& out) : out_(out) {}
+  template <class T>
+  void emit(T&& value) {
+    out_.push_back(Packet::data(std::any(std::forward<T>(value))));
+  }
+  void emit_control(Control c) { out_.push_back(Packet::control(std::move(c))); }
+  void forward(Packet p) { out_.push_back(std::move(p)); }
+  size_t size() const { return out_.size(); }
+
+ private:
+  std::vector<Packet>& out_;
+};
+
+class Stage {
+ public:
+  virtual ~Stage() = default;
+  // Called once before the run starts, on the main thread.
+  virtual void open(StageContext& ctx) { (void)ctx; }
+  // A control marker. Serial ordered stages see it in stream order. The default
+  // forwards it downstream. Sinks get it too (forwarding is then a no-op).
+  virtual void on_control(const Control& c, Emitter& out) { out.emit_control(c); }
+  // End of stream, after the last item and marker, in order: flush buffered
+  // state (a partial batch), save (a trainer). Also runs after SIGINT/SIGTERM,
+  // since the sources then stop and the stream ends normally.
+  virtual void finish(Emitter& out) { (void)out; }
+};
+
+class Source : public Stage {
+ public:
+  // Emit the next item(s) and/or markers; return false when exhausted.
+  // The framework calls it serially and adds the end-of-stream marker.
+  virtual bool produce(Emitter& out) = 0;
+};
+
+class Transform : public Stage {
+ public:
+  // One input payload -> zero, one or many outputs.
+  virtual void process(std::any& in, Emitter& out) = 0;
+};
+
+class Sink : public Stage {
+ public:
+  virtual void consume(std::any& in) = 0;
+};
+
+}  // namespace sluice

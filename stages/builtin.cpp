@@ -1,0 +1,12 @@
+// Registers every stage family that ships with sluice.
+#include "pipeline/registry.h"
+#include "stages/generic/generic_stages.h"
+
+namespace sluice {
+
+void register_builtin_stages(Registry& registry) {
+  registry.set_origin("built-in");
+  register_generic_stages(registry);
+}
+
+}  // namespace sluice
