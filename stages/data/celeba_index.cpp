@@ -1,0 +1,466 @@
+#include "stages/data/celeba_index.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+namespace sluice::data {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IndexError(path, 0, "cannot open file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return {};
+  size_t e = s.find_last_not_of(" \t");
+  return s.substr(b, e - b + 1);
+}
+
+bool blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t comma = line.find(',', start);
+    out.push_back(trim(line.substr(start, comma - start)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::vector<std::string> split_spaces(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream ss(line);
+  std::string tok;
+  while (ss >> tok) out.push_back(tok);
+  return out;
+}
+
+// Levenshtein distance, for "did you mean" on attribute names.
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string did_you_mean(const std::string& name, const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_d = std::max<size_t>(3, name.size() / 3) + 1;
+  for (const auto& n : names) {
+    size_t d = edit_distance(name, n);
+    if (d < best_d) {
+      best_d = d;
+      best = n;
+    }
+  }
+  return best.empty() ? std::string() : " (did you mean '" + best + "'?)";
+}
+
+int find_column(const std::vector<std::string>& names, const std::string& name,
+                const std::string& file, int64_t line, const char* what) {
+  auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) {
+    throw IndexError(
+        file, line, std::string("unknown ") + what + " '" + name + "'" + did_you_mean(name, names));
+  }
+  return static_cast<int>(it - names.begin());
+}
+
+struct AttributeTable {
+  std::vector<std::string> names;  // the 40 attribute names
+  std::vector<std::string> ids;
+  std::vector<int64_t> lines;  // 1-based line of each row
+  std::vector<int8_t> values;  // ids.size() x names.size()
+  int64_t header_line = 1;
+};
+
+int8_t parse_pm1(const std::string& tok, const std::string& file, int64_t line,
+                 const std::string& column) {
+  if (tok == "1") return 1;
+  if (tok == "-1") return -1;
+  throw IndexError(file, line, "value '" + tok + "' of attribute '" + column + "' is not 1 or -1");
+}
+
+AttributeTable read_attributes_csv(const std::string& file) {
+  AttributeTable t;
+  auto lines = split_lines(read_text_file(file));
+  if (lines.empty() || blank(lines[0])) throw IndexError(file, 1, "missing header line");
+  auto header = split_csv(lines[0]);
+  if (header.size() < 2 || header[0] != "image_id") {
+    throw IndexError(file, 1, "header must start with 'image_id', found '" + header[0] + "'");
+  }
+  t.names.assign(header.begin() + 1, header.end());
+  t.header_line = 1;
+  const size_t cols = header.size();
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const int64_t ln = static_cast<int64_t>(i) + 1;
+    if (blank(lines[i])) continue;
+    auto row = split_csv(lines[i]);
+    if (row.size() != cols) {
+      throw IndexError(
+          file, ln,
+          "expected " + std::to_string(cols) + " columns, found " + std::to_string(row.size()));
+    }
+    t.ids.push_back(row[0]);
+    t.lines.push_back(ln);
+    for (size_t c = 1; c < cols; ++c)
+      t.values.push_back(parse_pm1(row[c], file, ln, t.names[c - 1]));
+  }
+  return t;
+}
+
+AttributeTable read_attributes_txt(const std::string& file) {
+  AttributeTable t;
+  auto lines = split_lines(read_text_file(file));
+  if (lines.size() < 2)
+    throw IndexError(file, static_cast<int64_t>(lines.size()) + 1,
+                     "expected a count line and a line of attribute names");
+  int64_t count = -1;
+  {
+    auto tok = split_spaces(lines[0]);
+    try {
+      size_t used = 0;
+      if (tok.size() == 1) count = std::stoll(tok[0], &used);
+      if (tok.size() != 1 || used != tok[0].size() || count < 0) count = -1;
+    } catch (const std::exception&) {
+      count = -1;
+    }
+    if (count < 0)
+      throw IndexError(file, 1,
+                       "first line must be the image count, found '" + trim(lines[0]) + "'");
+  }
+  t.names = split_spaces(lines[1]);
+  t.header_line = 2;
+  if (t.names.empty()) throw IndexError(file, 2, "missing attribute names");
+  const size_t cols = t.names.size() + 1;
+  for (size_t i = 2; i < lines.size(); ++i) {
+    const int64_t ln = static_cast<int64_t>(i) + 1;
+    if (blank(lines[i])) continue;
+    auto row = split_spaces(lines[i]);
+    if (row.size() != cols) {
+      throw IndexError(
+          file, ln,
+          "expected " + std::to_string(cols) + " columns, found " + std::to_string(row.size()));
+    }
+    t.ids.push_back(row[0]);
+    t.lines.push_back(ln);
+    for (size_t c = 1; c < cols; ++c)
+      t.values.push_back(parse_pm1(row[c], file, ln, t.names[c - 1]));
+  }
+  if (static_cast<int64_t>(t.ids.size()) != count) {
+    throw IndexError(file, 1,
+                     "count line says " + std::to_string(count) + " images but " +
+                         std::to_string(t.ids.size()) + " rows follow");
+  }
+  return t;
+}
+
+// id -> partition number (0, 1, 2)
+std::unordered_map<std::string, int> read_partition(const std::string& file, bool csv) {
+  std::unordered_map<std::string, int> out;
+  auto lines = split_lines(read_text_file(file));
+  size_t first = 0;
+  if (csv) {
+    if (lines.empty()) throw IndexError(file, 1, "missing header line");
+    auto header = split_csv(lines[0]);
+    if (header.size() != 2 || header[0] != "image_id" || header[1] != "partition") {
+      throw IndexError(file, 1, "header must be 'image_id,partition'");
+    }
+    first = 1;
+  }
+  for (size_t i = first; i < lines.size(); ++i) {
+    const int64_t ln = static_cast<int64_t>(i) + 1;
+    if (blank(lines[i])) continue;
+    auto row = csv ? split_csv(lines[i]) : split_spaces(lines[i]);
+    if (row.size() != 2) {
+      throw IndexError(file, ln, "expected 2 columns, found " + std::to_string(row.size()));
+    }
+    if (row[1] != "0" && row[1] != "1" && row[1] != "2") {
+      throw IndexError(file, ln, "partition '" + row[1] + "' is not 0, 1 or 2");
+    }
+    if (!out.emplace(row[0], row[1][0] - '0').second) {
+      throw IndexError(file, ln, "image id '" + row[0] + "' listed twice");
+    }
+  }
+  return out;
+}
+
+bool is_image_file(const fs::path& p) {
+  static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp",
+                                             ".ppm", ".tif",  ".tiff"};
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return kExt.count(ext) > 0;
+}
+
+}  // namespace
+
+IndexError::IndexError(const std::string& file, int64_t line, const std::string& message)
+    : std::runtime_error(file + (line > 0 ? ":" + std::to_string(line) : std::string()) +
+                         ": error: " + message),
+      file_(file),
+      line_(line) {}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    size_t end = nl == std::string::npos ? text.size() : nl;
+    size_t len = end - start;
+    if (len > 0 && text[end - 1] == '\r') --len;
+    lines.emplace_back(text, start, len);
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return lines;
+}
+
+const std::vector<std::string>& celeba_attribute_names() {
+  static const std::vector<std::string> kNames = {"5_o_Clock_Shadow",
+                                                  "Arched_Eyebrows",
+                                                  "Attractive",
+                                                  "Bags_Under_Eyes",
+                                                  "Bald",
+                                                  "Bangs",
+                                                  "Big_Lips",
+                                                  "Big_Nose",
+                                                  "Black_Hair",
+                                                  "Blond_Hair",
+                                                  "Blurry",
+                                                  "Brown_Hair",
+                                                  "Bushy_Eyebrows",
+                                                  "Chubby",
+                                                  "Double_Chin",
+                                                  "Eyeglasses",
+                                                  "Goatee",
+                                                  "Gray_Hair",
+                                                  "Heavy_Makeup",
+                                                  "High_Cheekbones",
+                                                  "Male",
+                                                  "Mouth_Slightly_Open",
+                                                  "Mustache",
+                                                  "Narrow_Eyes",
+                                                  "No_Beard",
+                                                  "Oval_Face",
+                                                  "Pale_Skin",
+                                                  "Pointy_Nose",
+                                                  "Receding_Hairline",
+                                                  "Rosy_Cheeks",
+                                                  "Sideburns",
+                                                  "Smiling",
+                                                  "Straight_Hair",
+                                                  "Wavy_Hair",
+                                                  "Wearing_Earrings",
+                                                  "Wearing_Hat",
+                                                  "Wearing_Lipstick",
+                                                  "Wearing_Necklace",
+                                                  "Wearing_Necktie",
+                                                  "Young"};
+  return kNames;
+}
+
+const std::vector<std::string>& celeba_split_names() {
+  static const std::vector<std::string> kSplits = {"train", "validation", "test"};
+  return kSplits;
+}
+
+CelebaLayout detect_celeba_layout(const std::string& root) {
+  if (fs::exists(fs::path(root) / "list_attr_celeba.csv")) return CelebaLayout::kKaggle;
+  if (fs::exists(fs::path(root) / "list_attr_celeba.txt")) return CelebaLayout::kOriginal;
+  if (!fs::is_directory(root)) throw IndexError(root, 0, "dataset root is not a directory");
+  throw IndexError(root, 0,
+                   "no list_attr_celeba.csv (Kaggle layout) or list_attr_celeba.txt (original "
+                   "layout) in this folder");
+}
+
+DatasetIndex load_celeba_index(const CelebaOptions& options) {
+  const fs::path root(options.root);
+  const CelebaLayout layout = detect_celeba_layout(options.root);
+  const bool csv = layout == CelebaLayout::kKaggle;
+  const std::string attr_file =
+      (root / (csv ? "list_attr_celeba.csv" : "list_attr_celeba.txt")).string();
+  const std::string part_file =
+      (root / (csv ? "list_eval_partition.csv" : "list_eval_partition.txt")).string();
+  fs::path image_dir = root / "img_align_celeba";
+  if (csv && fs::is_directory(image_dir / "img_align_celeba")) image_dir /= "img_align_celeba";
+
+  for (const auto& s : options.splits) {
+    const auto& names = celeba_split_names();
+    if (s != "all" && std::find(names.begin(), names.end(), s) == names.end()) {
+      throw std::invalid_argument("unknown split '" + s +
+                                  "' (expected train, validation, test or all)");
+    }
+  }
+  const bool all = options.splits.empty() || std::find(options.splits.begin(), options.splits.end(),
+                                                       "all") != options.splits.end();
+
+  AttributeTable table = csv ? read_attributes_csv(attr_file) : read_attributes_txt(attr_file);
+  const int label_col =
+      find_column(table.names, options.label, attr_file, table.header_line, "label attribute");
+  std::vector<int> extra_cols;
+  for (const auto& a : options.attributes) {
+    extra_cols.push_back(find_column(table.names, a, attr_file, table.header_line, "attribute"));
+  }
+  auto partition = read_partition(part_file, csv);
+
+  DatasetIndex index;
+  index.class_names = {"not " + options.label, options.label};
+  index.description =
+      std::string("CelebA (") + (csv ? "Kaggle" : "original") + " layout) at " + options.root;
+  auto attr_names = std::make_shared<const std::vector<std::string>>(options.attributes);
+  const size_t ncols = table.names.size();
+  const std::string attr_base = fs::path(attr_file).filename().string();
+  index.samples.reserve(table.ids.size());
+  for (size_t i = 0; i < table.ids.size(); ++i) {
+    auto it = partition.find(table.ids[i]);
+    if (it == partition.end()) {
+      throw IndexError(attr_file, table.lines[i],
+                       "image id '" + table.ids[i] + "' is missing from " + part_file);
+    }
+    const std::string& split = celeba_split_names()[it->second];
+    if (!all &&
+        std::find(options.splits.begin(), options.splits.end(), split) == options.splits.end()) {
+      continue;
+    }
+    Sample s;
+    s.index = static_cast<int64_t>(i);
+    s.split = split;
+    s.id = table.ids[i];
+    s.path = (image_dir / table.ids[i]).string();
+    const int8_t* row = &table.values[i * ncols];
+    s.label = row[label_col] > 0 ? 1 : 0;
+    s.attr_names = attr_names;
+    for (int c : extra_cols) s.attrs.push_back(row[c]);
+    s.origin = attr_base + ":" + std::to_string(table.lines[i]);
+    index.samples.push_back(std::move(s));
+  }
+  return index;
+}
+
+DatasetIndex load_directory_index(const std::string& root, const std::string& split) {
+  if (!fs::is_directory(root)) throw IndexError(root, 0, "not a directory");
+  DatasetIndex index;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.is_directory()) index.class_names.push_back(e.path().filename().string());
+  }
+  std::sort(index.class_names.begin(), index.class_names.end());
+  if (index.class_names.empty()) throw IndexError(root, 0, "no class sub-folders");
+  auto attr_names = std::make_shared<const std::vector<std::string>>();
+  for (size_t label = 0; label < index.class_names.size(); ++label) {
+    std::vector<fs::path> files;
+    for (const auto& e :
+         fs::recursive_directory_iterator(fs::path(root) / index.class_names[label])) {
+      if (e.is_regular_file() && is_image_file(e.path())) files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      Sample s;
+      s.index = static_cast<int64_t>(index.samples.size());
+      s.split = split;
+      s.id = fs::relative(f, root).string();
+      s.path = f.string();
+      s.label = static_cast<int64_t>(label);
+      s.attr_names = attr_names;
+      s.origin = s.path;
+      index.samples.push_back(std::move(s));
+    }
+  }
+  index.description = "class folders at " + root;
+  return index;
+}
+
+DatasetIndex load_csv_index(const CsvIndexOptions& options) {
+  const std::string& file = options.file;
+  auto lines = split_lines(read_text_file(file));
+  if (lines.empty() || blank(lines[0])) throw IndexError(file, 1, "missing header line");
+  auto header = split_csv(lines[0]);
+  const int path_col = find_column(header, options.path_column, file, 1, "path column");
+  const int label_col = find_column(header, options.label_column, file, 1, "label column");
+  const int split_col = options.split_column.empty()
+                            ? -1
+                            : find_column(header, options.split_column, file, 1, "split column");
+  const fs::path base =
+      options.image_root.empty() ? fs::path(file).parent_path() : fs::path(options.image_root);
+  struct Row {
+    std::string path, label, split;
+    int64_t line;
+  };
+  std::vector<Row> rows;
+  bool all_int = true;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const int64_t ln = static_cast<int64_t>(i) + 1;
+    if (blank(lines[i])) continue;
+    auto row = split_csv(lines[i]);
+    if (row.size() != header.size()) {
+      throw IndexError(file, ln,
+                       "expected " + std::to_string(header.size()) + " columns, found " +
+                           std::to_string(row.size()));
+    }
+    Row r{row[path_col], row[label_col], split_col >= 0 ? row[split_col] : "train", ln};
+    if (r.path.empty()) throw IndexError(file, ln, "empty path");
+    if (r.label.empty()) throw IndexError(file, ln, "empty label");
+    if (r.label.find_first_not_of("0123456789") != std::string::npos) all_int = false;
+    rows.push_back(std::move(r));
+  }
+  DatasetIndex index;
+  std::map<std::string, int64_t> class_ids;
+  if (all_int) {
+    int64_t max_label = -1;
+    for (const auto& r : rows) max_label = std::max<int64_t>(max_label, std::stoll(r.label));
+    for (int64_t i = 0; i <= max_label; ++i) index.class_names.push_back(std::to_string(i));
+  } else {
+    for (const auto& r : rows) class_ids[r.label] = 0;
+    for (auto& [name, id] : class_ids) {
+      id = static_cast<int64_t>(index.class_names.size());
+      index.class_names.push_back(name);
+    }
+  }
+  auto attr_names = std::make_shared<const std::vector<std::string>>();
+  const std::string file_base = fs::path(file).filename().string();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    if (!options.splits.empty() &&
+        std::find(options.splits.begin(), options.splits.end(), r.split) == options.splits.end()) {
+      continue;
+    }
+    Sample s;
+    s.index = static_cast<int64_t>(i);
+    s.split = r.split;
+    s.id = r.path;
+    fs::path p(r.path);
+    s.path = p.is_absolute() ? p.string() : (base / p).string();
+    s.label = all_int ? std::stoll(r.label) : class_ids[r.label];
+    s.attr_names = attr_names;
+    s.origin = file_base + ":" + std::to_string(r.line);
+    index.samples.push_back(std::move(s));
+  }
+  index.description = "CSV index " + file;
+  return index;
+}
+
+}  // namespace sluice::data

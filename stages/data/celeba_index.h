@@ -1,0 +1,76 @@
+// Dataset indexes: CelebA attribute files (Kaggle CSV and original TXT layouts),
+// class-per-folder directories (Keras flow_from_directory) and generic CSV files.
+//
+// An index is the full, stable list of samples of a dataset; Sample::index is the
+// row number and never changes with the split filter, so augmentation randomness
+// keyed on it is the same whatever subset is read. Malformed files raise
+// IndexError whose message reads "FILE:LINE: error: ...".
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pipeline/payloads.h"
+
+namespace sluice::data {
+
+class IndexError : public std::runtime_error {
+ public:
+  IndexError(const std::string& file, int64_t line, const std::string& message);
+  const std::string& file() const { return file_; }
+  int64_t line() const { return line_; }
+
+ private:
+  std::string file_;
+  int64_t line_;
+};
+
+// The 40 CelebA attribute names in file order.
+const std::vector<std::string>& celeba_attribute_names();
+
+// Split names in partition order: 0 train, 1 validation, 2 test.
+const std::vector<std::string>& celeba_split_names();
+
+enum class CelebaLayout { kKaggle, kOriginal };
+
+struct CelebaOptions {
+  std::string root;                     // dataset root folder
+  std::string label = "Male";           // attribute used as the 0/1 label
+  std::vector<std::string> splits;      // empty: all splits
+  std::vector<std::string> attributes;  // extra attributes carried per sample
+};
+
+struct DatasetIndex {
+  std::vector<Sample> samples;           // in file order
+  std::vector<std::string> class_names;  // label id -> name
+  std::string description;               // e.g. "CelebA (Kaggle layout) at ROOT"
+};
+
+// Which layout the folder holds; throws IndexError (line 0) when neither.
+CelebaLayout detect_celeba_layout(const std::string& root);
+
+// Reads the attribute and partition files of either layout.
+DatasetIndex load_celeba_index(const CelebaOptions& options);
+
+// One sub-folder per class (sorted class names, label = position), image files
+// sorted within each class, like Keras' flow_from_directory. All samples get
+// `split`.
+DatasetIndex load_directory_index(const std::string& root, const std::string& split = "train");
+
+struct CsvIndexOptions {
+  std::string file;        // the CSV file, with a header line
+  std::string image_root;  // base for relative paths; default: the CSV's folder
+  std::string path_column = "path";
+  std::string label_column = "label";
+  std::string split_column;         // optional: a column naming each row's split
+  std::vector<std::string> splits;  // with split_column: keep only these
+};
+
+// Generic CSV: labels are integers, or class names mapped to sorted ids.
+DatasetIndex load_csv_index(const CsvIndexOptions& options);
+
+// Splits `text` into lines, dropping a trailing '\r' from each (CRLF or LF).
+std::vector<std::string> split_lines(const std::string& text);
+
+}  // namespace sluice::data

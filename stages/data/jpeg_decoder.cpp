@@ -1,0 +1,292 @@
+#include "stages/data/jpeg_decoder.h"
+
+#include <sys/stat.h>
+#include <turbojpeg.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+namespace sluice::data {
+namespace {
+
+enum class Format { kJpeg, kPng, kBmp, kOtherOpenCv, kUnknown };
+
+Format sniff(const uint8_t* d, size_t n) {
+  if (n >= 2 && d[0] == 0xFF && d[1] == 0xD8) return Format::kJpeg;
+  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
+  if (n >= 8 && std::memcmp(d, kPng, 8) == 0) return Format::kPng;
+  if (n >= 2 && d[0] == 'B' && d[1] == 'M') return Format::kBmp;
+  // Formats OpenCV reads that we do not special-case: TIFF, PNM, WebP.
+  if (n >= 4 && ((d[0] == 'I' && d[1] == 'I' && d[2] == 42 && d[3] == 0) ||
+                 (d[0] == 'M' && d[1] == 'M' && d[2] == 0 && d[3] == 42))) {
+    return Format::kOtherOpenCv;
+  }
+  if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') return Format::kOtherOpenCv;
+  if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0) {
+    return Format::kOtherOpenCv;
+  }
+  return Format::kUnknown;
+}
+
+uint32_t be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+uint32_t le32(const uint8_t* p) {
+  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+}
+
+// One decompressor per thread, created on first use and destroyed at thread exit.
+tjhandle thread_decompressor() {
+  struct Handle {
+    tjhandle h = tjInitDecompress();
+    ~Handle() {
+      if (h) tjDestroy(h);
+    }
+  };
+  thread_local Handle handle;
+  return handle.h;
+}
+
+DecodeResult fail(DecodeStatus s, std::string msg) { return DecodeResult{s, std::move(msg)}; }
+
+bool too_many(int64_t w, int64_t h, const DecodeOptions& o) {
+  return o.max_pixels > 0 && w * h > o.max_pixels;
+}
+
+std::string size_text(int64_t w, int64_t h, const DecodeOptions& o) {
+  return std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) +
+         " pixels exceeds max_pixels = " + std::to_string(o.max_pixels);
+}
+
+bool is_eof_warning(const std::string& msg) {
+  return msg.find("Premature end") != std::string::npos ||
+         msg.find("premature end") != std::string::npos;
+}
+
+// True when the data ends before the first scan's header is complete: the
+// marker segments run off the end of the buffer.
+bool jpeg_ends_before_scan(const uint8_t* d, size_t n) {
+  size_t pos = 2;
+  while (pos < n) {
+    if (d[pos] != 0xFF) return false;  // not a marker where one must be: corrupt
+    while (pos < n && d[pos] == 0xFF) ++pos;
+    if (pos >= n) return true;
+    const uint8_t marker = d[pos++];
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
+    if (marker == 0xD9) return false;                                    // EOI
+    if (pos + 2 > n) return true;
+    const size_t len = (size_t{d[pos]} << 8) | d[pos + 1];
+    if (len < 2) return false;
+    if (pos + len > n) return true;
+    if (marker == 0xDA) return false;  // the scan starts: header complete
+    pos += len;
+  }
+  return true;
+}
+
+DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& options,
+                         const PixelAllocator& allocate, Image& out) {
+  tjhandle tj = thread_decompressor();
+  if (!tj) return fail(DecodeStatus::kCorrupt, "cannot create a TurboJPEG decompressor");
+  int w = 0, h = 0, subsamp = 0, colorspace = 0;
+  auto* buf = const_cast<unsigned char*>(data);
+  const auto len = static_cast<unsigned long>(size);
+  const bool header_ok = tjDecompressHeader3(tj, buf, len, &w, &h, &subsamp, &colorspace) == 0;
+  if (!header_ok || w <= 0 || h <= 0) {
+    const std::string msg = header_ok ? "no frame header" : tjGetErrorStr2(tj);
+    // A JPEG that ends before its first scan is truncated, not corrupt.
+    if (jpeg_ends_before_scan(data, size)) {
+      return fail(DecodeStatus::kTruncated, "the data ends inside the JPEG header");
+    }
+    return fail(DecodeStatus::kCorrupt, "JPEG header: " + msg);
+  }
+  if (too_many(w, h, options)) return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
+
+  const int flags = options.fast_dct ? TJFLAG_FASTDCT : 0;
+  const size_t npix = static_cast<size_t>(w) * h;
+  ByteBuffer pixels = allocate(npix * 3);
+  int rc = 0;
+  if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
+    std::vector<uint8_t> cmyk(npix * 4);
+    rc = tjDecompress2(tj, buf, len, cmyk.data(), w, 0, h, TJPF_CMYK, flags);
+    // Adobe (Photoshop) CMYK JPEGs store inverted values: channel = 255 - ink.
+    uint8_t* dst = pixels.get();
+    for (size_t i = 0; i < npix; ++i) {
+      const unsigned k = cmyk[4 * i + 3];
+      for (int c = 0; c < 3; ++c)
+        dst[3 * i + c] = static_cast<uint8_t>((cmyk[4 * i + c] * k + 127) / 255);
+    }
+  } else {
+    rc = tjDecompress2(tj, buf, len, pixels.get(), w, 0, h, TJPF_RGB, flags);
+  }
+  if (rc != 0) {
+    std::string msg = tjGetErrorStr2(tj);
+    if (is_eof_warning(msg)) return fail(DecodeStatus::kTruncated, "JPEG data: " + msg);
+    // Other warnings (e.g. extraneous bytes before a marker) leave a complete image.
+    if (tjGetErrorCode(tj) != TJERR_WARNING) {
+      return fail(DecodeStatus::kCorrupt, "JPEG data: " + msg);
+    }
+  }
+  out.width = w;
+  out.height = h;
+  out.channels = 3;
+  out.pixels = std::move(pixels);
+  return {};
+}
+
+DecodeResult decode_opencv(const uint8_t* data, size_t size, Format format,
+                           const DecodeOptions& options, const PixelAllocator& allocate,
+                           Image& out) {
+  int w = 0, h = 0;
+  if (format == Format::kPng || format == Format::kBmp) {
+    if (!read_image_size(data, size, w, h)) {
+      return fail(DecodeStatus::kTruncated, "file ends inside the image header");
+    }
+    if (w <= 0 || h <= 0) return fail(DecodeStatus::kCorrupt, "header gives an empty image");
+    if (too_many(w, h, options)) {
+      return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
+    }
+  }
+  cv::Mat encoded(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
+  cv::Mat bgr;
+  try {
+    bgr = cv::imdecode(encoded, cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    return fail(DecodeStatus::kCorrupt, e.what());
+  }
+  if (bgr.empty()) {
+    bool truncated = false;
+    if (format == Format::kPng) {
+      truncated = size < 12 || std::memcmp(data + size - 8, "IEND", 4) != 0;
+    } else if (format == Format::kBmp) {
+      truncated = size < 6 || le32(data + 2) > size;
+    }
+    return fail(truncated ? DecodeStatus::kTruncated : DecodeStatus::kCorrupt,
+                truncated ? "the data ends before the image does" : "OpenCV cannot decode it");
+  }
+  if (too_many(bgr.cols, bgr.rows, options)) {
+    return fail(DecodeStatus::kTooManyPixels, size_text(bgr.cols, bgr.rows, options));
+  }
+  ByteBuffer pixels = allocate(static_cast<size_t>(bgr.cols) * bgr.rows * 3);
+  cv::Mat rgb(bgr.rows, bgr.cols, CV_8UC3, pixels.get());
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  out.width = bgr.cols;
+  out.height = bgr.rows;
+  out.channels = 3;
+  out.pixels = std::move(pixels);
+  return {};
+}
+
+}  // namespace
+
+const char* decode_status_name(DecodeStatus status) {
+  switch (status) {
+    case DecodeStatus::kOk:
+      return "ok";
+    case DecodeStatus::kMissingFile:
+      return "missing_file";
+    case DecodeStatus::kEmptyFile:
+      return "empty_file";
+    case DecodeStatus::kTruncated:
+      return "truncated";
+    case DecodeStatus::kNotAnImage:
+      return "not_an_image";
+    case DecodeStatus::kTooManyPixels:
+      return "too_many_pixels";
+    case DecodeStatus::kCorrupt:
+      return "corrupt";
+  }
+  return "unknown";
+}
+
+ByteBuffer heap_buffer(size_t bytes) { return ByteBuffer(new uint8_t[bytes]); }
+
+bool read_image_size(const uint8_t* data, size_t size, int& width, int& height) {
+  switch (sniff(data, size)) {
+    case Format::kPng: {
+      // Signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).
+      if (size < 24 || std::memcmp(data + 12, "IHDR", 4) != 0) return false;
+      const uint32_t w = be32(data + 16), h = be32(data + 20);
+      width = w > 0x7FFFFFFFu ? -1 : static_cast<int>(w);
+      height = h > 0x7FFFFFFFu ? -1 : static_cast<int>(h);
+      return true;
+    }
+    case Format::kBmp: {
+      // BITMAPFILEHEADER (14), then the info header: size (4), width, height (int32).
+      if (size < 26) return false;
+      const auto w = static_cast<int32_t>(le32(data + 18));
+      const auto h = static_cast<int32_t>(le32(data + 22));
+      width = w;
+      height = h < 0 ? (h == INT32_MIN ? -1 : -h) : h;
+      return true;
+    }
+    case Format::kJpeg: {
+      tjhandle tj = thread_decompressor();
+      int subsamp = 0, cs = 0;
+      return tj && tjDecompressHeader3(tj, const_cast<unsigned char*>(data),
+                                       static_cast<unsigned long>(size), &width, &height, &subsamp,
+                                       &cs) == 0;
+    }
+    default:
+      return false;
+  }
+}
+
+DecodeResult decode_image(const uint8_t* data, size_t size, const DecodeOptions& options,
+                          const PixelAllocator& allocate, Image& out) {
+  if (size == 0) return fail(DecodeStatus::kEmptyFile, "zero bytes");
+  const Format format = sniff(data, size);
+  switch (format) {
+    case Format::kJpeg:
+      return decode_jpeg(data, size, options, allocate, out);
+    case Format::kUnknown:
+      return fail(DecodeStatus::kNotAnImage, "not a JPEG, PNG, BMP, TIFF, PNM or WebP file");
+    default:
+      return decode_opencv(data, size, format, options, allocate, out);
+  }
+}
+
+DecodeResult read_file_bytes(const std::string& path, std::vector<uint8_t>& bytes) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return fail(DecodeStatus::kMissingFile, std::strerror(errno));
+  bytes.clear();
+  struct stat st {};
+  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    std::fclose(f);
+    return fail(DecodeStatus::kMissingFile, "not a regular file");
+  }
+  const auto known = static_cast<long>(st.st_size);
+  if (known > 0) {
+    bytes.resize(static_cast<size_t>(known));
+    bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
+  } else {
+    uint8_t chunk[4096];
+    size_t n = 0;
+    while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) {
+      bytes.insert(bytes.end(), chunk, chunk + n);
+    }
+  }
+  const bool error = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (error)
+    return fail(DecodeStatus::kMissingFile, std::string("read error: ") + std::strerror(err));
+  if (bytes.empty()) return fail(DecodeStatus::kEmptyFile, "zero bytes");
+  return {};
+}
+
+DecodeResult decode_image_file(const std::string& path, const DecodeOptions& options,
+                               const PixelAllocator& allocate, Image& out) {
+  thread_local std::vector<uint8_t> bytes;
+  DecodeResult r = read_file_bytes(path, bytes);
+  if (!r.ok()) return r;
+  r = decode_image(bytes.data(), bytes.size(), options, allocate, out);
+  if (bytes.capacity() > (64u << 20)) std::vector<uint8_t>().swap(bytes);
+  return r;
+}
+
+}  // namespace sluice::data

@@ -1,0 +1,314 @@
+// Checks the warp against an independent transcription of what Keras does:
+// keras.preprocessing.image.apply_affine_transform (Keras >= 2.9) building 3x3
+// matrices, transform_matrix_offset_center, the row/column swap, then
+// scipy.ndimage.affine_transform(order=1) per channel (map_coordinate and the
+// spline boundary taps of ni_interpolation.c), then flip_axis on columns.
+#include "stages/data/affine_warp.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cmath>
+#include <vector>
+
+namespace sluice::data {
+namespace {
+
+using Mat3 = std::array<std::array<double, 3>, 3>;
+
+Mat3 matmul(const Mat3& a, const Mat3& b) {
+  Mat3 c{};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 3; ++k) c[i][j] += a[i][k] * b[k][j];
+  return c;
+}
+
+enum Mode { kConstant, kNearest, kReflect, kWrap, kMirror };
+
+// scipy/ndimage/src/ni_interpolation.c: map_coordinate.
+double map_coordinate(double in, long len, Mode mode) {
+  if (in < 0) {
+    switch (mode) {
+      case kMirror:
+        if (len <= 1) return 0;
+        {
+          long sz2 = 2 * len - 2;
+          in = sz2 * (long)(-in / sz2) + in;
+          in = in <= 1 - len ? in + sz2 : -in;
+        }
+        return in;
+      case kReflect:
+        if (len <= 1) return 0;
+        {
+          long sz2 = 2 * len;
+          if (in < -sz2) in = sz2 * (long)(-in / sz2) + in;
+          in = in < -len ? in + sz2 : (in > -1e-15 ? 1e-15 : -in) - 1;
+        }
+        return in;
+      case kWrap:
+        if (len <= 1) return 0;
+        {
+          long sz = len - 1;
+          in += sz * ((long)(-in / sz) + 1);
+        }
+        return in;
+      case kNearest:
+        return 0;
+      case kConstant:
+        return -1;
+    }
+  } else if (in > len - 1) {
+    switch (mode) {
+      case kMirror:
+        if (len <= 1) return 0;
+        {
+          long sz2 = 2 * len - 2;
+          in -= sz2 * (long)(in / sz2);
+          if (in >= len) in = sz2 - in;
+        }
+        return in;
+      case kReflect:
+        if (len <= 1) return 0;
+        {
+          long sz2 = 2 * len;
+          in -= sz2 * (long)(in / sz2);
+          if (in >= len) in = sz2 - in - 1;
+        }
+        return in;
+      case kWrap:
+        if (len <= 1) return 0;
+        {
+          long sz = len - 1;
+          in -= sz * (long)(in / sz);
+        }
+        return in;
+      case kNearest:
+        return len - 1;
+      case kConstant:
+        return -1;
+    }
+  }
+  return in;
+}
+
+Mode spline_mode(Mode m) { return (m == kConstant || m == kWrap) ? kMirror : m; }
+
+// scipy.ndimage.affine_transform(x, matrix, offset, order=1, mode, cval) on one
+// channel, 2-D, output shape = input shape.
+std::vector<double> scipy_affine(const std::vector<double>& in, int rows, int cols,
+                                 const double matrix[2][2], const double offset[2], Mode mode,
+                                 double cval) {
+  std::vector<double> out(in.size());
+  const long dims[2] = {rows, cols};
+  for (int i = 0; i < rows; ++i) {
+    for (int j = 0; j < cols; ++j) {
+      const double oc[2] = {double(i), double(j)};
+      long taps[2][2];
+      double w[2][2];
+      bool constant = false;
+      for (int h = 0; h < 2; ++h) {
+        double cc = matrix[h][0] * oc[0] + matrix[h][1] * oc[1] + offset[h];
+        cc = map_coordinate(cc, dims[h], mode);
+        if (cc > -1.0 || mode == kNearest) {
+          long start = (long)std::floor(cc);
+          for (int l = 0; l < 2; ++l) {
+            long idx = start + l;
+            if (start < 0 || start + 1 >= dims[h]) {
+              idx = (long)map_coordinate((double)idx, dims[h], spline_mode(mode));
+            }
+            taps[h][l] = idx;
+          }
+          const double t = cc - start;
+          w[h][0] = 1.0 - t;
+          w[h][1] = t;
+        } else {
+          constant = true;
+          break;
+        }
+      }
+      if (constant) {
+        out[i * cols + j] = cval;
+        continue;
+      }
+      double v = 0;
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b) v += w[0][a] * w[1][b] * in[taps[0][a] * cols + taps[1][b]];
+      out[i * cols + j] = v;
+    }
+  }
+  return out;
+}
+
+// keras.preprocessing.image.apply_affine_transform(x, shear=, zx=, zy=, fill_mode=,
+// cval=, order=1) with channels last, then flip_axis(x, 1) when flipping.
+std::vector<double> keras_reference(const std::vector<uint8_t>& img, int h, int w, int ch,
+                                    double shear_deg, double zx, double zy, bool flip, Mode mode,
+                                    double cval) {
+  Mat3 m = {{{1, 0, 0}, {0, 1, 0}, {0, 0, 1}}};
+  bool any = false;
+  if (shear_deg != 0) {
+    const double s = shear_deg * M_PI / 180.0;
+    m = Mat3{{{1, -std::sin(s), 0}, {0, std::cos(s), 0}, {0, 0, 1}}};
+    any = true;
+  }
+  if (zx != 1 || zy != 1) {
+    const Mat3 z = {{{zx, 0, 0}, {0, zy, 0}, {0, 0, 1}}};
+    m = any ? matmul(m, z) : z;
+    any = true;
+  }
+  // transform_matrix_offset_center(m, h, w)
+  const double o_x = double(h) / 2 - 0.5, o_y = double(w) / 2 - 0.5;
+  const Mat3 off = {{{1, 0, o_x}, {0, 1, o_y}, {0, 0, 1}}};
+  const Mat3 reset = {{{1, 0, -o_x}, {0, 1, -o_y}, {0, 0, 1}}};
+  m = matmul(matmul(off, m), reset);
+  // col_axis > row_axis: swap columns 0/1, then rows 0/1.
+  for (auto& row : m) std::swap(row[0], row[1]);
+  std::swap(m[0], m[1]);
+  const double matrix[2][2] = {{m[0][0], m[0][1]}, {m[1][0], m[1][1]}};
+  const double offset[2] = {m[0][2], m[1][2]};
+  std::vector<double> out(img.size());
+  for (int c = 0; c < ch; ++c) {
+    std::vector<double> plane(h * w);
+    for (int i = 0; i < h * w; ++i) plane[i] = img[i * ch + c];
+    const auto warped = any ? scipy_affine(plane, h, w, matrix, offset, mode, cval) : plane;
+    for (int i = 0; i < h * w; ++i) out[i * ch + c] = warped[i];
+  }
+  if (flip) {
+    for (int r = 0; r < h; ++r)
+      for (int x = 0; x < w / 2; ++x)
+        for (int c = 0; c < ch; ++c)
+          std::swap(out[(r * w + x) * ch + c], out[(r * w + w - 1 - x) * ch + c]);
+  }
+  return out;
+}
+
+// A test pattern with edges, gradients and distinct corners.
+std::vector<uint8_t> pattern(int h, int w, int ch) {
+  std::vector<uint8_t> px(h * w * ch);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < ch; ++c) {
+        int v = (c == 0)   ? 7 * x + 2 * y
+                : (c == 1) ? 5 * y + ((x / 4 + y / 4) % 2) * 60
+                           : 250 - 4 * x - 3 * y;
+        px[(y * w + x) * ch + c] = static_cast<uint8_t>(((v % 256) + 256) % 256);
+      }
+  return px;
+}
+
+struct Case {
+  double shear, zx, zy;
+  bool flip;
+};
+
+void expect_matches_keras(FillMode mode, Mode ref_mode, uint8_t cval) {
+  const int n = 40, ch = 3;
+  const auto src = pattern(n, n, ch);
+  const Case cases[] = {{0, 1, 1, false},      {20, 1, 1, false},    {-35, 1, 1, true},
+                        {0, 0.7, 1.3, false},  {0, 1.45, 0.8, true}, {15, 1.3, 1.2, false},
+                        {-25, 0.6, 1.6, true}, {0, 1, 1, true},      {44, 2.5, 2.2, false}};
+  for (const Case& k : cases) {
+    const auto ref = keras_reference(src, n, n, ch, k.shear, k.zx, k.zy, k.flip, ref_mode, cval);
+    std::vector<uint8_t> dst(src.size(), 77);
+    KerasTransform t{k.shear, k.zx, k.zy, k.flip};
+    warp_affine({src.data(), n, n, ch, n * ch}, keras_inverse_map(t, n, n, n, n), mode, cval,
+                {dst.data(), n, n, ch, n * ch});
+    int worst = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < dst.size(); ++i) {
+      const int expected = static_cast<int>(std::lround(ref[i]));
+      const int d = std::abs(int(dst[i]) - expected);
+      if (d > worst) {
+        worst = d;
+        at = i;
+      }
+    }
+    EXPECT_LE(worst, 1) << fill_mode_name(mode) << " shear " << k.shear << " zoom " << k.zx << ","
+                        << k.zy << " flip " << k.flip << ": pixel " << at / ch % n << ","
+                        << at / ch / n << " got " << int(dst[at]) << " expected " << ref[at];
+  }
+}
+
+TEST(AffineWarp, MatchesKerasNearest) { expect_matches_keras(FillMode::kNearest, kNearest, 0); }
+TEST(AffineWarp, MatchesKerasConstant) {
+  expect_matches_keras(FillMode::kConstant, kConstant, 200);
+}
+TEST(AffineWarp, MatchesKerasReflect) { expect_matches_keras(FillMode::kReflect, kReflect, 0); }
+TEST(AffineWarp, MatchesKerasWrap) { expect_matches_keras(FillMode::kWrap, kWrap, 0); }
+
+TEST(AffineWarp, IdentityIsExactAndFlipMirrors) {
+  const int w = 33, h = 21;
+  const auto src = pattern(h, w, 3);
+  std::vector<uint8_t> dst(src.size());
+  warp_affine({src.data(), w, h, 3, w * 3}, keras_inverse_map({}, w, h, w, h), FillMode::kConstant,
+              0, {dst.data(), w, h, 3, w * 3});
+  EXPECT_EQ(dst, src);
+  KerasTransform flip;
+  flip.flip = true;
+  warp_affine({src.data(), w, h, 3, w * 3}, keras_inverse_map(flip, w, h, w, h),
+              FillMode::kConstant, 0, {dst.data(), w, h, 3, w * 3});
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c)
+        ASSERT_EQ(dst[(y * w + x) * 3 + c], src[(y * w + w - 1 - x) * 3 + c]);
+}
+
+TEST(AffineWarp, ResizeAlignsPixelCentres) {
+  // Upscaling a constant image stays constant; upscaling a 2x1 ramp by 4 follows
+  // the half-pixel-centre bilinear rule (like cv::resize INTER_LINEAR).
+  const uint8_t src[2] = {0, 200};
+  uint8_t dst[8];
+  warp_affine({src, 2, 1, 1, 2}, keras_inverse_map({}, 2, 1, 8, 1), FillMode::kNearest, 0,
+              {dst, 8, 1, 1, 8});
+  const uint8_t expected[8] = {0, 0, 25, 75, 125, 175, 200, 200};
+  for (int i = 0; i < 8; ++i) EXPECT_EQ(dst[i], expected[i]) << i;
+}
+
+TEST(AffineWarp, WritesIntoAStridedSlot) {
+  const auto src = pattern(10, 10, 3);
+  std::vector<uint8_t> batch(2 * 6 * 6 * 3, 0);
+  warp_affine({src.data(), 10, 10, 3, 30}, keras_inverse_map({}, 10, 10, 6, 6), FillMode::kNearest,
+              0, {batch.data() + 6 * 6 * 3, 6, 6, 3, 18});
+  for (int i = 0; i < 6 * 6 * 3; ++i) EXPECT_EQ(batch[i], 0);
+}
+
+TEST(AffineWarp, SampledParametersFollowKerasRanges) {
+  AugmentRanges r;
+  r.shear = 10;
+  r.zoom_lo = 0.8;
+  r.zoom_hi = 1.2;
+  r.flip = true;
+  int flips = 0;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    CounterRng rng(5, 0, i);
+    const KerasTransform t = sample_transform(r, rng);
+    EXPECT_GE(t.shear_deg, -10);
+    EXPECT_LE(t.shear_deg, 10);
+    EXPECT_GE(t.zx, 0.8);
+    EXPECT_LE(t.zx, 1.2);
+    EXPECT_GE(t.zy, 0.8);
+    EXPECT_LE(t.zy, 1.2);
+    flips += t.flip;
+    CounterRng again(5, 0, i);
+    const KerasTransform u = sample_transform(r, again);
+    EXPECT_EQ(t.shear_deg, u.shear_deg);
+    EXPECT_EQ(t.zx, u.zx);
+  }
+  EXPECT_NEAR(flips, 1000, 120);
+  CounterRng rng(1, 2, 3);
+  const KerasTransform none = sample_transform(AugmentRanges{}, rng);
+  EXPECT_EQ(none.shear_deg, 0);
+  EXPECT_EQ(none.zx, 1);
+  EXPECT_FALSE(none.flip);
+}
+
+TEST(AffineWarp, FillModeNames) {
+  FillMode m;
+  EXPECT_TRUE(parse_fill_mode("reflect", m));
+  EXPECT_EQ(m, FillMode::kReflect);
+  EXPECT_FALSE(parse_fill_mode("mirror", m));
+}
+
+}  // namespace
+}  // namespace sluice::data
