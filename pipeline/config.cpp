@@ -1,0 +1,393 @@
+#include "pipeline/config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include <toml++/toml.h>
+
+#include "pipeline/suggest.h"
+
+namespace fs = std::filesystem;
+
+namespace sluice {
+
+StageDecl* GraphConfig::find(const std::string& id) {
+  for (auto& s : stages) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+const StageDecl* GraphConfig::find(const std::string& id) const {
+  return const_cast<GraphConfig*>(this)->find(id);
+}
+
+namespace {
+
+const std::vector<std::string> kPipelineKeys = {"name",          "description", "include", "threads",
+                                                "max_in_flight", "seed",        "plugins"};
+const std::vector<std::string> kTopLevelKeys = {"pipeline", "stages"};
+
+SourceLocation location(const toml::source_region& src, const std::string& fallback_file) {
+  SourceLocation loc;
+  loc.file = src.path ? std::string(*src.path) : fallback_file;
+  loc.line = static_cast<int>(src.begin.line);
+  loc.column = static_cast<int>(src.begin.column);
+  return loc;
+}
+
+std::string toml_type_name(const toml::node& node) {
+  switch (node.type()) {
+    case toml::node_type::table: return "table";
+    case toml::node_type::array: return "array";
+    case toml::node_type::string: return "string";
+    case toml::node_type::integer: return "integer";
+    case toml::node_type::floating_point: return "float";
+    case toml::node_type::boolean: return "bool";
+    case toml::node_type::date: return "date";
+    case toml::node_type::time: return "time";
+    case toml::node_type::date_time: return "date-time";
+    default: return "unknown";
+  }
+}
+
+ParamValue to_param_value(const toml::node& node, std::string& type_name) {
+  type_name = toml_type_name(node);
+  if (auto v = node.value_exact<bool>()) return *v;
+  if (auto v = node.value_exact<int64_t>()) return *v;
+  if (auto v = node.value_exact<double>()) return *v;
+  if (auto v = node.value_exact<std::string>()) return *v;
+  if (const toml::array* arr = node.as_array()) {
+    bool all_int = true, all_num = true, all_str = true;
+    for (const auto& el : *arr) {
+      all_int = all_int && el.is_integer();
+      all_num = all_num && el.is_number();
+      all_str = all_str && el.is_string();
+    }
+    if (arr->empty()) {
+      type_name = "empty array";
+      return std::vector<std::string>{};
+    }
+    if (all_int) {
+      std::vector<int64_t> out;
+      for (const auto& el : *arr) out.push_back(*el.value<int64_t>());
+      type_name = "array of integers";
+      return out;
+    }
+    if (all_num) {
+      std::vector<double> out;
+      for (const auto& el : *arr) out.push_back(*el.value<double>());
+      type_name = "array of floats";
+      return out;
+    }
+    if (all_str) {
+      std::vector<std::string> out;
+      for (const auto& el : *arr) out.push_back(*el.value<std::string>());
+      type_name = "array of strings";
+      return out;
+    }
+    type_name = "mixed array";
+  }
+  return std::monostate{};
+}
+
+ConfigValue make_value(const toml::node& node, SourceLocation key_where, const std::string& file) {
+  ConfigValue cv;
+  cv.value = to_param_value(node, cv.toml_type);
+  cv.key_where = std::move(key_where);
+  cv.value_where = location(node.source(), file);
+  if (cv.value_where.line == 0) cv.value_where = cv.key_where;
+  return cv;
+}
+
+class Loader {
+ public:
+  Loader(GraphConfig& config, std::vector<Diagnostic>& errors) : config_(config), errors_(errors) {}
+
+  void load_file(const std::string& path, const SourceLocation& included_from) {
+    std::string canonical = path;
+    std::error_code ec;
+    if (fs::exists(path, ec)) canonical = fs::weakly_canonical(path, ec).string();
+    if (std::find(stack_.begin(), stack_.end(), canonical) != stack_.end()) {
+      error(included_from, "include cycle: '" + path + "' includes itself");
+      return;
+    }
+    if (!fs::is_regular_file(path, ec)) {
+      if (included_from.file.empty()) {
+        error({path, 0, 0}, "cannot read config: no such file");
+      } else {
+        error(included_from, "included file '" + path + "' does not exist");
+      }
+      return;
+    }
+    toml::table root;
+    try {
+      root = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+      error(location(e.source(), path), std::string(e.description()));
+      return;
+    }
+    stack_.push_back(canonical);
+    load_table(root, path);
+    stack_.pop_back();
+    config_.files.push_back(path);
+  }
+
+  void load_text(const std::string& text, const std::string& name) {
+    toml::table root;
+    try {
+      root = toml::parse(text, name);
+    } catch (const toml::parse_error& e) {
+      error(location(e.source(), name), std::string(e.description()));
+      return;
+    }
+    load_table(root, name);
+    config_.files.push_back(name);
+  }
+
+  void apply_override(const std::string& text) {
+    SourceLocation where{"--set " + text, 1, 1};
+    size_t eq = text.find('=');
+    size_t dot = text.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq || dot == 0 ||
+        dot + 1 == eq) {
+      error(where, "expected STAGE.KEY=VALUE (e.g. decode.policy=fail or pipeline.seed=7)");
+      return;
+    }
+    std::string stage = text.substr(0, dot);
+    std::string key = text.substr(dot + 1, eq - dot - 1);
+    std::string raw = text.substr(eq + 1);
+    SourceLocation key_where{where.file, 1, static_cast<int>(dot + 2)};
+    SourceLocation value_where{where.file, 1, static_cast<int>(eq + 2)};
+
+    // The value is TOML (3, 0.5, true, "s", [1, 2]); a bare word is a string.
+    toml::table parsed;
+    try {
+      parsed = toml::parse("v = " + raw);
+    } catch (const toml::parse_error&) {
+      parsed = toml::table{{"v", raw}};
+    }
+    ConfigValue cv = make_value(*parsed.get("v"), key_where, where.file);
+    cv.value_where = value_where;
+
+    if (stage == "pipeline") {
+      set_pipeline_key(key, *parsed.get("v"), key_where, value_where, fs::current_path().string());
+      return;
+    }
+    StageDecl* decl = config_.find(stage);
+    if (!decl) {
+      std::vector<std::string> ids;
+      for (const auto& s : config_.stages) ids.push_back(s.id);
+      error({where.file, 1, 1},
+            "no stage '" + stage + "' in this pipeline" + did_you_mean(closest_names(stage, ids)));
+      return;
+    }
+    assign(*decl, key, cv, *parsed.get("v"), where.file);
+  }
+
+ private:
+  void error(SourceLocation where, std::string message) {
+    errors_.push_back({std::move(where), std::move(message)});
+  }
+
+  void load_table(const toml::table& root, const std::string& path) {
+    // The [pipeline] table first: its includes come before this file's stages.
+    for (auto&& [key, node] : root) {
+      std::string k(key.str());
+      SourceLocation kw = location(key.source(), path);
+      if (k == "pipeline") {
+        if (const toml::table* t = node.as_table()) {
+          load_pipeline(*t, path);
+        } else {
+          error(kw, "'pipeline' must be a table");
+        }
+      } else if (k != "stages") {
+        error(kw, "unknown top-level key '" + k + "'" +
+                      did_you_mean(closest_names(k, kTopLevelKeys)) +
+                      " (stages go under [stages.ID], run options under [pipeline])");
+      }
+    }
+    const toml::node* stages = root.get("stages");
+    if (!stages) return;
+    const toml::table* st = stages->as_table();
+    if (!st) {
+      error(location(stages->source(), path), "'stages' must be a table of [stages.ID] tables");
+      return;
+    }
+    // Definition order is source order (TOML tables iterate sorted by key).
+    std::vector<std::pair<const toml::key*, const toml::node*>> ordered;
+    for (auto&& [key, node] : *st) ordered.emplace_back(&key, &node);
+    std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+      return a.second->source().begin < b.second->source().begin;
+    });
+    for (const auto& [key, node] : ordered) {
+      std::string id(key->str());
+      SourceLocation kw = location(key->source(), path);
+      const toml::table* t = node->as_table();
+      if (!t) {
+        error(kw, "stage '" + id + "' must be a table ([stages." + id + "])");
+        continue;
+      }
+      StageDecl* decl = config_.find(id);
+      if (!decl) {
+        config_.stages.push_back(StageDecl{});
+        decl = &config_.stages.back();
+        decl->id = id;
+        decl->where = location(t->source(), path);
+        if (decl->where.line == 0) decl->where = kw;
+      }
+      for (auto&& [pkey, pnode] : *t) {
+        SourceLocation pw = location(pkey.source(), path);
+        assign(*decl, std::string(pkey.str()), make_value(pnode, pw, path), pnode, path);
+      }
+    }
+  }
+
+  void assign(StageDecl& decl, const std::string& key, const ConfigValue& cv,
+              const toml::node& node, const std::string& path) {
+    (void)path;
+    if (key == "use") {
+      decl.use = cv;
+    } else if (key == "input") {
+      decl.inputs.clear();
+      if (auto s = node.value_exact<std::string>()) {
+        decl.inputs.emplace_back(*s, cv.value_where);
+      } else if (const toml::array* arr = node.as_array()) {
+        for (const auto& el : *arr) {
+          SourceLocation ew = location(el.source(), cv.value_where.file);
+          if (ew.line == 0) ew = cv.value_where;
+          if (auto s2 = el.value_exact<std::string>()) {
+            decl.inputs.emplace_back(*s2, ew);
+          } else {
+            error(ew, "stage '" + decl.id + "': 'input' entries must be stage ids (strings)");
+          }
+        }
+      } else {
+        error(cv.value_where, "stage '" + decl.id +
+                                  "': 'input' must be a stage id or a list of stage ids, not " +
+                                  cv.toml_type);
+      }
+    } else if (key == "concurrency") {
+      decl.concurrency = cv;
+    } else {
+      decl.params[key] = cv;
+    }
+  }
+
+  void load_pipeline(const toml::table& t, const std::string& path) {
+    std::string dir = fs::path(path).parent_path().string();
+    if (dir.empty()) dir = ".";
+    // Includes first, so this file's settings and stages override them.
+    if (const toml::node* inc = t.get("include")) {
+      SourceLocation iw = location(inc->source(), path);
+      std::vector<const toml::node*> items;
+      if (const toml::array* arr = inc->as_array()) {
+        for (const auto& el : *arr) items.push_back(&el);
+      } else {
+        items.push_back(inc);
+      }
+      for (const toml::node* el : items) {
+        SourceLocation ew = location(el->source(), path);
+        if (ew.line == 0) ew = iw;
+        auto s = el->value_exact<std::string>();
+        if (!s) {
+          error(ew, "'include' must be a file name or a list of file names");
+          continue;
+        }
+        fs::path target = fs::path(*s).is_absolute() ? fs::path(*s) : fs::path(dir) / *s;
+        load_file(target.lexically_normal().string(), ew);
+      }
+    }
+    for (auto&& [key, node] : t) {
+      std::string k(key.str());
+      if (k == "include") continue;
+      set_pipeline_key(k, node, location(key.source(), path), location(node.source(), path), dir);
+    }
+  }
+
+  void set_pipeline_key(const std::string& k, const toml::node& node, const SourceLocation& kw,
+                        const SourceLocation& vw, const std::string& dir) {
+    PipelineSettings& s = config_.settings;
+    auto want_int = [&](int64_t& out, int64_t lo) {
+      auto v = node.value_exact<int64_t>();
+      if (!v) {
+        error(vw, "pipeline." + k + " must be an integer, not " + toml_type_name(node));
+      } else if (*v < lo) {
+        error(vw, "pipeline." + k + " must be >= " + std::to_string(lo) + ", got " +
+                      std::to_string(*v));
+      } else {
+        out = *v;
+      }
+    };
+    auto want_string = [&](std::string& out) {
+      auto v = node.value_exact<std::string>();
+      if (!v) {
+        error(vw, "pipeline." + k + " must be a string, not " + toml_type_name(node));
+      } else {
+        out = *v;
+      }
+    };
+    if (k == "name") {
+      want_string(s.name);
+    } else if (k == "description") {
+      want_string(s.description);
+    } else if (k == "threads") {
+      want_int(s.threads, 0);
+    } else if (k == "max_in_flight") {
+      want_int(s.max_in_flight, 1);
+    } else if (k == "seed") {
+      want_int(s.seed, 0);
+    } else if (k == "plugins") {
+      const toml::array* arr = node.as_array();
+      if (!arr) {
+        error(vw, "pipeline.plugins must be a list of shared-library paths");
+      } else {
+        for (const auto& el : *arr) {
+          auto p = el.value_exact<std::string>();
+          if (!p) {
+            error(vw, "pipeline.plugins entries must be strings");
+            continue;
+          }
+          fs::path target = fs::path(*p).is_absolute() ? fs::path(*p) : fs::path(dir) / *p;
+          s.plugins.push_back(target.lexically_normal().string());
+        }
+      }
+    } else if (k == "include") {
+      error(kw, "pipeline.include cannot be set from the command line");
+    } else {
+      error(kw, "unknown key '" + k + "' in [pipeline]" +
+                    did_you_mean(closest_names(k, kPipelineKeys)));
+      return;
+    }
+    s.where[k] = vw;
+  }
+
+  GraphConfig& config_;
+  std::vector<Diagnostic>& errors_;
+  std::vector<std::string> stack_;
+};
+
+}  // namespace
+
+GraphConfig load_config(const std::string& path, const std::vector<std::string>& overrides,
+                        std::vector<Diagnostic>& errors) {
+  GraphConfig config;
+  config.path = path;
+  Loader loader(config, errors);
+  loader.load_file(path, SourceLocation{});
+  for (const auto& o : overrides) loader.apply_override(o);
+  return config;
+}
+
+GraphConfig load_config_string(const std::string& toml_text, const std::string& name,
+                               const std::vector<std::string>& overrides,
+                               std::vector<Diagnostic>& errors) {
+  GraphConfig config;
+  config.path = name;
+  Loader loader(config, errors);
+  loader.load_text(toml_text, name);
+  for (const auto& o : overrides) loader.apply_override(o);
+  return config;
+}
+
+}  // namespace sluice

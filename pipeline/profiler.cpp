@@ -1,0 +1,189 @@
+#include "pipeline/profiler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+namespace sluice {
+
+const char* run_status_name(RunStatus status) {
+  switch (status) {
+    case RunStatus::kCompleted: return "completed";
+    case RunStatus::kStopped: return "stopped";
+    case RunStatus::kInterrupted: return "interrupted";
+    case RunStatus::kFailed: return "failed";
+  }
+  return "?";
+}
+
+int LatencyHistogram::bucket_of(uint64_t ns) {
+  if (ns < kSubBuckets) return static_cast<int>(ns);
+  int msb = 63 - __builtin_clzll(ns);  // >= 3
+  int sub = static_cast<int>((ns >> (msb - 3)) & (kSubBuckets - 1));
+  int b = (msb - 2) * kSubBuckets + sub;
+  return std::min(b, kBuckets - 1);
+}
+
+double LatencyHistogram::bucket_mid(int b) {
+  if (b < kSubBuckets) return b;
+  int msb = b / kSubBuckets + 2;
+  int sub = b % kSubBuckets;
+  double lo = std::ldexp(1.0, msb) * (1.0 + sub / static_cast<double>(kSubBuckets));
+  double width = std::ldexp(1.0, msb - 3);
+  return lo + width / 2;
+}
+
+void LatencyHistogram::record(uint64_t ns) {
+  buckets_[bucket_of(ns)].fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t LatencyHistogram::count() const {
+  uint64_t n = 0;
+  for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);
+  return n;
+}
+
+double LatencyHistogram::quantile(double q) const {
+  uint64_t n = count();
+  if (n == 0) return 0;
+  uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(n)));
+  rank = std::max<uint64_t>(rank, 1);
+  uint64_t seen = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    seen += buckets_[b].load(std::memory_order_relaxed);
+    if (seen >= rank) return bucket_mid(b);
+  }
+  return bucket_mid(kBuckets - 1);
+}
+
+StageProfile make_profile(const StageStats& s, double wall_s, size_t effective_concurrency) {
+  StageProfile p;
+  p.items_in = s.items_in.load();
+  p.items_out = s.items_out.load();
+  p.busy_s = s.busy_ns.load() * 1e-9;
+  p.wait_s = s.wait_ns.load() * 1e-9;
+  uint64_t calls = s.calls.load();
+  p.mean_us = calls ? s.busy_ns.load() * 1e-3 / calls : 0;
+  p.p50_us = s.latency.quantile(0.50) * 1e-3;
+  p.p95_us = s.latency.quantile(0.95) * 1e-3;
+  p.p99_us = s.latency.quantile(0.99) * 1e-3;
+  uint64_t items = std::max(p.items_in, p.items_out);
+  p.items_per_s = wall_s > 0 ? items / wall_s : 0;
+  p.utilisation = wall_s > 0 ? p.busy_s / (wall_s * std::max<size_t>(1, effective_concurrency)) : 0;
+  return p;
+}
+
+void mark_bottleneck(std::vector<StageProfile>& stages) {
+  StageProfile* best = nullptr;
+  for (auto& s : stages) {
+    s.bottleneck = false;
+    if (!best || s.utilisation > best->utilisation) best = &s;
+  }
+  if (best && best->busy_s > 0) best->bottleneck = true;
+}
+
+namespace {
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+std::string human_count(uint64_t n) { return std::to_string(n); }
+std::string human_rate(double r) {
+  if (r >= 1e6) return fmt("%.2fM", r / 1e6);
+  if (r >= 1e4) return fmt("%.1fk", r / 1e3);
+  return fmt("%.1f", r);
+}
+std::string human_us(double us) {
+  if (us >= 1e6) return fmt("%.2fs", us / 1e6);
+  if (us >= 1e3) return fmt("%.2fms", us / 1e3);
+  return fmt("%.1fus", us);
+}
+}  // namespace
+
+void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
+  std::vector<std::string> head = {"stage", "type", "conc", "in", "out", "items/s", "busy s"};
+  if (detailed) {
+    for (const char* h : {"wait s", "mean", "p50", "p95", "p99"}) head.push_back(h);
+  }
+  head.push_back("util");
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& s : r.stages) {
+    std::vector<std::string> row = {s.id,
+                                    s.type,
+                                    s.concurrency,
+                                    human_count(s.items_in),
+                                    human_count(s.items_out),
+                                    human_rate(s.items_per_s),
+                                    fmt("%.3f", s.busy_s)};
+    if (detailed) {
+      row.push_back(fmt("%.3f", s.wait_s));
+      for (double v : {s.mean_us, s.p50_us, s.p95_us, s.p99_us}) row.push_back(human_us(v));
+    }
+    row.push_back(fmt("%.0f%%", s.utilisation * 100) + (s.bottleneck ? "  <- bottleneck" : ""));
+    rows.push_back(std::move(row));
+  }
+  std::vector<size_t> width(head.size());
+  for (size_t c = 0; c < head.size(); ++c) {
+    width[c] = head[c].size();
+    for (const auto& row : rows) {
+      if (c + 1 < head.size()) width[c] = std::max(width[c], row[c].size());
+    }
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string s;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      bool left = c < 3;
+      std::string cell = cells[c];
+      if (c + 1 == cells.size()) {
+        s += cell;
+        break;
+      }
+      std::string pad(width[c] > cell.size() ? width[c] - cell.size() : 0, ' ');
+      s += left ? cell + pad : pad + cell;
+      s += "  ";
+    }
+    out << s << '\n';
+  };
+  out << "profile: " << (r.pipeline.empty() ? "pipeline" : r.pipeline) << " — "
+      << run_status_name(r.status) << " in " << fmt("%.3f", r.wall_s) << " s, " << r.threads
+      << " thread(s), in flight <= " << r.max_in_flight << " (peak " << r.peak_in_flight << ")\n";
+  line(head);
+  for (const auto& row : rows) line(row);
+  if (!r.counters.empty()) {
+    out << "counters:\n";
+    for (const auto& [name, v] : r.counters) out << "  " << name << " = " << v << '\n';
+  }
+}
+
+std::string profile_json(const RunReport& r) {
+  nlohmann::json j;
+  j["pipeline"] = r.pipeline;
+  j["status"] = run_status_name(r.status);
+  if (!r.error.empty()) j["error"] = r.error;
+  j["wall_s"] = r.wall_s;
+  j["threads"] = r.threads;
+  j["max_in_flight"] = r.max_in_flight;
+  j["peak_in_flight"] = r.peak_in_flight;
+  j["stages"] = nlohmann::json::array();
+  for (const auto& s : r.stages) {
+    j["stages"].push_back({{"id", s.id},
+                           {"type", s.type},
+                           {"kind", s.kind},
+                           {"concurrency", s.concurrency},
+                           {"items_in", s.items_in},
+                           {"items_out", s.items_out},
+                           {"busy_s", s.busy_s},
+                           {"wait_s", s.wait_s},
+                           {"latency_us", {{"mean", s.mean_us}, {"p50", s.p50_us}, {"p95", s.p95_us}, {"p99", s.p99_us}}},
+                           {"items_per_s", s.items_per_s},
+                           {"utilisation", s.utilisation},
+                           {"bottleneck", s.bottleneck}});
+  }
+  j["counters"] = r.counters;
+  return j.dump(2);
+}
+
+}  // namespace sluice

@@ -1,0 +1,51 @@
+// Run-wide state shared by the runner and the stages: the stop request (from a
+// stage, e.g. early stopping, or from SIGINT/SIGTERM) and named counters.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "pipeline/stage.h"
+
+namespace sluice {
+
+class CounterSet {
+ public:
+  Counter& get(const std::string& name);
+  std::map<std::string, int64_t> snapshot() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Counter>> counters_;
+};
+
+class RunControl {
+ public:
+  void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+  bool stop_requested() const;
+  int threads = 1;
+
+ private:
+  std::atomic<bool> stop_{false};
+};
+
+// Process-wide SIGINT/SIGTERM handling for runs. The first signal asks the
+// sources to stop (in-flight work drains, stages finish, a trainer saves); a
+// second one cancels the graph at once.
+class SignalGuard {
+ public:
+  SignalGuard();   // installs the handlers
+  ~SignalGuard();  // restores the previous ones
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+};
+
+// Number of SIGINT/SIGTERM received since the last reset (0 when none).
+int signals_received();
+int last_signal();
+void reset_signals();
+
+}  // namespace sluice

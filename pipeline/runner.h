@@ -1,0 +1,48 @@
+// Runs a validated graph on oneTBB's flow graph.
+//
+// Each stage becomes a function_node (sources an input_node) wrapped by the
+// framework: it times the body, counts items, restores order where a stage
+// needs it (sequencer_node), bounds the items in flight per source
+// (limiter_node: back-pressure), and turns an exception into a cancelled graph
+// and a report naming the stage and the item.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "pipeline/profiler.h"
+#include "pipeline/registry.h"
+#include "pipeline/validate.h"
+
+namespace sluice {
+
+struct RunOptions {
+  int threads = 0;             // 0: the config's pipeline.threads, else all cores
+  size_t max_in_flight = 0;    // 0: the config's pipeline.max_in_flight, else 4 x threads + 16
+  int64_t seed = -1;           // -1: the config's pipeline.seed
+  std::string trace_path;      // write a Chrome trace here when set
+  bool handle_signals = false; // SIGINT/SIGTERM stop the sources (CLI runs)
+};
+
+// Thrown inside the graph, carried to the report: which stage, which item.
+class StageFailure : public std::runtime_error {
+ public:
+  StageFailure(std::string stage, std::string item, std::string cause);
+  const std::string& stage() const { return stage_; }
+  const std::string& item() const { return item_; }
+  const std::string& cause() const { return cause_; }
+
+ private:
+  std::string stage_, item_, cause_;
+};
+
+// Short description of a payload for error messages ("Sample 000123.jpg
+// (list_attr_celeba.csv:125)", "Int 42", ...).
+std::string describe_payload(const std::any& value);
+
+// Instantiates the stages (factories may throw: reported as a failure of that
+// stage), runs the graph to completion, stop or failure, and reports.
+// Never throws for stage errors; the report says what failed.
+RunReport run_graph(const ValidatedGraph& graph, const RunOptions& options = {});
+
+}  // namespace sluice

@@ -1,0 +1,36 @@
+#include "pipeline/stage.h"
+
+#include "pipeline/run_control.h"
+
+namespace sluice {
+
+const char* stage_kind_name(StageKind kind) {
+  switch (kind) {
+    case StageKind::kSource: return "source";
+    case StageKind::kTransform: return "transform";
+    case StageKind::kSink: return "sink";
+  }
+  return "?";
+}
+
+const ParamSpec* StageSpec::find_param(const std::string& pname) const {
+  for (const auto& p : params) {
+    if (p.name == pname) return &p;
+  }
+  return nullptr;
+}
+
+StageContext::StageContext(std::string id, uint64_t run_seed, spdlog::logger* logger,
+                           CounterSet* counters, RunControl* control)
+    : id_(std::move(id)),
+      seed_(hash_combine(run_seed, hash_string(id_.c_str()))),
+      logger_(logger),
+      counters_(counters),
+      control_(control) {}
+
+Counter& StageContext::counter(const std::string& name) { return counters_->get(id_ + "." + name); }
+void StageContext::request_stop() { control_->request_stop(); }
+bool StageContext::stop_requested() const { return control_->stop_requested(); }
+int StageContext::threads() const { return control_->threads; }
+
+}  // namespace sluice

@@ -1,0 +1,392 @@
+#include "pipeline/validate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <tuple>
+
+#include "pipeline/payloads.h"
+#include "pipeline/suggest.h"
+
+namespace sluice {
+
+const ValidatedStage* ValidatedGraph::find(const std::string& id) const {
+  for (const auto& s : stages) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+namespace {
+
+bool ports_compatible(const std::string& produced, const std::string& consumed) {
+  return produced == consumed || produced == kAnyPort || consumed == kAnyPort;
+}
+
+std::string stage_label(const StageDecl& d, const StageEntry* e) {
+  return "stage '" + d.id + "'" + (e ? " (" + e->spec.name + ")" : "");
+}
+
+// Converts a config value to the declared type, or explains why it can't.
+std::optional<ParamValue> coerce(const ParamSpec& spec, const ConfigValue& cv, std::string& why) {
+  const ParamValue& v = cv.value;
+  auto mismatch = [&]() -> std::optional<ParamValue> {
+    why = "expects " + std::string(param_type_name(spec.type)) + ", got " + cv.toml_type;
+    return std::nullopt;
+  };
+  switch (spec.type) {
+    case ParamType::kBool:
+      if (std::holds_alternative<bool>(v)) return v;
+      return mismatch();
+    case ParamType::kInt:
+      if (std::holds_alternative<int64_t>(v)) return v;
+      return mismatch();
+    case ParamType::kFloat:
+      if (auto* i = std::get_if<int64_t>(&v)) return static_cast<double>(*i);
+      if (std::holds_alternative<double>(v)) return v;
+      return mismatch();
+    case ParamType::kString:
+      if (std::holds_alternative<std::string>(v)) return v;
+      return mismatch();
+    case ParamType::kFloatList:
+      if (auto* d = std::get_if<double>(&v)) return std::vector<double>{*d};
+      if (auto* i = std::get_if<int64_t>(&v)) return std::vector<double>{static_cast<double>(*i)};
+      if (auto* l = std::get_if<std::vector<int64_t>>(&v)) return std::vector<double>(l->begin(), l->end());
+      if (std::holds_alternative<std::vector<double>>(v)) return v;
+      if (cv.toml_type == "empty array") return std::vector<double>{};
+      return mismatch();
+    case ParamType::kIntList:
+      if (auto* i = std::get_if<int64_t>(&v)) return std::vector<int64_t>{*i};
+      if (std::holds_alternative<std::vector<int64_t>>(v)) return v;
+      if (cv.toml_type == "empty array") return std::vector<int64_t>{};
+      return mismatch();
+    case ParamType::kStringList:
+      if (auto* s = std::get_if<std::string>(&v)) return std::vector<std::string>{*s};
+      if (std::holds_alternative<std::vector<std::string>>(v)) return v;
+      return mismatch();
+  }
+  return mismatch();
+}
+
+// Range, choice and size checks on an already-typed value.
+std::string check_constraints(const ParamSpec& spec, const ParamValue& v) {
+  auto fmt = [](double d) {
+    std::string s = format_param_value(d);
+    if (s.size() > 2 && s.compare(s.size() - 2, 2, ".0") == 0) s.resize(s.size() - 2);
+    return s;
+  };
+  auto range_text = [&]() {
+    if (spec.min_value && spec.max_value) return "in [" + fmt(*spec.min_value) + ", " + fmt(*spec.max_value) + "]";
+    if (spec.min_value) return ">= " + fmt(*spec.min_value);
+    return "<= " + fmt(*spec.max_value);
+  };
+  auto in_range = [&](double d) {
+    return !std::isnan(d) && (!spec.min_value || d >= *spec.min_value) &&
+           (!spec.max_value || d <= *spec.max_value);
+  };
+  std::vector<double> numbers;
+  size_t list_size = 0;
+  bool is_list = false;
+  if (auto* i = std::get_if<int64_t>(&v)) numbers.push_back(static_cast<double>(*i));
+  if (auto* d = std::get_if<double>(&v)) numbers.push_back(*d);
+  if (auto* l = std::get_if<std::vector<double>>(&v)) numbers = *l, is_list = true, list_size = l->size();
+  if (auto* l = std::get_if<std::vector<int64_t>>(&v)) {
+    numbers.assign(l->begin(), l->end());
+    is_list = true;
+    list_size = l->size();
+  }
+  if (auto* l = std::get_if<std::vector<std::string>>(&v)) is_list = true, list_size = l->size();
+  if (spec.min_value || spec.max_value) {
+    for (double d : numbers) {
+      if (!in_range(d)) return "must be " + range_text() + ", got " + fmt(d);
+    }
+  }
+  if (is_list && ((spec.list_size_min && list_size < *spec.list_size_min) ||
+                  (spec.list_size_max && list_size > *spec.list_size_max))) {
+    size_t lo = spec.list_size_min.value_or(0), hi = spec.list_size_max.value_or(SIZE_MAX);
+    std::string want = lo == hi ? std::to_string(lo)
+                       : hi == SIZE_MAX ? "at least " + std::to_string(lo)
+                                        : std::to_string(lo) + " to " + std::to_string(hi);
+    return "must have " + want + " element(s), got " + std::to_string(list_size);
+  }
+  if (!spec.choices.empty()) {
+    std::vector<std::string> given;
+    if (auto* s = std::get_if<std::string>(&v)) given.push_back(*s);
+    if (auto* l = std::get_if<std::vector<std::string>>(&v)) given = *l;
+    for (const auto& s : given) {
+      if (std::find(spec.choices.begin(), spec.choices.end(), s) == spec.choices.end()) {
+        std::string list;
+        for (const auto& c : spec.choices) list += (list.empty() ? "" : ", ") + ("'" + c + "'");
+        return "must be one of " + list + ", got '" + s + "'" +
+               did_you_mean(closest_names(s, spec.choices, 1));
+      }
+    }
+  }
+  return {};
+}
+
+Concurrency parse_concurrency(const StageDecl& d, const StageEntry* e,
+                              std::vector<Diagnostic>& errors) {
+  Concurrency c;
+  const bool safe = e && e->spec.thread_safe && e->spec.kind != StageKind::kSource;
+  c.limit = safe ? 0 : 1;
+  if (!d.concurrency) return c;
+  const ConfigValue& cv = *d.concurrency;
+  auto err = [&](const std::string& m) {
+    errors.push_back({cv.value_where, stage_label(d, e) + ": " + m});
+  };
+  if (auto* s = std::get_if<std::string>(&cv.value)) {
+    if (*s == "serial") {
+      c.limit = 1;
+    } else if (*s == "auto") {
+      c.limit = 0;
+    } else {
+      err("concurrency must be \"serial\", \"auto\" or an integer >= 1, got \"" + *s + "\"");
+      return c;
+    }
+  } else if (auto* i = std::get_if<int64_t>(&cv.value)) {
+    if (*i < 1) {
+      err("concurrency must be \"serial\", \"auto\" or an integer >= 1, got " + std::to_string(*i));
+      return c;
+    }
+    c.limit = static_cast<size_t>(*i);
+  } else {
+    err("concurrency must be \"serial\", \"auto\" or an integer >= 1, not a " + cv.toml_type);
+    return c;
+  }
+  if (e && c.limit != 1) {
+    if (e->spec.kind == StageKind::kSource) {
+      err("a source runs serially; remove 'concurrency' or set it to \"serial\"");
+      c.limit = 1;
+    } else if (!e->spec.thread_safe) {
+      err("stage type '" + e->spec.name + "' is not thread-safe; concurrency must be \"serial\"");
+      c.limit = 1;
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
+                        std::vector<Diagnostic>& errors) {
+  // Report in source order, whatever order the checks ran in.
+  struct SortOnExit {
+    std::vector<Diagnostic>& errors;
+    size_t first;
+    ~SortOnExit() {
+      std::map<std::string, size_t> rank;
+      for (size_t i = first; i < errors.size(); ++i) rank.emplace(errors[i].where.file, rank.size());
+      std::stable_sort(errors.begin() + first, errors.end(), [&](const Diagnostic& a, const Diagnostic& b) {
+        return std::make_tuple(rank[a.where.file], a.where.line, a.where.column) <
+               std::make_tuple(rank[b.where.file], b.where.line, b.where.column);
+      });
+    }
+  } sort_on_exit{errors, errors.size()};
+  ValidatedGraph graph;
+  graph.path = config.path;
+  graph.settings = config.settings;
+  graph.name = config.settings.name;
+  if (config.stages.empty()) {
+    errors.push_back({{config.path, 0, 0}, "the pipeline declares no stages ([stages.ID])"});
+    return graph;
+  }
+
+  std::vector<std::string> ids;
+  for (const auto& d : config.stages) ids.push_back(d.id);
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < config.stages.size(); ++i) index[config.stages[i].id] = i;
+
+  // Per stage: type, parameters, concurrency.
+  std::vector<const StageEntry*> entries(config.stages.size(), nullptr);
+  std::vector<ValidatedStage> stages(config.stages.size());
+  for (size_t i = 0; i < config.stages.size(); ++i) {
+    const StageDecl& d = config.stages[i];
+    ValidatedStage& vs = stages[i];
+    vs.id = d.id;
+    if (!d.use) {
+      errors.push_back({d.where, "stage '" + d.id + "' has no 'use' (its stage type)" +
+                                     (config.stages.size() > 1
+                                          ? std::string(" — if it overrides a stage from an "
+                                                        "include, check the id") +
+                                                did_you_mean(closest_names(
+                                                    d.id, [&] {
+                                                      std::vector<std::string> others;
+                                                      for (const auto& o : ids)
+                                                        if (o != d.id) others.push_back(o);
+                                                      return others;
+                                                    }()))
+                                          : std::string())});
+      continue;
+    }
+    const std::string* type = std::get_if<std::string>(&d.use->value);
+    if (!type) {
+      errors.push_back({d.use->value_where, "stage '" + d.id + "': 'use' must be a string (a stage type)"});
+      continue;
+    }
+    const StageEntry* e = registry.find(*type);
+    if (!e) {
+      auto near = registry.closest(*type);
+      errors.push_back({d.use->value_where,
+                        "stage '" + d.id + "': unknown stage type '" + *type + "'" +
+                            did_you_mean(near) + " (`sluice stages` lists them)"});
+      continue;
+    }
+    entries[i] = e;
+    vs.entry = e;
+    vs.concurrency = parse_concurrency(d, e, errors);
+
+    std::map<std::string, ParamValue> values;
+    for (const auto& p : e->spec.params) values[p.name] = p.default_value;
+    std::vector<std::string> param_names;
+    for (const auto& p : e->spec.params) param_names.push_back(p.name);
+    for (const auto& [key, cv] : d.params) {
+      const ParamSpec* ps = e->spec.find_param(key);
+      if (!ps) {
+        std::vector<std::string> all = param_names;
+        for (const char* k : {"use", "input", "concurrency"}) all.push_back(k);
+        errors.push_back({cv.key_where, stage_label(d, e) + ": unknown parameter '" + key + "'" +
+                                            did_you_mean(closest_names(key, all))});
+        continue;
+      }
+      std::string why;
+      auto typed = coerce(*ps, cv, why);
+      if (!typed) {
+        errors.push_back({cv.value_where, stage_label(d, e) + ": parameter '" + key + "' " + why});
+        continue;
+      }
+      std::string bad = check_constraints(*ps, *typed);
+      if (!bad.empty()) {
+        errors.push_back({cv.value_where, stage_label(d, e) + ": parameter '" + key + "' " + bad});
+        continue;
+      }
+      values[key] = std::move(*typed);
+    }
+    for (const auto& p : e->spec.params) {
+      if (p.is_required && !d.params.count(p.name)) {
+        errors.push_back({d.where, stage_label(d, e) + ": missing required parameter '" + p.name +
+                                       "' (" + param_type_name(p.type) + ": " + p.doc + ")"});
+      }
+    }
+    vs.params = Params(std::move(values));
+  }
+
+  // Wiring: inputs exist, kinds allow them, port types agree.
+  for (size_t i = 0; i < config.stages.size(); ++i) {
+    const StageDecl& d = config.stages[i];
+    const StageEntry* e = entries[i];
+    if (e && e->spec.kind == StageKind::kSource && !d.inputs.empty()) {
+      errors.push_back({d.inputs.front().second,
+                        stage_label(d, e) + " is a source and takes no input; remove 'input'"});
+      continue;
+    }
+    if (e && e->spec.kind != StageKind::kSource && d.inputs.empty()) {
+      errors.push_back({d.where, stage_label(d, e) + " has a dangling input: it needs "
+                                                     "`input = \"<stage id>\"` (a stage producing " +
+                                     e->spec.input_type + ")"});
+      continue;
+    }
+    for (const auto& [in, where] : d.inputs) {
+      auto it = index.find(in);
+      if (it == index.end()) {
+        std::vector<std::string> others;
+        for (const auto& o : ids)
+          if (o != d.id) others.push_back(o);
+        errors.push_back({where, stage_label(d, e) + ": input '" + in +
+                                     "' is dangling: no stage has that id" +
+                                     did_you_mean(closest_names(in, others))});
+        continue;
+      }
+      size_t j = it->second;
+      if (j == i) {
+        errors.push_back({where, "cycle: stage '" + d.id + "' takes its own output as input"});
+        continue;
+      }
+      if (std::find(stages[i].inputs.begin(), stages[i].inputs.end(), j) != stages[i].inputs.end()) {
+        errors.push_back({where, stage_label(d, e) + ": input '" + in + "' is listed twice"});
+        continue;
+      }
+      stages[i].inputs.push_back(j);
+      stages[j].outputs.push_back(i);
+      const StageEntry* pe = entries[j];
+      if (!e || !pe) continue;
+      if (pe->spec.kind == StageKind::kSink) {
+        errors.push_back({where, stage_label(d, e) + ": input '" + in + "' is a sink (" +
+                                     pe->spec.name + ") and produces nothing"});
+      } else if (!ports_compatible(pe->spec.output_type, e->spec.input_type)) {
+        errors.push_back({where, "port type mismatch: " + stage_label(d, e) + " takes " +
+                                     e->spec.input_type + " but its input '" + in + "' (" +
+                                     pe->spec.name + ") produces " + pe->spec.output_type});
+      }
+    }
+  }
+
+  // Cycles (depth-first search; report each cycle once, at the input closing it).
+  std::vector<int> state(stages.size(), 0);  // 0 new, 1 on stack, 2 done
+  std::vector<size_t> stack;
+  std::vector<size_t> order;
+  std::function<void(size_t)> visit = [&](size_t i) {
+    state[i] = 1;
+    stack.push_back(i);
+    for (size_t j : stages[i].inputs) {
+      if (state[j] == 1) {
+        auto pos = std::find(stack.begin(), stack.end(), j);
+        std::string path;
+        for (auto it = pos; it != stack.end(); ++it) path += stages[*it].id + " <- ";
+        path += stages[j].id;
+        SourceLocation where = config.stages[i].where;
+        for (const auto& [name, w] : config.stages[i].inputs) {
+          if (name == stages[j].id) where = w;
+        }
+        errors.push_back({where, "cycle: " + path + " (each stage takes the next one's output)"});
+      } else if (state[j] == 0) {
+        visit(j);
+      }
+    }
+    stack.pop_back();
+    state[i] = 2;
+    order.push_back(i);
+  };
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (state[i] == 0) visit(i);
+  }
+
+  // Re-index in topological order.
+  std::vector<size_t> new_index(stages.size());
+  for (size_t k = 0; k < order.size(); ++k) new_index[order[k]] = k;
+  for (size_t k : order) {
+    ValidatedStage vs = std::move(stages[k]);
+    for (auto& x : vs.inputs) x = new_index[x];
+    for (auto& x : vs.outputs) x = new_index[x];
+    graph.stages.push_back(std::move(vs));
+  }
+  return graph;
+}
+
+namespace {
+ValidatedGraph finish_loading(const GraphConfig& config, const Registry& registry,
+                              std::vector<Diagnostic>& errors) {
+  ValidatedGraph g;
+  if (errors.empty() || !config.stages.empty()) g = validate(config, registry, errors);
+  if (!errors.empty()) throw ConfigError(errors);
+  return g;
+}
+}  // namespace
+
+ValidatedGraph load_pipeline(const std::string& path, const std::vector<std::string>& overrides,
+                             const Registry& registry) {
+  std::vector<Diagnostic> errors;
+  GraphConfig config = load_config(path, overrides, errors);
+  return finish_loading(config, registry, errors);
+}
+
+ValidatedGraph load_pipeline_string(const std::string& toml_text, const std::string& name,
+                                    const std::vector<std::string>& overrides,
+                                    const Registry& registry) {
+  std::vector<Diagnostic> errors;
+  GraphConfig config = load_config_string(toml_text, name, overrides, errors);
+  return finish_loading(config, registry, errors);
+}
+
+}  // namespace sluice

@@ -1,0 +1,321 @@
+// Config loading and validation: every error class with its exact position,
+// all errors reported at once, includes and --set overrides.
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "pipeline/config.h"
+#include "pipeline/validate.h"
+#include "tests/pipeline/test_stages.h"
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Raw strings below start with a newline for readability; drop it so that
+// line 1 is the first line of the config.
+std::string text(const char* s) { return std::string(s[0] == '\n' ? s + 1 : s); }
+
+std::vector<Diagnostic> errors_of(const std::string& toml,
+                                  const std::vector<std::string>& overrides = {}) {
+  Registry registry = testing::test_registry();
+  std::vector<Diagnostic> errors;
+  GraphConfig config = load_config_string(toml, "test.toml", overrides, errors);
+  if (!config.stages.empty()) validate(config, registry, errors);
+  return errors;
+}
+
+void expect_one(const std::vector<Diagnostic>& errors, int line, int column,
+                const std::string& fragment) {
+  ASSERT_EQ(errors.size(), 1u) << (errors.empty() ? "no error" : format_diagnostic(errors[0]));
+  EXPECT_EQ(errors[0].where.line, line) << format_diagnostic(errors[0]);
+  EXPECT_EQ(errors[0].where.column, column) << format_diagnostic(errors[0]);
+  EXPECT_NE(errors[0].message.find(fragment), std::string::npos) << format_diagnostic(errors[0]);
+}
+
+const char* kValid = R"(
+[stages.numbers]
+use = "test.count"
+count = 20
+
+[stages.add]
+use = "test.jitter"
+input = "numbers"
+
+[stages.out]
+use = "test.record"
+input = "add"
+)";
+
+TEST(Config, ValidGraphHasNoErrors) { EXPECT_TRUE(errors_of(text(kValid)).empty()); }
+
+TEST(Config, UnknownStageTypeReportsLineColumnAndSuggestion) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.cuont"
+)"));
+  expect_one(errors, 2, 7, "unknown stage type 'test.cuont'; did you mean 'test.count'?");
+}
+
+TEST(Config, UnknownParameterReportsKeyPositionAndSuggestion) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+  cuont = 3
+)"));
+  expect_one(errors, 3, 3, "unknown parameter 'cuont'; did you mean 'count'?");
+}
+
+TEST(Config, WrongTypeReportsValuePosition) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+count = "ten"
+)"));
+  expect_one(errors, 3, 9, "parameter 'count' expects integer, got string");
+}
+
+TEST(Config, OutOfRangeValueReportsBounds) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+count = -4
+)"));
+  expect_one(errors, 3, 9, "parameter 'count' must be >= 0, got -4");
+}
+
+TEST(Config, PortTypeMismatchNamesBothStages) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+
+[stages.text]
+use = "test.to_string"
+input = "numbers"
+
+[stages.add]
+use = "test.jitter"
+input = "text"
+)"));
+  expect_one(errors, 10, 9, "port type mismatch: stage 'add' (test.jitter) takes Int but its "
+                            "input 'text' (test.to_string) produces String");
+}
+
+TEST(Config, CycleIsReported) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+
+[stages.a]
+use = "test.jitter"
+input = ["numbers", "b"]
+
+[stages.b]
+use = "test.jitter"
+input = "a"
+)"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("cycle: "), std::string::npos) << errors[0].message;
+  // Reported at the input that closes the cycle.
+  EXPECT_TRUE((errors[0].where.line == 6 && errors[0].where.column == 21) ||
+              (errors[0].where.line == 10 && errors[0].where.column == 9))
+      << format_diagnostic(errors[0]);
+}
+
+TEST(Config, DanglingInputSuggestsExistingStage) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+
+[stages.add]
+use = "test.jitter"
+input = "numbrs"
+)"));
+  expect_one(errors, 6, 9, "input 'numbrs' is dangling: no stage has that id; did you mean 'numbers'?");
+}
+
+TEST(Config, TransformWithoutInputIsDangling) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+
+[stages.add]
+use = "test.jitter"
+)"));
+  expect_one(errors, 4, 1, "has a dangling input");
+}
+
+TEST(Config, MissingIncludeReportsTheIncludeString) {
+  auto errors = errors_of(text(R"(
+[pipeline]
+include = ["graphs/nope.toml"]
+)"));
+  ASSERT_GE(errors.size(), 1u);
+  EXPECT_EQ(errors[0].where.line, 2);
+  EXPECT_EQ(errors[0].where.column, 12);
+  EXPECT_NE(errors[0].message.find("included file 'graphs/nope.toml' does not exist"),
+            std::string::npos)
+      << errors[0].message;
+}
+
+TEST(Config, SyntaxErrorHasPosition) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count
+)"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].where.line, 2);
+  EXPECT_EQ(format_diagnostic(errors[0]).rfind("test.toml:2:", 0), 0u) << format_diagnostic(errors[0]);
+}
+
+TEST(Config, ReportsEveryErrorAtOnce) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+count = "x"
+colour = 1
+
+[stages.add]
+use = "test.jittr"
+input = "numbers"
+
+[stages.out]
+use = "test.record"
+input = "ad"
+)"));
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(errors[0].where.line, 3);
+  EXPECT_EQ(errors[1].where.line, 4);
+  EXPECT_EQ(errors[2].where.line, 7);
+  EXPECT_EQ(errors[3].where.line, 12);
+  EXPECT_EQ(format_diagnostic(errors[3]).rfind("test.toml:12:9: error: ", 0), 0u)
+      << format_diagnostic(errors[3]);
+}
+
+TEST(Config, NonThreadSafeStageRejectsConcurrency) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+
+[stages.stop]
+use = "test.stop_after"
+input = "numbers"
+concurrency = 4
+)"));
+  expect_one(errors, 7, 15, "is not thread-safe");
+}
+
+TEST(Config, SetOverridesParameterAndPipelineKeys) {
+  Registry registry = testing::test_registry();
+  ValidatedGraph g = load_pipeline_string(text(kValid), "test.toml",
+                                          {"numbers.count=7", "pipeline.seed=11", "add.concurrency=2"},
+                                          registry);
+  EXPECT_EQ(g.find("numbers")->params.get_int("count"), 7);
+  EXPECT_EQ(g.settings.seed, 11);
+  EXPECT_EQ(g.find("add")->concurrency.limit, 2u);
+}
+
+TEST(Config, SetWithUnknownKeyIsReportedAgainstTheOverride) {
+  auto errors = errors_of(text(kValid), {"numbers.cont=7"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].where.file, "--set numbers.cont=7");
+  EXPECT_EQ(errors[0].where.column, 9);
+  EXPECT_NE(errors[0].message.find("did you mean 'count'"), std::string::npos);
+}
+
+TEST(Config, SetOnUnknownStageSuggests) {
+  auto errors = errors_of(text(kValid), {"numbrs.count=7"});
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("no stage 'numbrs' in this pipeline; did you mean 'numbers'?"), std::string::npos);
+}
+
+class ConfigFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sluice_config_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_ / "graphs");
+    fs::create_directories(dir_ / "configs");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  void write(const std::string& rel, const std::string& body) { std::ofstream(dir_ / rel) << body; }
+  fs::path dir_;
+};
+
+TEST_F(ConfigFiles, IncludeThenOverride) {
+  write("graphs/base.toml", text(kValid));
+  write("configs/run.toml", text(R"(
+[pipeline]
+name = "run"
+include = ["../graphs/base.toml"]
+threads = 2
+
+[stages.numbers]
+count = 3
+)"));
+  Registry registry = testing::test_registry();
+  ValidatedGraph g = load_pipeline((dir_ / "configs/run.toml").string(), {}, registry);
+  EXPECT_EQ(g.name, "run");
+  EXPECT_EQ(g.settings.threads, 2);
+  EXPECT_EQ(g.find("numbers")->params.get_int("count"), 3);
+  EXPECT_EQ(g.stages.size(), 3u);
+  // --set wins over the config file.
+  g = load_pipeline((dir_ / "configs/run.toml").string(), {"numbers.count=9"}, registry);
+  EXPECT_EQ(g.find("numbers")->params.get_int("count"), 9);
+}
+
+TEST_F(ConfigFiles, ErrorsInIncludedFileNameThatFile) {
+  write("graphs/base.toml", text(R"(
+[stages.numbers]
+use = "test.count"
+count = true
+)"));
+  write("configs/run.toml", text(R"(
+[pipeline]
+include = ["../graphs/base.toml"]
+)"));
+  std::vector<Diagnostic> errors;
+  Registry registry = testing::test_registry();
+  GraphConfig c = load_config((dir_ / "configs/run.toml").string(), {}, errors);
+  validate(c, registry, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].where.file.find("graphs/base.toml"), std::string::npos) << errors[0].where.file;
+  EXPECT_EQ(errors[0].where.line, 3);
+  EXPECT_EQ(errors[0].where.column, 9);
+}
+
+TEST_F(ConfigFiles, OverrideOfMisspeltStageIdIsReported) {
+  write("graphs/base.toml", text(kValid));
+  write("configs/run.toml", text(R"(
+[pipeline]
+include = ["../graphs/base.toml"]
+
+[stages.numbrs]
+count = 3
+)"));
+  Registry registry = testing::test_registry();
+  try {
+    load_pipeline((dir_ / "configs/run.toml").string(), {}, registry);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    EXPECT_EQ(e.diagnostics()[0].where.line, 4);
+    EXPECT_NE(e.diagnostics()[0].message.find("did you mean 'numbers'"), std::string::npos)
+        << e.diagnostics()[0].message;
+  }
+}
+
+TEST(Registry, DuplicateNamesBothOrigins) {
+  Registry r = testing::test_registry();
+  r.set_origin("libother.so");
+  try {
+    r.add<testing::Jitter>(StageSpec("test.jitter").transform(kIntPort, kIntPort));
+    FAIL() << "expected DuplicateStageError";
+  } catch (const DuplicateStageError& e) {
+    EXPECT_NE(std::string(e.what()).find("by tests and by libother.so"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,329 @@
+// The runner on oneTBB: ordering, back-pressure, 1->N, fan-out/fan-in,
+// control markers, failures, stop requests, signals, profiler and trace.
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "pipeline/run_control.h"
+#include "pipeline/runner.h"
+#include "pipeline/testing/stage_harness.h"
+#include "tests/pipeline/test_stages.h"
+
+namespace sluice {
+namespace {
+
+using testing::observed;
+using testing::reset_observed;
+
+RunReport run_text(const std::string& toml, RunOptions opts = {},
+                   const std::vector<std::string>& overrides = {}) {
+  reset_observed();
+  Registry registry = testing::test_registry();
+  ValidatedGraph g = load_pipeline_string(toml, "test.toml", overrides, registry);
+  return run_graph(g, opts);
+}
+
+std::vector<int64_t> recorded_ints() {
+  std::vector<int64_t> v;
+  for (const auto& p : observed().packets)
+    if (!p.is_control) v.push_back(payload_as<int64_t>(p.value));
+  return v;
+}
+
+const char* kChain = R"(
+[stages.numbers]
+use = "test.count"
+count = 2000
+
+[stages.work]
+use = "test.jitter"
+input = "numbers"
+max_us = 40
+
+[stages.out]
+use = "test.record"
+input = "work"
+)";
+
+class OrderUnderThreads : public ::testing::TestWithParam<int> {};
+
+TEST_P(OrderUnderThreads, OrderedSinkSeesSourceOrder) {
+  RunOptions opts;
+  opts.threads = GetParam();
+  RunReport r = run_text(kChain, opts);
+  ASSERT_EQ(r.status, RunStatus::kCompleted) << r.error;
+  auto got = recorded_ints();
+  ASSERT_EQ(got.size(), 2000u);
+  for (int64_t i = 0; i < 2000; ++i) ASSERT_EQ(got[i], i + 1) << "at position " << i;
+  EXPECT_EQ(observed().finished, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Threads, OrderUnderThreads, ::testing::Values(1, 2, 4));
+
+TEST(Runner, OneToManyAndFilteringKeepOrder) {
+  RunOptions opts;
+  opts.threads = 4;
+  RunReport r = run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 500
+[stages.rep]
+use = "test.repeat"
+input = "numbers"
+copies = 3
+filter_odd = true
+[stages.work]
+use = "test.jitter"
+input = "rep"
+max_us = 20
+[stages.out]
+use = "test.record"
+input = "work"
+)", opts);
+  ASSERT_EQ(r.status, RunStatus::kCompleted) << r.error;
+  std::vector<int64_t> want;
+  for (int64_t v = 0; v < 500; v += 2)
+    for (int64_t k = 0; k < 3; ++k) want.push_back(v * 100 + k + 1);
+  EXPECT_EQ(recorded_ints(), want);
+  // Profiler counts equal what passed through each stage.
+  ASSERT_EQ(r.stages.size(), 4u);
+  EXPECT_EQ(r.stages[0].items_out, 500u);
+  EXPECT_EQ(r.stages[1].items_in, 500u);
+  EXPECT_EQ(r.stages[1].items_out, 750u);
+  EXPECT_EQ(r.stages[2].items_in, 750u);
+  EXPECT_EQ(r.stages[2].items_out, 750u);
+  EXPECT_EQ(r.stages[3].items_in, 750u);
+  EXPECT_GT(r.stages[2].busy_s, 0.0);
+  int bottlenecks = 0;
+  for (const auto& s : r.stages) bottlenecks += s.bottleneck;
+  EXPECT_EQ(bottlenecks, 1);
+}
+
+TEST(Runner, ControlMarkersArriveAfterTheirEpochsItems) {
+  RunOptions opts;
+  opts.threads = 4;
+  RunReport r = run_text(kChain, opts, {"numbers.count=300", "numbers.epochs=3"});
+  ASSERT_EQ(r.status, RunStatus::kCompleted) << r.error;
+  const auto& packets = observed().packets;
+  ASSERT_EQ(packets.size(), 903u);
+  for (int e = 0; e < 3; ++e) {
+    const Packet& marker = packets[(e + 1) * 301 - 1];
+    ASSERT_TRUE(marker.is_control);
+    EXPECT_EQ(marker.as_control().kind, ControlKind::kEndOfEpoch);
+    EXPECT_EQ(marker.as_control().epoch, e);
+  }
+}
+
+TEST(Runner, FanOutAndFanIn) {
+  RunOptions opts;
+  opts.threads = 2;
+  RunReport r = run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 400
+[stages.left]
+use = "test.jitter"
+input = "numbers"
+max_us = 10
+[stages.right]
+use = "test.repeat"
+input = "numbers"
+copies = 1
+[stages.out]
+use = "test.record"
+input = ["left", "right"]
+)", opts);
+  ASSERT_EQ(r.status, RunStatus::kCompleted) << r.error;
+  auto got = recorded_ints();
+  ASSERT_EQ(got.size(), 800u);
+  std::sort(got.begin(), got.end());
+  std::vector<int64_t> want;
+  for (int64_t i = 0; i < 400; ++i) want.push_back(i + 1);
+  for (int64_t i = 0; i < 400; ++i) want.push_back(i * 100);
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(observed().finished, 1);  // one end of stream after both inputs ended
+}
+
+TEST(Runner, SlowSinkKeepsItemsInFlightWithinTheBound) {
+  RunOptions opts;
+  opts.threads = 4;
+  opts.max_in_flight = 8;
+  RunReport r = run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 300
+[stages.fast]
+use = "test.jitter"
+input = "numbers"
+max_us = 0
+[stages.track]
+use = "test.tracked"
+input = "fast"
+[stages.out]
+use = "test.record"
+input = "track"
+sleep_us = 500
+)", opts);
+  ASSERT_EQ(r.status, RunStatus::kCompleted) << r.error;
+  EXPECT_EQ(recorded_ints().size(), 300u);
+  EXPECT_LE(r.peak_in_flight, 8u);
+  EXPECT_GE(r.peak_in_flight, 4u);  // the bound is actually used
+  EXPECT_LE(observed().peak.load(), 8);
+  // The source spent most of the run blocked on back-pressure.
+  EXPECT_GT(r.stages[0].wait_s, 0.5 * r.wall_s);
+}
+
+TEST(Runner, ExceptionCancelsAndNamesStageAndItem) {
+  RunOptions opts;
+  opts.threads = 2;
+  RunReport r = run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 100000
+[stages.explode]
+use = "test.throw"
+input = "numbers"
+at = 37
+[stages.out]
+use = "test.record"
+input = "explode"
+)", opts);
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(r.failed_stage, "explode");
+  EXPECT_NE(r.error.find("stage 'explode' failed on item #37 (Int 37): boom at 37"), std::string::npos)
+      << r.error;
+  EXPECT_LT(recorded_ints().size(), 100000u);  // cancelled, not run to the end
+  EXPECT_EQ(observed().finished, 0);
+}
+
+TEST(Runner, StopRequestDrainsAndFinishes) {
+  RunReport r = run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 1000000
+[stages.stop]
+use = "test.stop_after"
+input = "numbers"
+at = 100
+[stages.out]
+use = "test.record"
+input = "stop"
+)");
+  EXPECT_EQ(r.status, RunStatus::kStopped);
+  auto got = recorded_ints();
+  EXPECT_GE(got.size(), 101u);
+  EXPECT_LT(got.size(), 1000u);
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], static_cast<int64_t>(i));
+  EXPECT_EQ(observed().finished, 1);
+}
+
+TEST(Runner, SigintStopsSourcesAndLetsSinksFinish) {
+  RunOptions opts;
+  opts.threads = 2;
+  opts.handle_signals = true;
+  auto start = std::chrono::steady_clock::now();
+  auto result = std::async(std::launch::async, [&] {
+    return run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 100000000
+sleep_us = 100
+[stages.out]
+use = "test.record"
+input = "numbers"
+)", opts);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::raise(SIGINT);
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "run hung";
+  RunReport r = result.get();
+  EXPECT_EQ(r.status, RunStatus::kInterrupted);
+  EXPECT_EQ(observed().finished, 1);
+  EXPECT_GT(recorded_ints().size(), 0u);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  reset_signals();
+}
+
+TEST(Runner, SecondSignalCancelsAStuckDrain) {
+  RunOptions opts;
+  opts.threads = 2;
+  opts.max_in_flight = 64;
+  opts.handle_signals = true;
+  auto result = std::async(std::launch::async, [&] {
+    return run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 100000000
+[stages.out]
+use = "test.record"
+input = "numbers"
+sleep_us = 50000
+)", opts);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::raise(SIGINT);  // draining 64 items x 50 ms would take ~3 s
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::raise(SIGTERM);
+  ASSERT_EQ(result.wait_for(std::chrono::seconds(2)), std::future_status::ready) << "run hung";
+  RunReport r = result.get();
+  EXPECT_EQ(r.status, RunStatus::kInterrupted);
+  EXPECT_LT(recorded_ints().size(), 60u);
+  reset_signals();
+}
+
+TEST(Runner, TraceFileIsChromeTraceJson) {
+  auto path = std::filesystem::temp_directory_path() / "sluice_trace_test.json";
+  RunOptions opts;
+  opts.threads = 2;
+  opts.trace_path = path.string();
+  RunReport r = run_text(kChain, opts, {"numbers.count=50"});
+  ASSERT_EQ(r.status, RunStatus::kCompleted);
+  std::ifstream in(path);
+  nlohmann::json j = nlohmann::json::parse(in);
+  ASSERT_TRUE(j.contains("traceEvents"));
+  std::map<std::string, int> spans;
+  for (const auto& e : j["traceEvents"]) {
+    ASSERT_TRUE(e.contains("ph"));
+    ASSERT_TRUE(e.contains("pid"));
+    ASSERT_TRUE(e.contains("tid"));
+    if (e["ph"] == "X") {
+      ASSERT_TRUE(e["ts"].is_number());
+      ASSERT_TRUE(e["dur"].is_number());
+      EXPECT_GE(e["dur"].get<double>(), 0.0);
+      spans[e["name"].get<std::string>()]++;
+    }
+  }
+  EXPECT_EQ(spans["work"], 50);
+  EXPECT_EQ(spans["out"], 50);
+  EXPECT_GE(spans["numbers"], 50);
+  std::filesystem::remove(path);
+}
+
+TEST(Runner, ProfileJsonHasEveryStage) {
+  RunReport r = run_text(kChain, {}, {"numbers.count=10"});
+  nlohmann::json j = nlohmann::json::parse(profile_json(r));
+  ASSERT_EQ(j["stages"].size(), 3u);
+  EXPECT_EQ(j["stages"][1]["id"], "work");
+  EXPECT_EQ(j["stages"][1]["items_in"], 10);
+  EXPECT_EQ(j["status"], "completed");
+}
+
+TEST(StageHarness, RunsOneStageFromInlineToml) {
+  StageHarness h(testing::test_registry(), R"(use = "test.repeat"
+copies = 2)");
+  HarnessOutput out = h.run({int64_t{1}, int64_t{2}});
+  ASSERT_EQ(out.report.status, RunStatus::kCompleted) << out.report.error;
+  auto p = out.payloads();
+  ASSERT_EQ(p.size(), 4u);
+  EXPECT_EQ(payload_as<int64_t>(p[0]), 100);
+  EXPECT_EQ(payload_as<int64_t>(p[3]), 201);
+}
+
+}  // namespace
+}  // namespace sluice

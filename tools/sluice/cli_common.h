@@ -1,0 +1,40 @@
+// Pieces shared by the subcommands: option parsing conventions, logging setup,
+// the stage registry (built-ins + plugins), loading a config with diagnostics.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+#include "pipeline/registry.h"
+#include "pipeline/validate.h"
+
+namespace sluice::cli {
+
+namespace po = boost::program_options;
+
+// Parses `args` against `options` (+ positional), printing usage on --help.
+// Returns the exit code to stop with, or nullopt to go on.
+std::optional<int> parse_command_line(const std::string& command, const std::string& usage,
+                                      const std::vector<std::string>& args,
+                                      po::options_description& options,
+                                      const po::positional_options_description& positional,
+                                      po::variables_map& vm);
+
+// Adds --log-level and applies it after parsing.
+void add_logging_options(po::options_description& options);
+void apply_logging_options(const po::variables_map& vm);
+
+// Built-in stages plus the plugins named on the command line, in
+// SLUICE_PLUGIN_PATH, and (after loading the config) in pipeline.plugins.
+Registry make_registry(const std::vector<std::string>& plugin_paths);
+
+// Loads and validates CONFIG; on errors prints every diagnostic to stderr and
+// returns nullopt (the caller exits with kExitConfigError).
+std::optional<ValidatedGraph> load_validated(const std::string& config_path,
+                                             const std::vector<std::string>& overrides,
+                                             Registry& registry);
+
+}  // namespace sluice::cli
