@@ -1,0 +1,216 @@
+#include "stages/train/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+namespace sluice::train {
+namespace {
+
+double ratio(int64_t a, int64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / b; }
+
+nlohmann::json number_or_null(double v) {
+  return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+void BinaryMetrics::add(float probability, int64_t label) {
+  scores_.emplace_back(probability, static_cast<int8_t>(label != 0));
+}
+
+void BinaryMetrics::add_batch(const std::vector<float>& probabilities,
+                              const std::vector<int64_t>& labels,
+                              const std::shared_ptr<const std::vector<std::string>>& attr_names,
+                              const std::vector<int8_t>& attrs) {
+  if (probabilities.size() != labels.size()) {
+    throw std::invalid_argument("metrics: " + std::to_string(probabilities.size()) +
+                                " probabilities for " + std::to_string(labels.size()) + " labels");
+  }
+  const size_t n = probabilities.size();
+  const size_t k = attr_names ? attr_names->size() : 0;
+  if (k > 0 && attrs.size() >= n * k) {
+    if (!attr_names_) {
+      attr_names_ = attr_names;
+      attributes_.resize(k);
+      for (size_t j = 0; j < k; ++j) attributes_[j].name = (*attr_names)[j];
+    }
+    if (attr_names_->size() == k) {
+      for (size_t i = 0; i < n; ++i) {
+        const bool correct = (probabilities[i] >= threshold_) == (labels[i] != 0);
+        for (size_t j = 0; j < k; ++j) {
+          auto& a = attributes_[j];
+          if (attrs[i * k + j] > 0) {
+            ++a.positive_count;
+            a.positive_correct += correct;
+          } else {
+            ++a.negative_count;
+            a.negative_correct += correct;
+          }
+        }
+      }
+    }
+  }
+  for (size_t i = 0; i < n; ++i) add(probabilities[i], labels[i]);
+}
+
+void BinaryMetrics::add_loss(double loss_sum, int64_t count) {
+  loss_sum_ += loss_sum;
+  loss_count_ += count;
+}
+
+void BinaryMetrics::reset() {
+  scores_.clear();
+  loss_sum_ = 0.0;
+  loss_count_ = 0;
+  attr_names_.reset();
+  attributes_.clear();
+}
+
+double roc_auc(std::vector<std::pair<float, int8_t>> scores) {
+  int64_t positives = 0;
+  for (const auto& s : scores) positives += s.second;
+  const int64_t negatives = static_cast<int64_t>(scores.size()) - positives;
+  if (positives == 0 || negatives == 0) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(scores.begin(), scores.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Mann-Whitney U: sum of the (average) ranks of the positives.
+  double rank_sum = 0.0;
+  size_t i = 0;
+  while (i < scores.size()) {
+    size_t j = i;
+    int64_t tied_pos = 0;
+    while (j < scores.size() && scores[j].first == scores[i].first) tied_pos += scores[j++].second;
+    const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
+    rank_sum += avg_rank * tied_pos;
+    i = j;
+  }
+  const double u = rank_sum - static_cast<double>(positives) * (positives + 1) / 2.0;
+  return u / (static_cast<double>(positives) * negatives);
+}
+
+MetricsReport BinaryMetrics::report() const {
+  MetricsReport r;
+  r.count = count();
+  for (const auto& [p, label] : scores_) {
+    const bool predicted = p >= threshold_;
+    if (predicted && label) ++r.confusion.tp;
+    if (predicted && !label) ++r.confusion.fp;
+    if (!predicted && !label) ++r.confusion.tn;
+    if (!predicted && label) ++r.confusion.fn;
+  }
+  const auto& c = r.confusion;
+  r.accuracy = ratio(c.tp + c.tn, c.total());
+  r.precision = ratio(c.tp, c.tp + c.fp);
+  r.recall = ratio(c.tp, c.tp + c.fn);
+  r.f1 = r.precision + r.recall > 0 ? 2 * r.precision * r.recall / (r.precision + r.recall) : 0.0;
+  r.roc_auc = roc_auc(scores_);
+  r.loss = loss_count_ > 0 ? loss_sum_ / loss_count_ : std::numeric_limits<double>::quiet_NaN();
+  r.attributes = attributes_;
+  return r;
+}
+
+nlohmann::json MetricsReport::to_json() const {
+  nlohmann::json j;
+  j["count"] = count;
+  j["loss"] = number_or_null(loss);
+  j["accuracy"] = accuracy;
+  j["precision"] = precision;
+  j["recall"] = recall;
+  j["f1"] = f1;
+  j["roc_auc"] = number_or_null(roc_auc);
+  j["confusion"] = {
+      {"tp", confusion.tp}, {"fp", confusion.fp}, {"tn", confusion.tn}, {"fn", confusion.fn}};
+  nlohmann::json attrs = nlohmann::json::object();
+  for (const auto& a : attributes) {
+    attrs[a.name] = {
+        {"positive",
+         {{"count", a.positive_count},
+          {"accuracy",
+           number_or_null(a.positive_count ? ratio(a.positive_correct, a.positive_count) : NAN)}}},
+        {"negative",
+         {{"count", a.negative_count},
+          {"accuracy",
+           number_or_null(a.negative_count ? ratio(a.negative_correct, a.negative_count) : NAN)}}}};
+  }
+  j["attributes"] = attrs;
+  return j;
+}
+
+std::string MetricsReport::to_table(const std::string& positive_name,
+                                    const std::string& negative_name) const {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(4);
+  os << "samples    " << count << "\n";
+  if (std::isfinite(loss)) os << "loss       " << loss << "\n";
+  os << "accuracy   " << accuracy << "\n"
+     << "precision  " << precision << "\n"
+     << "recall     " << recall << "\n"
+     << "f1         " << f1 << "\n"
+     << "roc_auc    " << (std::isfinite(roc_auc) ? std::to_string(roc_auc) : "n/a") << "\n\n";
+  const size_t w = std::max<size_t>({positive_name.size(), negative_name.size(), 6}) + 2;
+  os << "confusion matrix (rows: true, columns: predicted)\n"
+     << std::setw(static_cast<int>(w)) << "" << std::setw(static_cast<int>(w)) << positive_name
+     << std::setw(static_cast<int>(w)) << negative_name << "\n"
+     << std::setw(static_cast<int>(w)) << positive_name << std::setw(static_cast<int>(w))
+     << confusion.tp << std::setw(static_cast<int>(w)) << confusion.fn << "\n"
+     << std::setw(static_cast<int>(w)) << negative_name << std::setw(static_cast<int>(w))
+     << confusion.fp << std::setw(static_cast<int>(w)) << confusion.tn << "\n";
+  if (!attributes.empty()) {
+    size_t name_w = 9;
+    for (const auto& a : attributes) name_w = std::max(name_w, a.name.size());
+    os << "\naccuracy by attribute\n"
+       << std::left << std::setw(static_cast<int>(name_w + 2)) << "attribute" << std::right
+       << std::setw(10) << "with" << std::setw(8) << "n" << std::setw(10) << "without"
+       << std::setw(8) << "n"
+       << "\n";
+    auto acc = [](int64_t correct, int64_t n) {
+      if (n == 0) return std::string("n/a");
+      std::ostringstream s;
+      s << std::fixed << std::setprecision(4) << ratio(correct, n);
+      return s.str();
+    };
+    for (const auto& a : attributes) {
+      os << std::left << std::setw(static_cast<int>(name_w + 2)) << a.name << std::right
+         << std::setw(10) << acc(a.positive_correct, a.positive_count) << std::setw(8)
+         << a.positive_count << std::setw(10) << acc(a.negative_correct, a.negative_count)
+         << std::setw(8) << a.negative_count << "\n";
+    }
+  }
+  return os.str();
+}
+
+MetricsLog::MetricsLog(std::string dir) : dir_(std::move(dir)) {
+  std::filesystem::create_directories(dir_);
+}
+
+void MetricsLog::write(const std::vector<std::pair<std::string, double>>& record) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : record) j[k] = number_or_null(v);
+  {
+    std::ofstream out(dir_ + "/metrics.jsonl", std::ios::app);
+    out << j.dump() << "\n";
+    if (!out) throw std::runtime_error(dir_ + "/metrics.jsonl: write failed");
+  }
+  const std::string csv = dir_ + "/metrics.csv";
+  const bool fresh = !std::filesystem::exists(csv) || std::filesystem::file_size(csv) == 0;
+  std::ofstream out(csv, std::ios::app);
+  if (fresh) {
+    for (size_t i = 0; i < record.size(); ++i) out << (i ? "," : "") << record[i].first;
+    out << "\n";
+  }
+  out << std::setprecision(8);
+  for (size_t i = 0; i < record.size(); ++i) {
+    out << (i ? "," : "");
+    if (std::isfinite(record[i].second)) out << record[i].second;
+  }
+  out << "\n";
+  if (!out) throw std::runtime_error(csv + ": write failed");
+}
+
+}  // namespace sluice::train

@@ -1,0 +1,469 @@
+#include "stages/train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <stdexcept>
+
+#include "stages/train/vgg.h"
+
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define SLUICE_AUTOCAST_PER_DEVICE 1
+#endif
+
+namespace sluice::train {
+namespace {
+
+constexpr const char* kCheckpointFormat = "sluice-checkpoint-1";
+
+torch::Device parse_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? torch::kCUDA : torch::kCPU;
+  if (name == "cpu") return torch::kCPU;
+  if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+    if (!torch::cuda::is_available()) {
+      throw std::runtime_error("device = \"" + name +
+                               "\" but CUDA is not available (no GPU visible, or this LibTorch "
+                               "was built without CUDA); use device = \"auto\" or \"cpu\"");
+    }
+    return torch::Device(name);
+  }
+  throw std::invalid_argument("unknown device '" + name + "' (expected auto, cpu, cuda, cuda:N)");
+}
+
+// bf16 autocast for CUDA in the calling thread (autocast state is thread-local).
+class AutocastScope {
+ public:
+  explicit AutocastScope(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+#ifdef SLUICE_AUTOCAST_PER_DEVICE
+    previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+#else
+    previous_ = at::autocast::is_enabled();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+#endif
+    at::autocast::increment_nesting();
+  }
+  ~AutocastScope() {
+    if (!enabled_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#ifdef SLUICE_AUTOCAST_PER_DEVICE
+    at::autocast::set_autocast_enabled(at::kCUDA, previous_);
+#else
+    at::autocast::set_enabled(previous_);
+#endif
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool enabled_;
+  bool previous_ = false;
+};
+
+c10::impl::GenericDict new_dict() {
+  return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
+}
+
+torch::Tensor bytes_to_tensor(const std::string& bytes) {
+  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kUInt8);
+  std::memcpy(t.data_ptr<uint8_t>(), bytes.data(), bytes.size());
+  return t;
+}
+
+std::string tensor_to_bytes(const torch::Tensor& t) {
+  auto c = t.contiguous().to(torch::kCPU);
+  return std::string(reinterpret_cast<const char*>(c.data_ptr<uint8_t>()),
+                     static_cast<size_t>(c.numel()));
+}
+
+const c10::IValue& field(const c10::impl::GenericDict& d, const std::string& key,
+                         const std::string& origin) {
+  auto it = d.find(key);
+  if (it == d.end()) throw std::runtime_error(origin + ": checkpoint has no '" + key + "'");
+  return it->value();
+}
+
+c10::impl::GenericDict model_config_dict(const VggConfig& c) {
+  auto d = new_dict();
+  d.insert("arch", c.arch);
+  d.insert("width_divisor", static_cast<int64_t>(c.width_divisor));
+  d.insert("head", std::string(head_name(c.head)));
+  d.insert("num_classes", static_cast<int64_t>(c.num_classes));
+  d.insert("freeze", std::string(freeze_name(c.freeze)));
+  d.insert("freeze_until", c.freeze_until);
+  d.insert("dropout", c.dropout);
+  return d;
+}
+
+VggConfig model_config_from(const c10::impl::GenericDict& d, const std::string& origin) {
+  VggConfig c;
+  c.arch = field(d, "arch", origin).toStringRef();
+  c.width_divisor = static_cast<int>(field(d, "width_divisor", origin).toInt());
+  c.head = parse_head(field(d, "head", origin).toStringRef());
+  c.num_classes = static_cast<int>(field(d, "num_classes", origin).toInt());
+  c.freeze = parse_freeze(field(d, "freeze", origin).toStringRef());
+  c.freeze_until = field(d, "freeze_until", origin).toStringRef();
+  c.dropout = field(d, "dropout", origin).toDouble();
+  return c;
+}
+
+c10::impl::GenericDict state_dict(const TrainingState& s) {
+  auto d = new_dict();
+  d.insert("epoch", s.epoch);
+  d.insert("step", s.step);
+  auto es = new_dict();
+  es.insert("best", s.early_stopping.best);
+  es.insert("best_epoch", s.early_stopping.best_epoch);
+  es.insert("wait", s.early_stopping.wait);
+  es.insert("stopped_epoch", s.early_stopping.stopped_epoch);
+  d.insert("early_stopping", es);
+  auto in = new_dict();
+  const auto& n = s.input.normalization;
+  in.insert("height", static_cast<int64_t>(s.input.height));
+  in.insert("width", static_cast<int64_t>(s.input.width));
+  in.insert("channels", static_cast<int64_t>(s.input.channels));
+  in.insert("normalization", static_cast<int64_t>(n.kind));
+  in.insert("scale", n.scale);
+  in.insert("mean", torch::tensor({n.mean[0], n.mean[1], n.mean[2]}, torch::kFloat64));
+  in.insert("std", torch::tensor({n.std[0], n.std[1], n.std[2]}, torch::kFloat64));
+  d.insert("input", in);
+  d.insert("config_text", s.config_text);
+  return d;
+}
+
+TrainingState state_from(const c10::impl::GenericDict& d, const std::string& origin) {
+  TrainingState s;
+  s.epoch = field(d, "epoch", origin).toInt();
+  s.step = field(d, "step", origin).toInt();
+  auto es = field(d, "early_stopping", origin).toGenericDict();
+  s.early_stopping.best = field(es, "best", origin).toDouble();
+  s.early_stopping.best_epoch = field(es, "best_epoch", origin).toInt();
+  s.early_stopping.wait = field(es, "wait", origin).toInt();
+  s.early_stopping.stopped_epoch = field(es, "stopped_epoch", origin).toInt();
+  auto in = field(d, "input", origin).toGenericDict();
+  s.input.height = static_cast<int>(field(in, "height", origin).toInt());
+  s.input.width = static_cast<int>(field(in, "width", origin).toInt());
+  s.input.channels = static_cast<int>(field(in, "channels", origin).toInt());
+  auto& n = s.input.normalization;
+  n.kind = static_cast<Normalization::Kind>(field(in, "normalization", origin).toInt());
+  n.scale = field(in, "scale", origin).toDouble();
+  auto mean = field(in, "mean", origin).toTensor();
+  auto stdv = field(in, "std", origin).toTensor();
+  for (int c = 0; c < 3; ++c) {
+    n.mean[c] = mean[c].item<double>();
+    n.std[c] = stdv[c].item<double>();
+  }
+  s.config_text = field(d, "config_text", origin).toStringRef();
+  return s;
+}
+
+c10::impl::GenericDict read_checkpoint_dict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open checkpoint");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  torch::IValue v;
+  try {
+    v = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": unreadable checkpoint: " + e.what());
+  }
+  if (!v.isGenericDict()) throw std::runtime_error(path + ": not a sluice checkpoint");
+  auto d = v.toGenericDict();
+  auto it = d.find("format");
+  if (it == d.end() || !it->value().isString() || it->value().toStringRef() != kCheckpointFormat) {
+    throw std::runtime_error(path + ": not a sluice checkpoint (format " + kCheckpointFormat +
+                             " expected)");
+  }
+  return d;
+}
+
+}  // namespace
+
+struct Trainer::Impl {
+  TrainerConfig config;
+  torch::Device device{torch::kCPU};
+  bool cuda = false;
+  bool bf16 = false;
+  bool channels_last = false;
+  Vgg model{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
+
+  void build_optimizer() {
+    std::vector<torch::Tensor> params;
+    for (auto& p : model->parameters()) {
+      if (p.requires_grad()) params.push_back(p);
+    }
+    if (params.empty()) throw std::runtime_error("every parameter is frozen: nothing to train");
+    const auto& o = config.optimizer;
+    if (o.name == "adam") {
+      optimizer =
+          std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr)
+                                                           .betas(std::make_tuple(o.beta1, o.beta2))
+                                                           .weight_decay(o.weight_decay));
+    } else if (o.name == "sgd") {
+      optimizer = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(o.lr)
+                                                                  .momentum(o.momentum)
+                                                                  .nesterov(o.nesterov)
+                                                                  .weight_decay(o.weight_decay));
+    } else {
+      throw std::invalid_argument("unknown optimizer '" + o.name + "' (expected adam or sgd)");
+    }
+  }
+
+  // uint8 NHWC host pixels -> normalised float NCHW on the device.
+  torch::Tensor upload(const Batch& b) const {
+    if (b.size <= 0 || !b.pixels) throw std::invalid_argument("empty batch");
+    if (b.channels != 3) {
+      throw std::invalid_argument("VGG needs 3-channel images, batch has " +
+                                  std::to_string(b.channels));
+    }
+    auto host =
+        torch::from_blob(b.pixels.get(), {b.size, b.height, b.width, b.channels}, torch::kUInt8);
+    // From pinned memory this copy is asynchronous; the batch outlives the step,
+    // which synchronises when it reads the loss.
+    auto x = host.to(device, /*non_blocking=*/cuda).permute({0, 3, 1, 2}).to(torch::kFloat);
+    // The permuted NHWC memory already is channels_last; CPU wants plain NCHW.
+    x = channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x.contiguous();
+    const auto& n = b.normalization;
+    switch (n.kind) {
+      case Normalization::Kind::kNone:
+        break;
+      case Normalization::Kind::kRescale:
+        x.mul_(n.scale);
+        break;
+      case Normalization::Kind::kMeanStd: {
+        std::vector<float> scale(3), shift(3);
+        for (int c = 0; c < 3; ++c) {
+          scale[c] = static_cast<float>(1.0 / (255.0 * n.std[c]));
+          shift[c] = static_cast<float>(-n.mean[c] / n.std[c]);
+        }
+        auto s = torch::tensor(scale).view({1, 3, 1, 1}).to(device);
+        auto t = torch::tensor(shift).view({1, 3, 1, 1}).to(device);
+        x.mul_(s).add_(t);
+        break;
+      }
+    }
+    return x;
+  }
+
+  torch::Tensor targets(const Batch& b) const {
+    if (static_cast<int>(b.labels.size()) != b.size) {
+      throw std::invalid_argument("batch has " + std::to_string(b.labels.size()) + " labels for " +
+                                  std::to_string(b.size) + " images");
+    }
+    return torch::tensor(b.labels, torch::kInt64).to(device, torch::kFloat);
+  }
+
+  torch::Tensor forward(const torch::Tensor& x) {
+    AutocastScope autocast(bf16);
+    return model->forward(x).to(torch::kFloat);
+  }
+
+  c10::impl::GenericDict rng_state() const {
+    auto d = new_dict();
+    {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      d.insert("cpu", gen.get_state());
+    }
+    if (cuda) {
+      auto gen = at::globalContext().defaultGenerator(device);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      d.insert("cuda", gen.get_state());
+    }
+    return d;
+  }
+
+  void restore_rng(const c10::impl::GenericDict& d) {
+    if (auto it = d.find("cpu"); it != d.end()) {
+      auto gen = at::detail::getDefaultCPUGenerator();
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(it->value().toTensor());
+    }
+    if (auto it = d.find("cuda"); cuda && it != d.end()) {
+      auto gen = at::globalContext().defaultGenerator(device);
+      std::lock_guard<std::mutex> lock(gen.mutex());
+      gen.set_state(it->value().toTensor());
+    }
+  }
+};
+
+Trainer::Trainer(TrainerConfig config) : impl_(std::make_unique<Impl>()) {
+  auto& m = *impl_;
+  m.config = std::move(config);
+  m.device = parse_device(m.config.device);
+  m.cuda = m.device.is_cuda();
+  const auto& precision = m.config.precision;
+  if (precision != "auto" && precision != "fp32" && precision != "bf16") {
+    throw std::invalid_argument("unknown precision '" + precision +
+                                "' (expected auto, fp32 or bf16)");
+  }
+  if (precision == "bf16" && !m.cuda) {
+    throw std::invalid_argument("precision = \"bf16\" needs a CUDA device; the CPU runs fp32");
+  }
+  m.bf16 = m.cuda && precision != "fp32";
+  m.channels_last = m.cuda && m.config.channels_last;
+  if (m.cuda) at::globalContext().setBenchmarkCuDNN(m.config.cudnn_benchmark);
+  torch::manual_seed(m.config.seed);
+  m.model = Vgg(m.config.model);
+  m.model->to(m.device);
+  if (m.channels_last) {
+    for (auto& p : m.model->parameters()) {
+      if (p.dim() == 4) p.set_data(p.data().contiguous(at::MemoryFormat::ChannelsLast));
+    }
+  }
+  m.build_optimizer();
+}
+
+Trainer::~Trainer() = default;
+
+const TrainerConfig& Trainer::config() const { return impl_->config; }
+bool Trainer::on_cuda() const { return impl_->cuda; }
+bool Trainer::bf16() const { return impl_->bf16; }
+std::string Trainer::device_name() const { return impl_->device.str(); }
+VggImpl& Trainer::model() { return *impl_->model; }
+int64_t Trainer::parameter_count(bool trainable_only) const {
+  return count_parameters(*impl_->model, trainable_only);
+}
+
+void Trainer::load_pretrained(const std::string& path) {
+  load_weights_file(*impl_->model, path, LoadMode::kTransfer);
+}
+
+StepResult Trainer::train_step(const Batch& batch) {
+  auto& m = *impl_;
+  m.model->train();
+  auto x = m.upload(batch);
+  auto y = m.targets(batch);
+  m.optimizer->zero_grad();
+  auto logits = m.forward(x);
+  if (logits.size(1) != 1) {
+    throw std::runtime_error("training needs a one-unit head (num_classes = 1), model has " +
+                             std::to_string(logits.size(1)));
+  }
+  logits = logits.squeeze(1);
+  auto loss = torch::binary_cross_entropy_with_logits(logits, y);
+  loss.backward();
+  m.optimizer->step();
+  StepResult r;
+  r.count = batch.size;
+  r.loss_sum = loss.item<double>() * batch.size;
+  r.correct = (logits.detach().ge(0) == y.ge(0.5)).sum().item<int64_t>();
+  return r;
+}
+
+std::vector<float> Trainer::predict(const Batch& batch, double* loss_sum) {
+  auto& m = *impl_;
+  torch::NoGradGuard no_grad;
+  m.model->eval();
+  auto logits = m.forward(m.upload(batch));
+  torch::Tensor probs;
+  if (logits.size(1) == 1) {
+    logits = logits.squeeze(1);
+    probs = torch::sigmoid(logits);
+    if (loss_sum) {
+      *loss_sum = torch::binary_cross_entropy_with_logits(logits, m.targets(batch), {}, {},
+                                                          at::Reduction::Sum)
+                      .item<double>();
+    }
+  } else {
+    probs = torch::softmax(logits, 1);
+  }
+  probs = probs.to(torch::kCPU).contiguous();
+  return std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());
+}
+
+std::string Trainer::checkpoint_bytes(const TrainingState& state) const {
+  auto& m = *impl_;
+  auto model = new_dict();
+  for (auto& [name, t] : model_state(*m.model)) {
+    model.insert(name, t.detach().to(torch::kCPU).contiguous());
+  }
+  torch::serialize::OutputArchive archive;
+  m.optimizer->save(archive);
+  std::ostringstream os;
+  archive.save_to(os);
+
+  auto d = new_dict();
+  d.insert("format", std::string(kCheckpointFormat));
+  d.insert("torch_version", std::string(TORCH_VERSION));
+  d.insert("model", model);
+  d.insert("model_config", model_config_dict(m.config.model));
+  d.insert("optimizer_name", m.config.optimizer.name);
+  d.insert("optimizer", bytes_to_tensor(os.str()));
+  d.insert("rng", m.rng_state());
+  d.insert("state", state_dict(state));
+  auto bytes = torch::pickle_save(d);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+void Trainer::save_checkpoint(const std::string& path, const TrainingState& state,
+                              const AtomicWriteHook& hook) const {
+  write_file_atomically(path, checkpoint_bytes(state), hook);
+}
+
+TrainingState Trainer::load_checkpoint(const std::string& path, bool with_optimizer) {
+  auto& m = *impl_;
+  auto d = read_checkpoint_dict(path);
+  std::vector<std::pair<std::string, torch::Tensor>> weights;
+  for (const auto& e : field(d, "model", path).toGenericDict()) {
+    weights.emplace_back(e.key().toStringRef(), e.value().toTensor());
+  }
+  load_state(*m.model, weights, LoadMode::kStrict, path);
+  if (with_optimizer) {
+    const auto& name = field(d, "optimizer_name", path).toStringRef();
+    if (name != m.config.optimizer.name) {
+      throw std::runtime_error(path + ": checkpoint was trained with optimizer '" + name +
+                               "', the config asks for '" + m.config.optimizer.name + "'");
+    }
+    const std::string bytes = tensor_to_bytes(field(d, "optimizer", path).toTensor());
+    std::istringstream is(bytes);
+    torch::serialize::InputArchive archive;
+    archive.load_from(is, m.device);
+    m.optimizer->load(archive);
+    m.restore_rng(field(d, "rng", path).toGenericDict());
+  }
+  return state_from(field(d, "state", path).toGenericDict(), path);
+}
+
+CheckpointInfo read_checkpoint_info(const std::string& path) {
+  auto d = read_checkpoint_dict(path);
+  CheckpointInfo info;
+  info.model = model_config_from(field(d, "model_config", path).toGenericDict(), path);
+  info.state = state_from(field(d, "state", path).toGenericDict(), path);
+  info.optimizer = field(d, "optimizer_name", path).toStringRef();
+  return info;
+}
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+namespace {
+
+class PinnedAllocator : public BufferAllocator {
+ public:
+  ByteBuffer allocate(size_t bytes) override {
+    auto t = torch::empty({static_cast<int64_t>(bytes)},
+                          torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(true));
+    uint8_t* data = t.data_ptr<uint8_t>();
+    // The buffer owns the tensor; PyTorch's caching host allocator recycles the block.
+    return ByteBuffer(data, [t](uint8_t*) mutable { t.reset(); });
+  }
+  const char* name() const override { return "cuda-pinned"; }
+};
+
+}  // namespace
+
+std::shared_ptr<BufferAllocator> make_pinned_allocator() {
+  if (!torch::cuda::is_available()) return nullptr;
+  return std::make_shared<PinnedAllocator>();
+}
+
+}  // namespace sluice::train

@@ -1,0 +1,113 @@
+// The training core behind train.vgg, eval.classifier and `sluice predict`: a VGG on a
+// device, an optimizer, uint8 NHWC batches normalised on the device, steps, predictions
+// and checkpoints. This header has no Torch includes, so stages that drive the trainer
+// compile fast; trainer.cpp is where Torch lives.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pipeline/payloads.h"
+#include "stages/train/atomic_file.h"
+#include "stages/train/early_stopping.h"
+#include "stages/train/vgg_config.h"
+
+namespace sluice::train {
+
+class VggImpl;
+
+struct OptimizerConfig {
+  std::string name = "adam";  // adam | sgd
+  double lr = 1e-4;
+  double beta1 = 0.9;  // adam
+  double beta2 = 0.999;
+  double weight_decay = 0.0;
+  double momentum = 0.9;  // sgd
+  bool nesterov = false;
+};
+
+struct TrainerConfig {
+  VggConfig model;
+  OptimizerConfig optimizer;
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
+  bool channels_last = true;       // CUDA only
+  bool cudnn_benchmark = true;     // CUDA only
+  uint64_t seed = 0;               // model init and dropout
+};
+
+// The image geometry and pixel scaling the model was trained on, kept in checkpoints
+// so prediction preprocesses exactly as training did (without augmentation).
+struct InputSpec {
+  int height = 0;
+  int width = 0;
+  int channels = 3;
+  Normalization normalization;
+};
+
+// Everything besides weights and optimizer that a checkpoint restores.
+struct TrainingState {
+  int64_t epoch = 0;  // epochs completed
+  int64_t step = 0;   // optimizer steps taken
+  EarlyStoppingState early_stopping;
+  InputSpec input;
+  std::string config_text;  // the config that produced the run
+};
+
+struct StepResult {
+  double loss_sum = 0.0;  // mean loss x count
+  int64_t correct = 0;
+  int64_t count = 0;
+};
+
+class Trainer {
+ public:
+  explicit Trainer(TrainerConfig config);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  const TrainerConfig& config() const;
+  bool on_cuda() const;
+  bool bf16() const;
+  std::string device_name() const;
+  int64_t parameter_count(bool trainable_only = false) const;
+  VggImpl& model();
+
+  // ImageNet weights (a torch.save'd dict): the replaced head keeps its fresh init.
+  void load_pretrained(const std::string& path);
+
+  // One optimizer step on a batch (binary cross-entropy on the logits).
+  StepResult train_step(const Batch& batch);
+  // Evaluation mode, no gradients. One output: P(label 1) per image; loss_sum, when
+  // given, receives the summed BCE. Several outputs: softmax, row-major N x classes.
+  std::vector<float> predict(const Batch& batch, double* loss_sum = nullptr);
+
+  // Serialised checkpoint: model, optimizer, RNG and `state`.
+  std::string checkpoint_bytes(const TrainingState& state) const;
+  void save_checkpoint(const std::string& path, const TrainingState& state,
+                       const AtomicWriteHook& hook = {}) const;
+  // Restores model, optimizer and RNG; returns the rest. The model configuration must
+  // match the checkpoint's (all differences are listed).
+  TrainingState load_checkpoint(const std::string& path, bool with_optimizer = true);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// What a checkpoint says about its model and run, without building a trainer.
+struct CheckpointInfo {
+  VggConfig model;
+  TrainingState state;
+  std::string optimizer;
+};
+CheckpointInfo read_checkpoint_info(const std::string& path);
+
+bool cuda_available();
+// Page-locked host buffers for batches (fast, asynchronous uploads); nullptr without CUDA.
+std::shared_ptr<BufferAllocator> make_pinned_allocator();
+
+}  // namespace sluice::train

@@ -1,0 +1,237 @@
+#include "stages/train/vgg.h"
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+
+namespace sluice::train {
+namespace {
+
+int scaled(int channels, int divisor) { return std::max(1, channels / divisor); }
+
+bool starts_with_any(const std::string& s, const std::vector<std::string>& prefixes) {
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& p) { return s.rfind(p, 0) == 0; });
+}
+
+std::string shape_string(const torch::Tensor& t) {
+  std::ostringstream os;
+  os << t.sizes();
+  return os.str();
+}
+
+// "features.23" -> 23; throws when the name is not a features layer of the model.
+int64_t features_layer_index(const std::string& name, int64_t layer_count) {
+  const std::string prefix = "features.";
+  if (name.rfind(prefix, 0) != 0 || name.size() == prefix.size()) {
+    throw std::invalid_argument("freeze_until must name a features layer, e.g. features.23; got '" +
+                                name + "'");
+  }
+  const std::string digits = name.substr(prefix.size());
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    throw std::invalid_argument("freeze_until: '" + name + "' is not a features layer");
+  }
+  const int64_t index = std::stoll(digits);
+  if (index >= layer_count) {
+    throw std::invalid_argument("freeze_until: '" + name + "' is past the last layer features." +
+                                std::to_string(layer_count - 1));
+  }
+  return index;
+}
+
+}  // namespace
+
+VggImpl::VggImpl(VggConfig config) : config_(std::move(config)) {
+  if (config_.width_divisor < 1) throw std::invalid_argument("width_divisor must be >= 1");
+  if (config_.num_classes < 1) throw std::invalid_argument("num_classes must be >= 1");
+  const int d = config_.width_divisor;
+  features_ = torch::nn::Sequential();
+  int in_channels = 3;
+  for (int v : vgg_layer_plan(config_.arch)) {
+    if (v == 0) {
+      features_->push_back(torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2).stride(2)));
+      continue;
+    }
+    const int out = scaled(v, d);
+    auto conv = torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out, 3).padding(1));
+    torch::nn::init::kaiming_normal_(conv->weight, 0.0, torch::kFanOut, torch::kReLU);
+    torch::nn::init::zeros_(conv->bias);
+    features_->push_back(conv);
+    features_->push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));
+    in_channels = out;
+  }
+  register_module("features", features_);
+
+  auto linear = [](int in, int out) {
+    auto fc = torch::nn::Linear(in, out);
+    torch::nn::init::normal_(fc->weight, 0.0, 0.01);
+    torch::nn::init::zeros_(fc->bias);
+    return fc;
+  };
+  if (config_.head == Head::kGap) {
+    avgpool_ = torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions({1, 1}));
+    register_module("avgpool", avgpool_);
+    head_ = linear(in_channels, config_.num_classes);
+    register_module("head", head_);
+  } else {
+    avgpool_ = torch::nn::AdaptiveAvgPool2d(torch::nn::AdaptiveAvgPool2dOptions({7, 7}));
+    register_module("avgpool", avgpool_);
+    const int hidden = scaled(4096, d);
+    const double p = config_.dropout;
+    classifier_ =
+        torch::nn::Sequential(linear(in_channels * 7 * 7, hidden),
+                              torch::nn::ReLU(torch::nn::ReLUOptions(true)), torch::nn::Dropout(p),
+                              linear(hidden, hidden), torch::nn::ReLU(torch::nn::ReLUOptions(true)),
+                              torch::nn::Dropout(p), linear(hidden, config_.num_classes));
+    register_module("classifier", classifier_);
+  }
+  apply_freeze();
+}
+
+torch::Tensor VggImpl::forward(torch::Tensor x) {
+  x = features_->forward(x);
+  x = avgpool_->forward(x);
+  x = torch::flatten(x, 1);
+  return head_ ? head_->forward(x) : classifier_->forward(x);
+}
+
+std::vector<std::string> VggImpl::new_head_prefixes() const {
+  switch (config_.head) {
+    case Head::kImagenet:
+      return {};
+    case Head::kReplaceLast:
+      return {"classifier.6."};
+    case Head::kGap:
+      return {"head."};
+  }
+  return {};
+}
+
+std::vector<std::string> VggImpl::dropped_prefixes() const {
+  if (config_.head == Head::kGap) return {"classifier."};
+  return {};
+}
+
+void VggImpl::apply_freeze() {
+  int64_t last_frozen = -1;  // features layers [0, last_frozen] are frozen
+  const auto layer_count = static_cast<int64_t>(features_->size());
+  switch (config_.freeze) {
+    case Freeze::kNone:
+      break;
+    case Freeze::kFeatures:
+      last_frozen = layer_count - 1;
+      break;
+    case Freeze::kUntil:
+      last_frozen = features_layer_index(config_.freeze_until, layer_count);
+      break;
+  }
+  for (auto& item : named_parameters(true)) {
+    bool frozen = false;
+    const std::string& key = item.key();
+    if (key.rfind("features.", 0) == 0) {
+      const auto dot = key.find('.', 9);
+      frozen = std::stoll(key.substr(9, dot - 9)) <= last_frozen;
+    }
+    item.value().set_requires_grad(!frozen);
+  }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> model_state(torch::nn::Module& module) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : module.named_parameters(true)) out.emplace_back(p.key(), p.value());
+  for (auto& b : module.named_buffers(true)) out.emplace_back(b.key(), b.value());
+  return out;
+}
+
+int64_t count_parameters(torch::nn::Module& module, bool trainable_only) {
+  int64_t n = 0;
+  for (const auto& p : module.parameters(true)) {
+    if (!trainable_only || p.requires_grad()) n += p.numel();
+  }
+  return n;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> read_tensor_dict(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open weights file");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  torch::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path +
+                             ": not a torch.save zip of a plain dict of tensors "
+                             "(tools/export_torchvision_weights.py writes one): " +
+                             e.what());
+  }
+  if (!value.isGenericDict()) {
+    throw std::runtime_error(path + ": expected a dict of tensors, found " + value.tagKind());
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& entry : value.toGenericDict()) {
+    if (!entry.key().isString() || !entry.value().isTensor()) {
+      throw std::runtime_error(path + ": every entry must map a string to a tensor");
+    }
+    out.emplace_back(entry.key().toStringRef(), entry.value().toTensor());
+  }
+  return out;
+}
+
+void load_state(VggImpl& model, const std::vector<std::pair<std::string, torch::Tensor>>& state,
+                LoadMode mode, const std::string& origin) {
+  const bool transfer = mode == LoadMode::kTransfer;
+  const auto new_head = model.new_head_prefixes();
+  const auto dropped = model.dropped_prefixes();
+  std::map<std::string, torch::Tensor> given;
+  std::vector<std::string> unexpected, missing, mismatched;
+  for (const auto& [name, tensor] : state) given[name] = tensor;
+
+  auto own = model_state(model);
+  std::map<std::string, torch::Tensor> own_by_name(own.begin(), own.end());
+  for (const auto& [name, tensor] : given) {
+    if (own_by_name.count(name) || (transfer && starts_with_any(name, dropped))) continue;
+    unexpected.push_back(name);
+  }
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  for (auto& [name, target] : own) {
+    const bool optional = transfer && starts_with_any(name, new_head);
+    auto it = given.find(name);
+    if (it == given.end()) {
+      if (!optional) missing.push_back(name);
+      continue;
+    }
+    if (it->second.sizes() != target.sizes()) {
+      if (!optional) {
+        mismatched.push_back(name + " (file " + shape_string(it->second) + ", model " +
+                             shape_string(target) + ")");
+      }
+      continue;
+    }
+    copies.emplace_back(target, it->second);
+  }
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::ostringstream os;
+    os << origin << ": weights do not fit " << model.config().arch << " (width divisor "
+       << model.config().width_divisor << ", head " << head_name(model.config().head) << ")";
+    auto list = [&os](const char* what, const std::vector<std::string>& names) {
+      if (names.empty()) return;
+      os << "\n  " << what << " (" << names.size() << "):";
+      for (const auto& n : names) os << "\n    " << n;
+    };
+    list("missing keys", missing);
+    list("unexpected keys", unexpected);
+    list("shape mismatches", mismatched);
+    throw std::runtime_error(os.str());
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [target, source] : copies) target.copy_(source);
+}
+
+void load_weights_file(VggImpl& model, const std::string& path, LoadMode mode) {
+  load_state(model, read_tensor_dict(path), mode, path);
+}
+
+}  // namespace sluice::train

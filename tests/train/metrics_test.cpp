@@ -1,0 +1,96 @@
+#include "stages/train/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "stages/train/progress.h"
+
+using sluice::train::BinaryMetrics;
+using sluice::train::MetricsLog;
+using sluice::train::Progress;
+
+TEST(Metrics, ConfusionPrecisionRecallF1) {
+  BinaryMetrics m;
+  // labels:      1    1    1    0    0    0    0
+  // predictions: 1    1    0    1    0    0    0
+  m.add_batch({0.9f, 0.6f, 0.4f, 0.7f, 0.1f, 0.2f, 0.3f}, {1, 1, 1, 0, 0, 0, 0}, nullptr, {});
+  const auto r = m.report();
+  EXPECT_EQ(r.confusion.tp, 2);
+  EXPECT_EQ(r.confusion.fn, 1);
+  EXPECT_EQ(r.confusion.fp, 1);
+  EXPECT_EQ(r.confusion.tn, 3);
+  EXPECT_NEAR(r.accuracy, 5.0 / 7, 1e-12);
+  EXPECT_NEAR(r.precision, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(r.recall, 2.0 / 3, 1e-12);
+  EXPECT_NEAR(r.f1, 2.0 / 3, 1e-12);
+  // 12 positive/negative pairs; ordered correctly: 0.9>all(4), 0.6>0.1,0.2,0.3 (3), 0.4>3 (3)
+  EXPECT_NEAR(r.roc_auc, 10.0 / 12, 1e-12);
+  EXPECT_TRUE(std::isnan(r.loss));
+}
+
+TEST(Metrics, RocAucCountsTiesAsHalf) {
+  EXPECT_DOUBLE_EQ(sluice::train::roc_auc({{0.5f, 1}, {0.5f, 0}}), 0.5);
+  EXPECT_DOUBLE_EQ(sluice::train::roc_auc({{0.9f, 1}, {0.1f, 0}}), 1.0);
+  EXPECT_TRUE(std::isnan(sluice::train::roc_auc({{0.9f, 1}})));
+}
+
+TEST(Metrics, AccuracyByAttribute) {
+  auto names = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"Eyeglasses", "Young"});
+  BinaryMetrics m;
+  // Two samples with glasses: one wrong. Two without: both right.
+  m.add_batch({0.9f, 0.2f, 0.8f, 0.1f}, {1, 1, 1, 0}, names, {1, 1, 1, -1, -1, 1, -1, -1});
+  m.add_loss(2.0, 4);
+  const auto r = m.report();
+  ASSERT_EQ(r.attributes.size(), 2u);
+  EXPECT_EQ(r.attributes[0].name, "Eyeglasses");
+  EXPECT_EQ(r.attributes[0].positive_count, 2);
+  EXPECT_EQ(r.attributes[0].positive_correct, 1);
+  EXPECT_EQ(r.attributes[0].negative_correct, 2);
+  EXPECT_DOUBLE_EQ(r.loss, 0.5);
+  const auto j = r.to_json();
+  EXPECT_DOUBLE_EQ(j["attributes"]["Eyeglasses"]["positive"]["accuracy"].get<double>(), 0.5);
+  const auto table = r.to_table("Male", "Female");
+  EXPECT_NE(table.find("Eyeglasses"), std::string::npos);
+  EXPECT_NE(table.find("confusion matrix"), std::string::npos);
+}
+
+TEST(Metrics, LogAppendsJsonLinesAndCsv) {
+  const auto dir = std::filesystem::temp_directory_path() / "sluice_metrics_log_test";
+  std::filesystem::remove_all(dir);
+  {
+    MetricsLog log(dir.string());
+    log.write({{"epoch", 1}, {"loss", 0.5}});
+  }
+  MetricsLog again(dir.string());
+  again.write({{"epoch", 2}, {"loss", 0.25}});
+  std::ifstream csv(dir / "metrics.csv");
+  std::stringstream text;
+  text << csv.rdbuf();
+  EXPECT_EQ(text.str(), "epoch,loss\n1,0.5\n2,0.25\n");
+  std::ifstream jsonl(dir / "metrics.jsonl");
+  std::string line;
+  int lines = 0;
+  while (std::getline(jsonl, line)) ++lines;
+  EXPECT_EQ(lines, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Progress, RendersBarRateAndEta) {
+  const auto s = Progress::render("epoch 1 train", 5, 10, 123.4, 65, "loss 0.5");
+  EXPECT_EQ(s, "epoch 1 train [============>           ] 5/10 123.4 img/s ETA 1m05s loss 0.5");
+  EXPECT_EQ(Progress::format_duration(3725), "1h02m05s");
+}
+
+TEST(Progress, PlainLinesWhenNotATerminal) {
+  std::vector<std::string> lines;
+  Progress p(false, [&](const std::string& l) { lines.push_back(l); });
+  p.start("epoch 1 train", 10);
+  for (int i = 1; i <= 10; ++i) p.update(i, i * 4, "");
+  p.finish();
+  EXPECT_EQ(lines.size(), 10u);
+}
