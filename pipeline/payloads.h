@@ -54,16 +54,6 @@ class BufferAllocator {
 BufferAllocator& buffer_allocator();
 void set_buffer_allocator(std::shared_ptr<BufferAllocator> allocator);
 
-// A decoded image, 8-bit interleaved (HWC), RGB unless channels == 1.
-struct Image {
-  Sample sample;
-  int width = 0;
-  int height = 0;
-  int channels = 3;
-  ByteBuffer pixels;  // height * width * channels bytes, rows packed
-  size_t bytes() const { return static_cast<size_t>(width) * height * channels; }
-};
-
 // Output pixel scaling requested by the augment stage, applied once per batch
 // (on the GPU when training there) rather than per image.
 struct Normalization {
@@ -71,6 +61,17 @@ struct Normalization {
   double scale = 1.0;               // kRescale: x * scale
   double mean[3] = {0.0, 0.0, 0.0};  // kMeanStd: (x/255 - mean) / std
   double std[3] = {1.0, 1.0, 1.0};
+};
+
+// A decoded image, 8-bit interleaved (HWC), RGB unless channels == 1.
+struct Image {
+  Sample sample;
+  int width = 0;
+  int height = 0;
+  int channels = 3;
+  ByteBuffer pixels;  // height * width * channels bytes, rows packed
+  Normalization normalization;  // scaling still to apply (set by image.augment)
+  size_t bytes() const { return static_cast<size_t>(width) * height * channels; }
 };
 
 // N images of one size, uint8 NHWC, with labels and ids, in stream order.
