@@ -1,0 +1,255 @@
+// eval.classifier: scores a trained checkpoint on one split: accuracy, precision,
+// recall, F1, ROC AUC and the confusion matrix as a table (logged and printed) and as
+// JSON, with accuracy broken down by other attributes (where the model fails).
+//
+//   [stages.evaluate]
+//   use = "eval.classifier"
+//   input = "batch"
+//   checkpoint = "runs/celeba-gender/best.pt"
+//   split = "test"
+//   attributes = ["Eyeglasses", "Young", "Pale_Skin"]
+//   report = "runs/celeba-gender/eval.json"
+//
+// predict.csv: writes one CSV row per image (id, path, P(positive), predicted class,
+// true label) from a checkpoint, for a folder or index of images.
+//
+//   [stages.predict]
+//   use = "predict.csv"
+//   input = "batch"
+//   checkpoint = "runs/celeba-gender/best.pt"
+//   output = "predictions.csv"
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "pipeline/registry.h"
+#include "stages/train/metrics.h"
+#include "stages/train/stage_params.h"
+#include "stages/train/train_stages.h"
+#include "stages/train/trainer.h"
+
+namespace sluice::train {
+namespace {
+
+// A trainer rebuilt from a checkpoint's model description, weights loaded.
+struct LoadedModel {
+  std::unique_ptr<Trainer> trainer;
+  CheckpointInfo info;
+};
+
+LoadedModel load_model(const Params& p, StageContext& ctx) {
+  LoadedModel m;
+  const std::string& path = p.get_string("checkpoint");
+  m.info = read_checkpoint_info(path);
+  TrainerConfig config;
+  config.model = m.info.model;
+  config.model.freeze = Freeze::kNone;  // nothing is trained here
+  config.device = p.get_string("device");
+  m.trainer = std::make_unique<Trainer>(config);
+  m.trainer->load_checkpoint(path, /*with_optimizer=*/false);
+  ctx.log().info("{}: {} trained {} epoch(s) on {}x{} images; running on {}", path,
+                 m.info.model.arch, m.info.state.epoch, m.info.state.input.width,
+                 m.info.state.input.height, m.trainer->device_name());
+  return m;
+}
+
+void warn_on_size_change(const InputSpec& trained, const Batch& b, StageContext& ctx,
+                         bool& warned) {
+  if (warned || trained.height == 0) return;
+  if (b.height != trained.height || b.width != trained.width) {
+    ctx.log().warn("images are {}x{} but the model was trained on {}x{}", b.width, b.height,
+                   trained.width, trained.height);
+    warned = true;
+  }
+}
+
+class EvalClassifier : public Sink {
+ public:
+  explicit EvalClassifier(const Params& p)
+      : params_(p),
+        split_(p.get_string("split")),
+        report_path_(p.get_string("report")),
+        attributes_(p.get_strings("attributes")),
+        positive_(p.get_string("positive_name")),
+        negative_(p.get_string("negative_name")),
+        metrics_(p.get_float("threshold")) {}
+
+  void open(StageContext& ctx) override {
+    ctx_ = &ctx;
+    model_ = load_model(params_, ctx);
+  }
+
+  void consume(std::any& in) override {
+    Batch batch = payload_as<Batch>(in);
+    if (!split_.empty() && batch.split != split_) return;
+    warn_on_size_change(model_.info.state.input, batch, *ctx_, warned_);
+    apply_training_input(model_.info.state.input, batch);
+    double loss_sum = 0.0;
+    const auto probs = model_.trainer->predict(batch, &loss_sum);
+    auto [names, attrs] = select_attributes(batch);
+    metrics_.add_batch(probs, batch.labels, names, attrs);
+    metrics_.add_loss(loss_sum, batch.size);
+  }
+
+  void finish(Emitter&) override {
+    const auto report = metrics_.report();
+    std::ostringstream title;
+    title << "evaluation of " << params_.get_string("checkpoint") << " on "
+          << (split_.empty() ? "all splits" : "split '" + split_ + "'") << "\n";
+    std::cout << title.str() << report.to_table(positive_, negative_) << std::flush;
+    if (!report_path_.empty()) {
+      auto j = report.to_json();
+      j["checkpoint"] = params_.get_string("checkpoint");
+      j["split"] = split_;
+      const auto parent = std::filesystem::path(report_path_).parent_path();
+      if (!parent.empty()) std::filesystem::create_directories(parent);
+      std::ofstream out(report_path_);
+      out << j.dump(2) << "\n";
+      if (!out) throw std::runtime_error(report_path_ + ": cannot write the report");
+      ctx_->log().info("wrote {}", report_path_);
+    }
+  }
+
+ private:
+  // The requested attribute columns of a batch (all when none were requested).
+  std::pair<AttributeNames, std::vector<int8_t>> select_attributes(const Batch& b) {
+    if (!b.attr_names || b.attr_names->empty()) return {nullptr, {}};
+    if (attributes_.empty()) return {b.attr_names, b.attrs};
+    if (!selected_names_) {
+      std::vector<std::string> names;
+      for (const auto& want : attributes_) {
+        bool found = false;
+        for (size_t j = 0; j < b.attr_names->size(); ++j) {
+          if ((*b.attr_names)[j] == want) {
+            columns_.push_back(j);
+            names.push_back(want);
+            found = true;
+          }
+        }
+        if (!found) ctx_->log().warn("attribute '{}' is not in the dataset", want);
+      }
+      selected_names_ = std::make_shared<const std::vector<std::string>>(std::move(names));
+    }
+    const size_t k = b.attr_names->size();
+    std::vector<int8_t> out;
+    out.reserve(columns_.size() * b.size);
+    for (int i = 0; i < b.size; ++i) {
+      for (size_t j : columns_) out.push_back(b.attrs[i * k + j]);
+    }
+    return {selected_names_, out};
+  }
+
+  Params params_;
+  std::string split_, report_path_;
+  std::vector<std::string> attributes_;
+  std::string positive_, negative_;
+  BinaryMetrics metrics_;
+  StageContext* ctx_ = nullptr;
+  LoadedModel model_;
+  bool warned_ = false;
+  AttributeNames selected_names_;
+  std::vector<size_t> columns_;
+};
+
+class PredictCsv : public Sink {
+ public:
+  explicit PredictCsv(const Params& p)
+      : params_(p),
+        output_(p.get_string("output")),
+        positive_(p.get_string("positive_name")),
+        negative_(p.get_string("negative_name")),
+        threshold_(p.get_float("threshold")) {}
+
+  void open(StageContext& ctx) override {
+    ctx_ = &ctx;
+    model_ = load_model(params_, ctx);
+    const auto parent = std::filesystem::path(output_).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent);
+    out_.open(output_);
+    if (!out_) throw std::runtime_error(output_ + ": cannot open for writing");
+    out_ << "id,path,p_" << positive_ << ",prediction,label\n" << std::setprecision(6);
+  }
+
+  void consume(std::any& in) override {
+    Batch batch = payload_as<Batch>(in);
+    warn_on_size_change(model_.info.state.input, batch, *ctx_, warned_);
+    apply_training_input(model_.info.state.input, batch);
+    const auto probs = model_.trainer->predict(batch);
+    for (int i = 0; i < batch.size; ++i) {
+      const auto id = i < static_cast<int>(batch.ids.size()) ? batch.ids[i] : std::string();
+      const auto path = i < static_cast<int>(batch.paths.size()) ? batch.paths[i] : std::string();
+      out_ << csv_field(id) << "," << csv_field(path) << "," << probs[i] << ","
+           << (probs[i] >= threshold_ ? positive_ : negative_) << ","
+           << (i < static_cast<int>(batch.labels.size()) ? batch.labels[i] : -1) << "\n";
+    }
+    rows_ += batch.size;
+  }
+
+  void finish(Emitter&) override {
+    out_.flush();
+    if (!out_) throw std::runtime_error(output_ + ": write failed");
+    ctx_->log().info("wrote {} predictions to {}", rows_, output_);
+  }
+
+ private:
+  static std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  }
+
+  Params params_;
+  std::string output_, positive_, negative_;
+  double threshold_;
+  StageContext* ctx_ = nullptr;
+  LoadedModel model_;
+  std::ofstream out_;
+  int64_t rows_ = 0;
+  bool warned_ = false;
+};
+
+void add_checkpoint_params(StageSpec& spec) {
+  spec.param(ParamSpec::required("checkpoint", ParamType::kString,
+                                 "checkpoint written by train.vgg (best.pt or last.pt)"))
+      .param(ParamSpec::string("device", "auto", "auto, cpu, cuda or cuda:N"))
+      .param(ParamSpec::number("threshold", 0.5,
+                               "P(positive) at or above which the "
+                               "prediction is positive")
+                 .range(0, 1))
+      .param(ParamSpec::string("positive_name", "Male", "name of label 1"))
+      .param(ParamSpec::string("negative_name", "Female", "name of label 0"));
+}
+
+}  // namespace
+
+void register_eval_stages(Registry& registry) {
+  StageSpec eval("eval.classifier");
+  eval.doc(
+          "Scores a checkpoint: accuracy, precision, recall, F1, ROC AUC, confusion matrix, "
+          "accuracy by attribute.",
+          "Prints a table at the end of the run and writes it as JSON to `report`.")
+      .sink(kBatchPort);
+  add_checkpoint_params(eval);
+  eval.param(ParamSpec::string("split", "test", "split to score (empty: every batch)"))
+      .param(ParamSpec::strings("attributes", {},
+                                "attributes for the accuracy breakdown (empty: all the "
+                                "dataset has)"))
+      .param(ParamSpec::string("report", "", "JSON file for the metrics (empty: none)"));
+  registry.add<EvalClassifier>(std::move(eval));
+
+  StageSpec predict("predict.csv");
+  predict
+      .doc(
+          "Writes a CSV of predictions (id, path, probability, class, label) from a "
+          "checkpoint.")
+      .sink(kBatchPort);
+  add_checkpoint_params(predict);
+  predict.param(ParamSpec::string("output", "predictions.csv", "CSV file to write"));
+  registry.add<PredictCsv>(std::move(predict));
+}
+
+}  // namespace sluice::train

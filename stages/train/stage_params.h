@@ -1,0 +1,31 @@
+// Parameters shared by the Torch stages (model shape, device) declared once, and the
+// conversions from validated Params to the trainer's configuration.
+#pragma once
+
+#include <string>
+
+#include "pipeline/params.h"
+#include "pipeline/stage.h"
+#include "stages/train/trainer.h"
+
+namespace sluice::train {
+
+// arch, width_divisor, head, dropout, freeze, freeze_until.
+void add_model_params(StageSpec& spec);
+// device, precision, channels_last, cudnn_benchmark.
+void add_device_params(StageSpec& spec);
+// optimizer, lr, betas, weight_decay, momentum, nesterov.
+void add_optimizer_params(StageSpec& spec);
+
+VggConfig model_config_from(const Params& p);
+void apply_device_params(const Params& p, TrainerConfig& config);
+OptimizerConfig optimizer_config_from(const Params& p);
+
+// The stage's parameters as a TOML table body, stored in checkpoints.
+std::string params_to_toml(const std::string& stage_id, const Params& p);
+
+// Uses the normalisation a checkpoint was trained with (when it saw any batch), so
+// evaluation and prediction scale pixels exactly as training did.
+void apply_training_input(const InputSpec& trained, Batch& batch);
+
+}  // namespace sluice::train

@@ -1,0 +1,285 @@
+// train.vgg: trains a VGG classifier on the batches that reach it, in stream order.
+// "train" batches take an optimizer step; "validation" batches are scored; at each
+// end-of-epoch marker it logs and appends the epoch's metrics (metrics.jsonl,
+// metrics.csv), writes the `best` (by the monitored value) and `last` checkpoints
+// atomically, and stops the run when early stopping says so. finish() saves `last`
+// when training went on after the last save (end of stream, SIGINT).
+//
+// Example config:
+//   [stages.train]
+//   use = "train.vgg"
+//   input = "batch"
+//   arch = "vgg16"
+//   head = "replace_last"
+//   weights = "vgg16-imagenet.pt"    # tools/export_torchvision_weights.py
+//   optimizer = "adam"
+//   lr = 1e-4
+//   monitor = "val_loss"
+//   patience = 2
+//   output_dir = "runs/celeba-gender"
+//   # resume = "runs/celeba-gender/last.pt"
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "pipeline/registry.h"
+#include "stages/train/early_stopping.h"
+#include "stages/train/metrics.h"
+#include "stages/train/progress.h"
+#include "stages/train/stage_params.h"
+#include "stages/train/train_stages.h"
+#include "stages/train/trainer.h"
+
+namespace sluice::train {
+namespace {
+
+std::string fixed(double v, int digits = 4) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(digits) << v;
+  return os.str();
+}
+
+class TrainVgg : public Sink {
+ public:
+  explicit TrainVgg(const Params& p)
+      : params_(p),
+        output_dir_(p.get_string("output_dir")),
+        train_split_(p.get_string("train_split")),
+        validation_split_(p.get_string("validation_split")),
+        early_stopping_(p.get_string("monitor"), parse_monitor_mode(p.get_string("mode")),
+                        p.get_int("patience"), p.get_float("min_delta")),
+        save_best_(p.get_bool("save_best")) {}
+
+  void open(StageContext& ctx) override {
+    ctx_ = &ctx;
+    TrainerConfig config;
+    config.model = model_config_from(params_);
+    config.optimizer = optimizer_config_from(params_);
+    apply_device_params(params_, config);
+    config.seed = params_.has("seed") ? static_cast<uint64_t>(params_.get_int("seed")) : ctx.seed();
+    trainer_ = std::make_unique<Trainer>(config);
+    if (trainer_->on_cuda()) {
+      if (auto pinned = make_pinned_allocator()) set_buffer_allocator(pinned);
+    }
+    const std::string& weights = params_.get_string("weights");
+    if (!weights.empty()) {
+      trainer_->load_pretrained(weights);
+      ctx.log().info("loaded weights from {}", weights);
+    }
+    const std::string& resume = params_.get_string("resume");
+    if (!resume.empty()) {
+      state_ = trainer_->load_checkpoint(resume);
+      early_stopping_.restore(state_.early_stopping);
+      ctx.log().info("resumed from {}: {} epoch(s) done, {} steps", resume, state_.epoch,
+                     state_.step);
+    }
+    state_.config_text = params_to_toml(ctx.id(), params_);
+    std::filesystem::create_directories(output_dir_);
+    log_ = std::make_unique<MetricsLog>(output_dir_);
+    progress_ = std::make_unique<Progress>(
+        ::isatty(STDERR_FILENO) != 0, [this](const std::string& line) { ctx_->log().info(line); });
+    skipped_ = &ctx.counter("skipped_batches");
+    ctx.log().info("{} ({} head, width/{}) on {}{}: {} parameters, {} trainable", config.model.arch,
+                   head_name(config.model.head), config.model.width_divisor,
+                   trainer_->device_name(), trainer_->bf16() ? " bf16" : "",
+                   trainer_->parameter_count(), trainer_->parameter_count(true));
+  }
+
+  void consume(std::any& in) override {
+    Batch& batch = payload_as<Batch>(in);
+    if (batch.epoch < state_.epoch || stopped_) {  // done before a resume, or after a stop
+      skipped_->add();
+      return;
+    }
+    record_input(batch);
+    if (batch.split == train_split_) {
+      if (!in_epoch_) start_epoch(batch.epoch);
+      const auto r = trainer_->train_step(batch);
+      ++state_.step;
+      dirty_ = true;
+      train_loss_ += r.loss_sum;
+      train_correct_ += r.correct;
+      train_count_ += r.count;
+      ++train_batches_;
+      progress_->update(train_batches_, train_count_,
+                        "loss " + fixed(train_loss_ / train_count_) + " acc " +
+                            fixed(static_cast<double>(train_correct_) / train_count_));
+    } else if (batch.split == validation_split_) {
+      if (!in_epoch_) start_epoch(batch.epoch);
+      double loss_sum = 0.0;
+      const auto probs = trainer_->predict(batch, &loss_sum);
+      validation_.add_batch(probs, batch.labels, batch.attr_names, batch.attrs);
+      validation_.add_loss(loss_sum, batch.size);
+    } else {
+      skipped_->add();
+    }
+  }
+
+  void on_control(const Control& c, Emitter&) override {
+    if (c.kind == ControlKind::kEndOfSplit && c.split == train_split_) progress_->finish();
+    if (c.kind == ControlKind::kEndOfEpoch && in_epoch_ && c.epoch == epoch_) end_epoch();
+  }
+
+  void finish(Emitter&) override {
+    progress_->finish();
+    if (in_epoch_ && train_count_ > 0) {
+      ctx_->log().warn("stream ended inside epoch {}: saving last with {} epoch(s) complete",
+                       epoch_ + 1, state_.epoch);
+    }
+    if (dirty_) save("last");
+    ctx_->log().info("training done: {} epoch(s), {} steps; checkpoints in {}", state_.epoch,
+                     state_.step, output_dir_);
+  }
+
+ private:
+  void record_input(const Batch& b) {
+    if (state_.input.height == 0) {
+      state_.input.height = b.height;
+      state_.input.width = b.width;
+      state_.input.channels = b.channels;
+      state_.input.normalization = b.normalization;
+    }
+  }
+
+  void start_epoch(int64_t epoch) {
+    in_epoch_ = true;
+    epoch_ = epoch;
+    started_ = std::chrono::steady_clock::now();
+    train_loss_ = 0.0;
+    train_correct_ = train_count_ = train_batches_ = 0;
+    validation_.reset();
+    progress_->start("epoch " + std::to_string(epoch + 1) + " train", last_train_batches_);
+  }
+
+  void end_epoch() {
+    in_epoch_ = false;
+    progress_->finish();
+    last_train_batches_ = train_batches_;
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    const auto val = validation_.report();
+    const double loss = train_count_ ? train_loss_ / train_count_ : NAN;
+    const double acc = train_count_ ? static_cast<double>(train_correct_) / train_count_ : NAN;
+    const double n_images = static_cast<double>(train_count_ + val.count);
+    std::vector<std::pair<std::string, double>> record = {
+        {"epoch", static_cast<double>(epoch_ + 1)},
+        {"loss", loss},
+        {"accuracy", acc},
+        {"val_loss", val.count ? val.loss : NAN},
+        {"val_accuracy", val.count ? val.accuracy : NAN},
+        {"val_precision", val.count ? val.precision : NAN},
+        {"val_recall", val.count ? val.recall : NAN},
+        {"val_f1", val.count ? val.f1 : NAN},
+        {"val_auc", val.count ? val.roc_auc : NAN},
+        {"train_images", static_cast<double>(train_count_)},
+        {"val_images", static_cast<double>(val.count)},
+        {"images_per_s", seconds > 0 ? n_images / seconds : NAN},
+        {"seconds", seconds},
+    };
+    state_.epoch = epoch_ + 1;
+    log_->write(record);
+    ctx_->log().info("epoch {}: loss {} acc {} | val_loss {} val_acc {} val_auc {} | {} img/s, {}",
+                     epoch_ + 1, fixed(loss), fixed(acc), fixed(val.loss), fixed(val.accuracy),
+                     fixed(val.roc_auc), fixed(seconds > 0 ? n_images / seconds : 0, 1),
+                     Progress::format_duration(seconds));
+    double monitored = NAN;
+    for (const auto& [k, v] : record) {
+      if (k == early_stopping_.monitor()) monitored = v;
+    }
+    EarlyStopping::Decision decision;
+    if (std::isnan(monitored)) {
+      ctx_->log().warn("monitor '{}' has no value this epoch (no {} batches?): not deciding",
+                       early_stopping_.monitor(), validation_split_);
+    } else {
+      decision = early_stopping_.update(epoch_ + 1, monitored);
+    }
+    state_.early_stopping = early_stopping_.state();
+    if (decision.improved && save_best_) {
+      save("best");
+      ctx_->log().info("{} improved to {}: saved best", early_stopping_.monitor(),
+                       fixed(monitored));
+    }
+    save("last");
+    if (decision.stop) {
+      stopped_ = true;
+      ctx_->log().info("early stopping: {} did not improve for {} epoch(s); best {} at epoch {}",
+                       early_stopping_.monitor(), state_.early_stopping.wait,
+                       fixed(state_.early_stopping.best), state_.early_stopping.best_epoch);
+      ctx_->request_stop();
+    }
+  }
+
+  void save(const std::string& name) {
+    trainer_->save_checkpoint(output_dir_ + "/" + name + ".pt", state_);
+    if (name == "last") dirty_ = false;
+  }
+
+  Params params_;
+  std::string output_dir_, train_split_, validation_split_;
+  EarlyStopping early_stopping_;
+  bool save_best_;
+  StageContext* ctx_ = nullptr;
+  std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<MetricsLog> log_;
+  std::unique_ptr<Progress> progress_;
+  Counter* skipped_ = nullptr;
+  TrainingState state_;
+  BinaryMetrics validation_;
+  bool in_epoch_ = false, dirty_ = false, stopped_ = false;
+  int64_t epoch_ = 0;
+  std::chrono::steady_clock::time_point started_;
+  double train_loss_ = 0.0;
+  int64_t train_correct_ = 0, train_count_ = 0, train_batches_ = 0, last_train_batches_ = 0;
+};
+
+}  // namespace
+
+void register_train_vgg(Registry& registry) {
+  StageSpec spec("train.vgg");
+  spec.doc("Trains a VGG classifier (binary label) with early stopping and checkpoints.",
+           "Steps on batches of the train split, scores the validation split, and at each "
+           "end of epoch writes metrics.jsonl/metrics.csv, the best and last checkpoints "
+           "(atomically) and decides early stopping. Resume with resume = CHECKPOINT.")
+      .sink(kBatchPort)
+      .ordered();
+  add_model_params(spec);
+  spec.param(ParamSpec::string("weights", "",
+                               "pretrained weights: a torch.save'd dict of tensors "
+                               "(tools/export_torchvision_weights.py); empty = random init"));
+  add_optimizer_params(spec);
+  add_device_params(spec);
+  spec.param(ParamSpec::string("monitor", "val_loss", "metric for early stopping and best")
+                 .one_of({"val_loss", "val_accuracy", "val_auc", "val_f1", "loss", "accuracy"}))
+      .param(ParamSpec::string("mode", "auto", "min, max, or auto (from the metric's name)")
+                 .one_of({"auto", "min", "max"}))
+      .param(ParamSpec::integer("patience", 2,
+                                "epochs without improvement before stopping "
+                                "(0 = never stop)")
+                 .min(0))
+      .param(
+          ParamSpec::number("min_delta", 0.0, "smallest change that counts as improvement").min(0))
+      .param(ParamSpec::boolean("save_best", true, "write best.pt when the monitor improves"))
+      .param(ParamSpec::string("output_dir", "runs/train",
+                               "where metrics and checkpoints (best.pt, last.pt) go"))
+      .param(ParamSpec::string("resume", "",
+                               "checkpoint to continue from (epochs it has "
+                               "done are skipped)"))
+      .param(ParamSpec::string("train_split", "train", "split that is trained on"))
+      .param(ParamSpec::string("validation_split", "validation", "split that is scored"))
+      .param(ParamSpec::optional("seed", ParamType::kInt,
+                                 "model init and dropout seed (default: from the run seed)"));
+  registry.add<TrainVgg>(std::move(spec));
+}
+
+void register_train_stages(Registry& registry) {
+  register_train_vgg(registry);
+  register_eval_stages(registry);
+}
+
+}  // namespace sluice::train

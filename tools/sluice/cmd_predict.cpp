@@ -1,0 +1,111 @@
+// `sluice predict`: scores image files with a trained checkpoint
+//   sluice predict --checkpoint runs/celeba-gender/best.pt a.jpg b.jpg
+//     -> IMAGE<TAB>Male|Female<TAB>P(male)
+// or with converted torchvision weights and the ImageNet head
+//   sluice predict --weights vgg16-imagenet.pt --arch vgg16 --head imagenet --topk 5 a.jpg
+//     -> IMAGE<TAB>CLASS_INDEX<TAB>PROBABILITY (K lines per image)
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <numeric>
+
+#include "stages/train/predict_images.h"
+#include "stages/train/trainer.h"
+#include "tools/sluice/cli_common.h"
+#include "tools/sluice/command.h"
+
+namespace sluice::cli {
+namespace {
+
+constexpr size_t kImagesPerBatch = 16;
+
+int predict_cmd(const std::vector<std::string>& args) {
+  std::string checkpoint, weights, arch = "vgg16", head = "imagenet", device = "auto";
+  std::string positive = "Male", negative = "Female";
+  int width_divisor = 1, topk = 5;
+  double threshold = 0.5;
+  std::vector<std::string> images;
+  po::options_description o("options");
+  o.add_options()("checkpoint", po::value(&checkpoint), "checkpoint written by train.vgg")(
+      "weights", po::value(&weights), "torchvision weights (tools/export_torchvision_weights.py)")(
+      "arch", po::value(&arch)->default_value(arch), "with --weights: vgg11|vgg13|vgg16|vgg19")(
+      "head", po::value(&head)->default_value(head), "with --weights: imagenet")(
+      "width-divisor", po::value(&width_divisor)->default_value(1), "with --weights")(
+      "topk", po::value(&topk)->default_value(topk), "with --head imagenet: classes per image")(
+      "device", po::value(&device)->default_value(device), "auto, cpu, cuda, cuda:N")(
+      "threshold", po::value(&threshold)->default_value(threshold), "P(positive) for positive")(
+      "positive-name", po::value(&positive)->default_value(positive), "name of label 1")(
+      "negative-name", po::value(&negative)->default_value(negative), "name of label 0")(
+      "image", po::value(&images)->composing(), "image files");
+  add_logging_options(o);
+  po::positional_options_description pos;
+  pos.add("image", -1);
+  po::variables_map vm;
+  const std::string usage =
+      "(--checkpoint FILE | --weights FILE [--arch A] [--head imagenet] [--topk K]) IMAGE...";
+  if (auto code = parse_command_line("predict", usage, args, o, pos, vm)) return *code;
+  apply_logging_options(vm);
+  if (checkpoint.empty() == weights.empty() || images.empty()) {
+    std::cerr << "sluice predict: give --checkpoint or --weights (one of them) and images\n"
+              << "usage: sluice predict " << usage << "\n";
+    return kExitConfigError;
+  }
+  try {
+    train::TrainerConfig config;
+    config.device = device;
+    train::InputSpec input;
+    train::Preprocess mode = train::Preprocess::kTraining;
+    if (!checkpoint.empty()) {
+      const auto info = train::read_checkpoint_info(checkpoint);
+      config.model = info.model;
+      input = info.state.input;
+    } else {
+      config.model.arch = arch;
+      config.model.head = train::parse_head(head);
+      config.model.num_classes = config.model.head == train::Head::kImagenet ? 1000 : 1;
+      config.model.width_divisor = width_divisor;
+      mode = train::Preprocess::kImagenet;
+    }
+    config.model.freeze = train::Freeze::kNone;
+    train::Trainer trainer(config);
+    if (!checkpoint.empty()) {
+      trainer.load_checkpoint(checkpoint, /*with_optimizer=*/false);
+    } else {
+      trainer.load_pretrained(weights);
+    }
+    for (size_t start = 0; start < images.size(); start += kImagesPerBatch) {
+      const std::vector<std::string> chunk(
+          images.begin() + start,
+          images.begin() + std::min(images.size(), start + kImagesPerBatch));
+      auto batch = train::load_image_batch(chunk, input, mode);
+      const auto probs = trainer.predict(batch);
+      const size_t classes = probs.size() / chunk.size();
+      for (size_t i = 0; i < chunk.size(); ++i) {
+        if (classes == 1) {
+          std::printf("%s\t%s\t%.6f\n", chunk[i].c_str(),
+                      (probs[i] >= threshold ? positive : negative).c_str(), probs[i]);
+          continue;
+        }
+        const float* p = probs.data() + i * classes;
+        std::vector<size_t> order(classes);
+        std::iota(order.begin(), order.end(), size_t{0});
+        const size_t k = std::min<size_t>(static_cast<size_t>(std::max(topk, 1)), classes);
+        std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                          [p](size_t a, size_t b) { return p[a] > p[b]; });
+        for (size_t j = 0; j < k; ++j) {
+          std::printf("%s\t%zu\t%.6f\n", chunk[i].c_str(), order[j], p[order[j]]);
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "sluice predict: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+SLUICE_COMMAND(predict, "score images with a checkpoint or torchvision weights", predict_cmd);
+
+}  // namespace sluice::cli
