@@ -1,0 +1,175 @@
+// batch: groups Images of one size into uint8 NHWC Batches, in stream order,
+// with labels, sample indices, ids, paths and extra attributes alongside.
+// Buffers come from buffer_allocator() (pinned when a CUDA trainer installed
+// one) through a small pool, so steady state allocates nothing. A batch never
+// spans splits or epochs: end-of-split and end-of-epoch markers flush the
+// partial batch (or drop it with drop_last) and are forwarded after it.
+//
+// Example config:
+//   [stages.batch]
+//   use = "batch"
+//   input = "augment"
+//   batch_size = 32
+//   drop_last = false
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+
+#include "pipeline/registry.h"
+#include "stages/data/data_stages.h"
+
+namespace sluice::data {
+namespace {
+
+// Reuses batch buffers: a buffer handed out returns here when its last user
+// (trainer, sink) drops it.
+class BufferPool : public std::enable_shared_from_this<BufferPool> {
+ public:
+  static constexpr size_t kMaxFree = 64;
+
+  ByteBuffer get(size_t bytes) {
+    ByteBuffer raw;
+    BufferAllocator* allocator = &buffer_allocator();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (bytes != bytes_ || allocator != allocator_) {
+        free_.clear();
+        bytes_ = bytes;
+        allocator_ = allocator;
+      }
+      if (!free_.empty()) {
+        raw = std::move(free_.back());
+        free_.pop_back();
+      }
+    }
+    if (!raw) raw = allocator->allocate(bytes);
+    std::weak_ptr<BufferPool> pool = shared_from_this();
+    uint8_t* data = raw.get();
+    return ByteBuffer(data, [pool, raw, bytes, allocator](uint8_t*) mutable {
+      if (auto p = pool.lock()) p->put(std::move(raw), bytes, allocator);
+    });
+  }
+
+ private:
+  void put(ByteBuffer raw, size_t bytes, BufferAllocator* allocator) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (bytes == bytes_ && allocator == allocator_ && free_.size() < kMaxFree) {
+      free_.push_back(std::move(raw));
+    }
+  }
+
+  std::mutex mutex_;
+  size_t bytes_ = 0;
+  BufferAllocator* allocator_ = nullptr;
+  std::vector<ByteBuffer> free_;
+};
+
+class BatchStage : public Transform {
+ public:
+  explicit BatchStage(const Params& p)
+      : batch_size_(static_cast<int>(p.get_int("batch_size"))),
+        drop_last_(p.get_bool("drop_last")),
+        pool_(std::make_shared<BufferPool>()) {}
+
+  void open(StageContext& ctx) override { dropped_ = &ctx.counter("dropped_images"); }
+
+  void process(std::any& in, Emitter& out) override {
+    Image& img = payload_as<Image>(in);
+    const Sample& s = img.sample;
+    if (current_.size > 0 && (s.split != current_.split || s.epoch != current_.epoch)) flush(out);
+    if (s.split != split_ || s.epoch != epoch_) {
+      split_ = s.split;
+      epoch_ = s.epoch;
+      next_index_ = 0;
+    }
+    if (current_.size == 0) start(img);
+    if (img.width != current_.width || img.height != current_.height ||
+        img.channels != current_.channels) {
+      throw std::runtime_error(
+          "image is " + std::to_string(img.width) + "x" + std::to_string(img.height) + "x" +
+          std::to_string(img.channels) + " but the batch holds " + std::to_string(current_.width) +
+          "x" + std::to_string(current_.height) + "x" + std::to_string(current_.channels) +
+          " images; resize first (image.augment width/height)");
+    }
+    const size_t bytes = current_.image_bytes();
+    std::memcpy(current_.pixels.get() + bytes * static_cast<size_t>(current_.size),
+                img.pixels.get(), bytes);
+    current_.labels.push_back(s.label);
+    current_.sample_indices.push_back(s.index);
+    current_.ids.push_back(s.id);
+    current_.paths.push_back(s.path);
+    if (!current_.attr_names && s.attr_names) current_.attr_names = s.attr_names;
+    current_.attrs.insert(current_.attrs.end(), s.attrs.begin(), s.attrs.end());
+    if (++current_.size == batch_size_) emit(out);
+  }
+
+  void on_control(const Control& c, Emitter& out) override {
+    if (c.kind != ControlKind::kEndOfStream) flush(out);
+    if (c.kind == ControlKind::kEndOfSplit || c.kind == ControlKind::kEndOfEpoch) {
+      split_.clear();
+      next_index_ = 0;
+    }
+    out.emit_control(c);
+  }
+
+  void finish(Emitter& out) override { flush(out); }
+
+ private:
+  void start(const Image& img) {
+    current_ = Batch{};
+    current_.index = next_index_;
+    current_.epoch = img.sample.epoch;
+    current_.split = img.sample.split;
+    current_.width = img.width;
+    current_.height = img.height;
+    current_.channels = img.channels;
+    current_.normalization = img.normalization;
+    current_.pixels = pool_->get(current_.image_bytes() * static_cast<size_t>(batch_size_));
+    current_.labels.reserve(batch_size_);
+    current_.sample_indices.reserve(batch_size_);
+    current_.ids.reserve(batch_size_);
+    current_.paths.reserve(batch_size_);
+  }
+
+  void emit(Emitter& out) {
+    ++next_index_;
+    out.emit(std::move(current_));
+    current_ = Batch{};
+  }
+
+  void flush(Emitter& out) {
+    if (current_.size == 0) return;
+    if (drop_last_ && current_.size < batch_size_) {
+      dropped_->add(current_.size);
+      current_ = Batch{};
+      return;
+    }
+    emit(out);
+  }
+
+  int batch_size_;
+  bool drop_last_;
+  std::shared_ptr<BufferPool> pool_;
+  Counter* dropped_ = nullptr;
+  Batch current_;
+  std::string split_;
+  int64_t epoch_ = -1;
+  int64_t next_index_ = 0;
+};
+
+}  // namespace
+
+void register_batch_stage(Registry& r) {
+  r.add<BatchStage>(
+      StageSpec("batch")
+          .doc("Groups same-size Images into uint8 NHWC Batches, in order, never across splits.",
+               "Labels, sample indices, ids, paths and attributes travel alongside. End-of-split "
+               "and end-of-epoch markers flush the partial batch (dropped with drop_last).")
+          .transform(kImagePort, kBatchPort)
+          .ordered()
+          .param(ParamSpec::integer("batch_size", 32, "images per batch").range(1, 65536))
+          .param(ParamSpec::boolean("drop_last", false, "drop a short last batch of each split")));
+}
+
+}  // namespace sluice::data

@@ -1,0 +1,18 @@
+// The data stage family: dataset indexes (celeba.index, dir.index, csv.index),
+// image.decode, image.augment and batch. See docs/data.md.
+#pragma once
+
+namespace sluice {
+
+class Registry;
+
+void register_data_stages(Registry& registry);
+
+namespace data {
+// Registration by file, called from register_data_stages.
+void register_index_sources(Registry& registry);
+void register_image_stages(Registry& registry);
+void register_batch_stage(Registry& registry);
+}  // namespace data
+
+}  // namespace sluice

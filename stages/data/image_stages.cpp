@@ -1,0 +1,217 @@
+// image.decode: reads and decodes each Sample's file to an RGB Image
+// (TurboJPEG for JPEG, OpenCV for PNG/BMP/...). A bad file (missing, empty,
+// truncated, not an image, too many pixels, corrupt) is skipped, counted as
+// "skipped.<reason>" and logged once with its path (policy = "skip"), or fails
+// the run (policy = "fail").
+//
+// image.augment: Keras ImageDataGenerator augmentation fused with the resize
+// to width x height: one bilinear inverse-mapped warp (affine_warp.h has the
+// exact matrix). Randomness depends only on (seed, epoch, sample index). The
+// output stays uint8; `rescale` or `normalize = "imagenet"` is recorded in the
+// Image and applied once per batch downstream.
+//
+// Example config:
+//   [stages.decode]
+//   use = "image.decode"
+//   input = "index"
+//   policy = "skip"
+//   max_pixels = 50_000_000
+//
+//   [stages.augment]
+//   use = "image.augment"
+//   input = "decode"
+//   width = 224
+//   height = 224
+//   shear = 0.2          # degrees, as Keras' shear_range
+//   zoom = 0.2           # [0.8, 1.2]; or zoom = [0.9, 1.3]
+//   flip = true
+//   fill_mode = "nearest"
+//   rescale = 0.00392156862745098
+#include <mutex>
+#include <stdexcept>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "pipeline/registry.h"
+#include "stages/data/affine_warp.h"
+#include "stages/data/data_stages.h"
+#include "stages/data/jpeg_decoder.h"
+
+namespace sluice::data {
+namespace {
+
+constexpr DecodeStatus kBadKinds[] = {DecodeStatus::kMissingFile,   DecodeStatus::kEmptyFile,
+                                      DecodeStatus::kTruncated,     DecodeStatus::kNotAnImage,
+                                      DecodeStatus::kTooManyPixels, DecodeStatus::kCorrupt};
+
+ByteBuffer allocate_pixels(size_t bytes) { return buffer_allocator().allocate(bytes); }
+
+class DecodeStage : public Transform {
+ public:
+  explicit DecodeStage(const Params& p) : fail_(p.get_string("policy") == "fail") {
+    options_.max_pixels = p.get_int("max_pixels");
+    options_.fast_dct = p.get_bool("fast_dct");
+  }
+
+  void open(StageContext& ctx) override {
+    log_ = &ctx.log();
+    for (DecodeStatus s : kBadKinds) {
+      skipped_[static_cast<int>(s)] = &ctx.counter(std::string("skipped.") + decode_status_name(s));
+    }
+  }
+
+  void process(std::any& in, Emitter& out) override {
+    Sample& sample = payload_as<Sample>(in);
+    Image image;
+    const DecodeResult r = decode_image_file(sample.path, options_, allocate_pixels, image);
+    if (r.ok()) {
+      image.sample = std::move(sample);
+      out.emit(std::move(image));
+      return;
+    }
+    const std::string what = sample.path + ": " + decode_status_name(r.status) + ": " + r.message;
+    if (fail_) throw std::runtime_error(what + " (policy = \"fail\")");
+    skipped_[static_cast<int>(r.status)]->add();
+    std::lock_guard<std::mutex> lock(logged_mutex_);
+    if (logged_.insert(sample.path).second) {
+      log_->warn("skipping {} ({}): {}: {}", sample.path, sample.origin,
+                 decode_status_name(r.status), r.message);
+    }
+  }
+
+ private:
+  bool fail_;
+  DecodeOptions options_;
+  spdlog::logger* log_ = nullptr;
+  Counter* skipped_[8] = {};
+  std::mutex logged_mutex_;
+  std::unordered_set<std::string> logged_;
+};
+
+class AugmentStage : public Transform {
+ public:
+  explicit AugmentStage(const Params& p)
+      : width_(static_cast<int>(p.get_int("width"))),
+        height_(static_cast<int>(p.get_int("height"))),
+        seed_param_(p.get_int("seed")) {
+    ranges_.shear = p.get_float("shear");
+    const std::vector<double> zoom = p.get_floats("zoom");
+    if (zoom.size() == 1) {
+      ranges_.zoom_lo = 1.0 - zoom[0];
+      ranges_.zoom_hi = 1.0 + zoom[0];
+    } else if (zoom.size() == 2) {
+      ranges_.zoom_lo = zoom[0];
+      ranges_.zoom_hi = zoom[1];
+    } else {
+      throw std::invalid_argument("zoom: give one value z (range [1-z, 1+z]) or a pair [lo, hi]");
+    }
+    if (ranges_.zoom_lo <= 0 || ranges_.zoom_hi < ranges_.zoom_lo) {
+      throw std::invalid_argument("zoom: the range must satisfy 0 < lo <= hi");
+    }
+    ranges_.flip = p.get_bool("flip");
+    if (!parse_fill_mode(p.get_string("fill_mode"), fill_)) {
+      throw std::invalid_argument("fill_mode: unknown mode '" + p.get_string("fill_mode") + "'");
+    }
+    cval_ = static_cast<uint8_t>(std::clamp(p.get_float("cval"), 0.0, 255.0) + 0.5);
+    const double rescale = p.get_float("rescale");
+    const std::string& normalize = p.get_string("normalize");
+    if (normalize == "imagenet") {
+      if (rescale != 0.0) throw std::invalid_argument("rescale: use either rescale or normalize");
+      norm_.kind = Normalization::Kind::kMeanStd;
+      const double mean[3] = {0.485, 0.456, 0.406}, std[3] = {0.229, 0.224, 0.225};
+      for (int c = 0; c < 3; ++c) {
+        norm_.mean[c] = mean[c];
+        norm_.std[c] = std[c];
+      }
+    } else if (rescale != 0.0) {
+      norm_.kind = Normalization::Kind::kRescale;
+      norm_.scale = rescale;
+    }
+  }
+
+  void open(StageContext& ctx) override {
+    seed_ = seed_param_ >= 0 ? static_cast<uint64_t>(seed_param_) : ctx.seed();
+  }
+
+  void process(std::any& in, Emitter& out) override {
+    Image& src = payload_as<Image>(in);
+    CounterRng rng(seed_, static_cast<uint64_t>(src.sample.epoch),
+                   static_cast<uint64_t>(src.sample.index));
+    const KerasTransform t = sample_transform(ranges_, rng);
+    Image dst;
+    dst.width = width_;
+    dst.height = height_;
+    dst.channels = src.channels;
+    dst.pixels = allocate_pixels(dst.bytes());
+    dst.normalization = norm_;
+    warp_affine({src.pixels.get(), src.width, src.height, src.channels,
+                 static_cast<ptrdiff_t>(src.width) * src.channels},
+                keras_inverse_map(t, src.width, src.height, width_, height_), fill_, cval_,
+                {dst.pixels.get(), width_, height_, dst.channels,
+                 static_cast<ptrdiff_t>(width_) * dst.channels});
+    dst.sample = std::move(src.sample);
+    src.pixels.reset();
+    out.emit(std::move(dst));
+  }
+
+ private:
+  int width_, height_;
+  int64_t seed_param_;
+  uint64_t seed_ = 0;
+  AugmentRanges ranges_;
+  FillMode fill_ = FillMode::kNearest;
+  uint8_t cval_ = 0;
+  Normalization norm_;
+};
+
+}  // namespace
+
+void register_image_stages(Registry& r) {
+  r.add<DecodeStage>(
+      StageSpec("image.decode")
+          .doc("Decodes each Sample's image file to 8-bit RGB (TurboJPEG; OpenCV for PNG/BMP).",
+               "Bad files (missing_file, empty_file, truncated, not_an_image, too_many_pixels, "
+               "corrupt) are skipped and counted as skipped.<reason>, or fail the run under "
+               "policy = \"fail\". The pixel limit is checked from the header, before "
+               "allocation.")
+          .transform(kSamplePort, kImagePort)
+          .parallel()
+          .param(ParamSpec::string("policy", "skip", "what a bad image does: skip or fail")
+                     .one_of({"skip", "fail"}))
+          .param(ParamSpec::integer("max_pixels", 100'000'000,
+                                    "refuse images with more pixels (0: no limit)")
+                     .min(0))
+          .param(ParamSpec::boolean("fast_dct", false, "faster, slightly less exact JPEG IDCT")));
+  r.add<AugmentStage>(
+      StageSpec("image.augment")
+          .doc("Keras ImageDataGenerator shear/zoom/flip fused with the resize: one warp.",
+               "Output pixel (c, r) samples the source at x = (xt + 0.5) sw/W - 0.5, "
+               "y = (yt + 0.5) sh/H - 0.5 with xt = f zx (c - oc) - zy sin(s) (r - or) + oc, "
+               "yt = zy cos(s) (r - or) + or (Keras 2.9 apply_affine_transform, scipy fill "
+               "modes, bilinear). Randomness depends on (seed, epoch, sample index).")
+          .transform(kImagePort, kImagePort)
+          .parallel()
+          .param(ParamSpec::integer("width", 224, "output width").range(1, 16384))
+          .param(ParamSpec::integer("height", 224, "output height").range(1, 16384))
+          .param(ParamSpec::number("shear", 0.0, "shear range in degrees: uniform in [-s, s]")
+                     .range(0, 90))
+          .param(ParamSpec::numbers("zoom", {0.0},
+                                    "zoom z for [1-z, 1+z], or a [lo, hi] pair; zx, zy drawn "
+                                    "independently")
+                     .list_size(1, 2))
+          .param(ParamSpec::boolean("flip", false, "horizontal flip with probability 0.5"))
+          .param(ParamSpec::string("fill_mode", "nearest", "points outside the image")
+                     .one_of({"nearest", "constant", "reflect", "wrap"}))
+          .param(ParamSpec::number("cval", 0.0, "fill value for fill_mode = constant (0-255)")
+                     .range(0, 255))
+          .param(ParamSpec::number("rescale", 0.0,
+                                   "multiply pixels by this, once per batch (0: none), e.g. "
+                                   "1/255"))
+          .param(ParamSpec::string("normalize", "none",
+                                   "imagenet: (x/255 - mean) / std, once per batch")
+                     .one_of({"none", "imagenet"}))
+          .param(ParamSpec::integer("seed", -1, "augmentation seed (-1: from pipeline.seed)")));
+}
+
+}  // namespace sluice::data

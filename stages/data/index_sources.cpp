@@ -1,0 +1,240 @@
+// Dataset index sources: emit one Sample per image, epoch after epoch. Within
+// an epoch the requested splits come in the order given, each closed by an
+// end-of-split marker; an end-of-epoch marker follows. The train split is
+// shuffled by (seed, epoch); every split is limited and sharded the same way.
+//
+// Example config:
+//   [stages.index]
+//   use = "celeba.index"
+//   root = "data/celeba"            # Kaggle or original layout
+//   label = "Male"
+//   split = ["train", "validation"]
+//   epochs = 10
+//   shuffle = true
+//   attributes = ["Young", "Eyeglasses"]
+//
+//   [stages.index]
+//   use = "dir.index"                # one sub-folder per class (Keras flow_from_directory)
+//   root = "data/flowers"
+//
+//   [stages.index]
+//   use = "csv.index"
+//   file = "data/list.csv"
+//   path_column = "filename"
+//   label_column = "class"
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+#include "pipeline/registry.h"
+#include "stages/data/celeba_index.h"
+#include "stages/data/data_stages.h"
+#include "stages/data/epoch_order.h"
+
+namespace sluice::data {
+namespace {
+
+// Ordering shared by the three sources: the samples of each split, in the
+// order the splits are requested.
+class IndexSource : public Source {
+ public:
+  IndexSource(const Params& p, DatasetIndex index, std::vector<std::string> splits)
+      : index_(std::move(index)), epochs_(p.get_int("epochs")), seed_param_(p.get_int("seed")) {
+    order_options_.shuffle = p.get_bool("shuffle");
+    order_options_.limit = p.get_int("limit");
+    order_options_.shard_rank = p.get_int("shard_rank");
+    order_options_.shard_count = p.get_int("shard_count");
+    if (order_options_.shard_rank >= order_options_.shard_count) {
+      throw std::invalid_argument("shard_rank " + std::to_string(order_options_.shard_rank) +
+                                  " must be below shard_count " +
+                                  std::to_string(order_options_.shard_count));
+    }
+    for (const auto& split : splits) {
+      std::vector<int64_t> members;
+      for (size_t i = 0; i < index_.samples.size(); ++i) {
+        if (index_.samples[i].split == split) members.push_back(static_cast<int64_t>(i));
+      }
+      groups_.push_back({split, std::move(members)});
+    }
+  }
+
+  void open(StageContext& ctx) override {
+    order_options_.seed = seed_param_ >= 0 ? static_cast<uint64_t>(seed_param_) : ctx.seed();
+    size_t total = 0;
+    for (const auto& g : groups_) total += g.members.size();
+    ctx.log().info("{}: {} samples in {} split(s), {} epoch(s)", index_.description, total,
+                   groups_.size(), epochs_);
+    if (total == 0) ctx.log().warn("{}: the selected splits are empty", index_.description);
+  }
+
+  bool produce(Emitter& out) override {
+    while (epoch_ < epochs_) {
+      if (group_ == groups_.size()) {
+        out.emit_control(Control{ControlKind::kEndOfEpoch, {}, epoch_});
+        ++epoch_;
+        group_ = 0;
+        started_ = false;
+        return true;
+      }
+      Group& g = groups_[group_];
+      if (!started_) {
+        EpochOrderOptions o = order_options_;
+        o.shuffle = o.shuffle && g.split == "train";
+        order_ = epoch_order(static_cast<int64_t>(g.members.size()), epoch_, o);
+        position_ = 0;
+        started_ = true;
+      }
+      if (position_ < order_.size()) {
+        Sample s = index_.samples[static_cast<size_t>(g.members[order_[position_++]])];
+        s.epoch = epoch_;
+        out.emit(std::move(s));
+        return true;
+      }
+      out.emit_control(Control{ControlKind::kEndOfSplit, g.split, epoch_});
+      ++group_;
+      started_ = false;
+      return true;
+    }
+    return false;
+  }
+
+ private:
+  struct Group {
+    std::string split;
+    std::vector<int64_t> members;  // positions in index_.samples
+  };
+  DatasetIndex index_;
+  int64_t epochs_;
+  int64_t seed_param_;
+  EpochOrderOptions order_options_;
+  std::vector<Group> groups_;
+  int64_t epoch_ = 0;
+  size_t group_ = 0;
+  bool started_ = false;
+  std::vector<int64_t> order_;
+  size_t position_ = 0;
+};
+
+std::vector<std::string> celeba_splits(const std::vector<std::string>& requested) {
+  std::vector<std::string> out;
+  for (const auto& s : requested) {
+    if (s == "all") {
+      for (const auto& name : celeba_split_names()) out.push_back(name);
+    } else if (std::find(celeba_split_names().begin(), celeba_split_names().end(), s) ==
+               celeba_split_names().end()) {
+      throw std::invalid_argument("split: unknown split '" + s +
+                                  "' (expected train, validation, test or all)");
+    } else {
+      out.push_back(s);
+    }
+  }
+  if (out.empty()) throw std::invalid_argument("split: name at least one split");
+  return out;
+}
+
+class CelebaIndexSource : public IndexSource {
+ public:
+  explicit CelebaIndexSource(const Params& p)
+      : CelebaIndexSource(p, celeba_splits(p.get_strings("split"))) {}
+
+ private:
+  CelebaIndexSource(const Params& p, std::vector<std::string> splits)
+      : IndexSource(p,
+                    load_celeba_index({p.get_string("root"), p.get_string("label"), splits,
+                                       p.get_strings("attributes")}),
+                    splits) {}
+};
+
+class DirIndexSource : public IndexSource {
+ public:
+  explicit DirIndexSource(const Params& p)
+      : IndexSource(p, load_directory_index(p.get_string("root"), p.get_string("split")),
+                    {p.get_string("split")}) {}
+};
+
+CsvIndexOptions csv_options(const Params& p) {
+  CsvIndexOptions o;
+  o.file = p.get_string("file");
+  o.image_root = p.get_string("image_root");
+  o.path_column = p.get_string("path_column");
+  o.label_column = p.get_string("label_column");
+  o.split_column = p.get_string("split_column");
+  o.splits = p.get_strings("split");
+  return o;
+}
+
+// The splits a CSV index yields, in requested order, or in order of appearance.
+std::vector<std::string> csv_splits(const DatasetIndex& index,
+                                    const std::vector<std::string>& requested) {
+  if (!requested.empty()) return requested;
+  std::vector<std::string> seen;
+  for (const Sample& s : index.samples) {
+    if (std::find(seen.begin(), seen.end(), s.split) == seen.end()) seen.push_back(s.split);
+  }
+  return seen;
+}
+
+class CsvIndexSource : public IndexSource {
+ public:
+  explicit CsvIndexSource(const Params& p) : CsvIndexSource(p, load_csv_index(csv_options(p))) {}
+
+ private:
+  CsvIndexSource(const Params& p, DatasetIndex index)
+      : IndexSource(p, index, csv_splits(index, p.get_strings("split"))) {}
+};
+
+StageSpec& ordering_params(StageSpec& s) {
+  return s.param(ParamSpec::integer("epochs", 1, "passes over the data").min(1))
+      .param(ParamSpec::boolean("shuffle", true,
+                                "shuffle the train split each epoch (order depends only on seed "
+                                "and epoch); other splits keep file order"))
+      .param(ParamSpec::integer("seed", -1, "shuffle seed (-1: derived from pipeline.seed)"))
+      .param(ParamSpec::integer("limit", -1, "use only the first N samples of each split (-1: all)")
+                 .min(-1))
+      .param(
+          ParamSpec::integer("shard_rank", 0, "this process's shard (distributed training)").min(0))
+      .param(ParamSpec::integer("shard_count", 1, "number of shards (world size)").min(1));
+}
+
+}  // namespace
+
+void register_index_sources(Registry& r) {
+  StageSpec celeba("celeba.index");
+  celeba
+      .doc("CelebA attribute index (Kaggle CSV or original TXT layout) as Samples.",
+           "Reads list_attr_celeba.{csv,txt} and list_eval_partition.{csv,txt}; the label is one "
+           "attribute (-1/1 -> 0/1). Emits each requested split in order, closed by an "
+           "end-of-split marker, then an end-of-epoch marker, `epochs` times.")
+      .source(kSamplePort)
+      .param(ParamSpec::required("root", ParamType::kString, "dataset folder"))
+      .param(ParamSpec::string("label", "Male", "attribute used as the 0/1 label"))
+      .param(ParamSpec::strings("split", {"train"},
+                                "split(s) in emission order: train, validation, test or all"))
+      .param(ParamSpec::strings("attributes", {}, "extra attributes carried with each sample"));
+  r.add<CelebaIndexSource>(ordering_params(celeba));
+
+  StageSpec dir("dir.index");
+  dir.doc("Images in one sub-folder per class (sorted names), as Keras flow_from_directory.")
+      .source(kSamplePort)
+      .param(ParamSpec::required("root", ParamType::kString, "folder of class sub-folders"))
+      .param(ParamSpec::string("split", "train", "split name given to every sample"));
+  r.add<DirIndexSource>(ordering_params(dir));
+
+  StageSpec csv("csv.index");
+  csv.doc("A CSV file listing image paths and labels (columns chosen by name).",
+          "Labels are integers, or class names mapped to ids in sorted order. Relative paths are "
+          "resolved against image_root, else the CSV's folder.")
+      .source(kSamplePort)
+      .param(ParamSpec::required("file", ParamType::kString, "the CSV file (with a header line)"))
+      .param(ParamSpec::string("image_root", "", "folder for relative paths (default: the CSV's)"))
+      .param(ParamSpec::string("path_column", "path", "column holding the image path"))
+      .param(ParamSpec::string("label_column", "label", "column holding the label"))
+      .param(ParamSpec::string("split_column", "", "optional column naming each row's split"))
+      .param(ParamSpec::strings("split", {}, "with split_column: the splits to emit, in order"));
+  r.add<CsvIndexSource>(ordering_params(csv));
+}
+
+}  // namespace sluice::data

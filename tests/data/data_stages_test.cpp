@@ -1,0 +1,285 @@
+// The data stages in real graphs: determinism across thread counts, markers
+// and split boundaries, bad-image policies.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "pipeline/registry.h"
+#include "pipeline/runner.h"
+#include "pipeline/testing/stage_harness.h"
+#include "pipeline/validate.h"
+#include "stages/data/celeba_index.h"
+#include "stages/data/synth_celeba.h"
+
+namespace sluice {
+namespace {
+namespace fs = std::filesystem;
+
+class Collect : public Sink {
+ public:
+  explicit Collect(std::shared_ptr<std::vector<Packet>> out) : out_(std::move(out)) {}
+  void consume(std::any& in) override { out_->push_back(Packet::data(in)); }
+  void on_control(const Control& c, Emitter&) override { out_->push_back(Packet::control(c)); }
+
+ private:
+  std::shared_ptr<std::vector<Packet>> out_;
+};
+
+struct Result {
+  RunReport report;
+  std::vector<Packet> packets;
+};
+
+Result run_toml(const std::string& toml, int threads) {
+  auto collected = std::make_shared<std::vector<Packet>>();
+  Registry reg;
+  register_builtin_stages(reg);
+  reg.set_origin("test");
+  reg.add(StageSpec("test.collect").sink(kAnyPort).ordered(),
+          [collected](const Params&) { return std::make_unique<Collect>(collected); });
+  ValidatedGraph g = load_pipeline_string(toml, "<test>", {}, reg);
+  RunOptions o;
+  o.threads = threads;
+  Result r;
+  r.report = run_graph(g, o);
+  r.packets = std::move(*collected);
+  return r;
+}
+
+class DataStages : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new fs::path(fs::temp_directory_path() /
+                         ("sluice_data_stages_" + std::to_string(::getpid())));
+    data::write_synthetic_celeba({root_->string(), 60, 11, 90});
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*root_);
+    delete root_;
+  }
+  static std::string image(int one_based) {
+    char name[16];
+    std::snprintf(name, sizeof name, "%06d.jpg", one_based);
+    return (*root_ / "img_align_celeba" / "img_align_celeba" / name).string();
+  }
+  static std::string graph(const std::string& extra_index = "",
+                           const std::string& extra_decode = "") {
+    return "[pipeline]\nseed = 5\n\n[stages.index]\nuse = \"celeba.index\"\nroot = \"" +
+           root_->string() + "\"\nsplit = [\"train\", \"validation\"]\nepochs = 2\n" + extra_index +
+           "\n[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n" + extra_decode +
+           "\n[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\nwidth = 48\n"
+           "height = 40\nshear = 20\nzoom = 0.3\nflip = true\nfill_mode = \"reflect\"\n"
+           "rescale = 0.00392156862745098\n"
+           "\n[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\nbatch_size = 7\n"
+           "\n[stages.out]\nuse = \"test.collect\"\ninput = \"batch\"\n";
+  }
+  static fs::path* root_;
+};
+fs::path* DataStages::root_ = nullptr;
+
+std::string describe(const Packet& p) {
+  if (p.is_control) {
+    const Control& c = p.as_control();
+    return std::string(control_kind_name(c.kind)) + ":" + c.split + ":" + std::to_string(c.epoch);
+  }
+  const Batch& b = payload_as<Batch>(p.value);
+  std::string s = "batch " + b.split + " e" + std::to_string(b.epoch) + " #" +
+                  std::to_string(b.index) + " n" + std::to_string(b.size) + " [";
+  for (int64_t i : b.sample_indices) s += std::to_string(i) + " ";
+  return s + "]";
+}
+
+TEST_F(DataStages, IdenticalBatchesWithOneTwoAndFourThreads) {
+  const Result one = run_toml(graph(), 1);
+  ASSERT_EQ(one.report.status, RunStatus::kCompleted) << one.report.error;
+  // 60 images: 48 train, 6 validation; 2 epochs; batches of 7.
+  int batches = 0, images = 0;
+  for (const Packet& p : one.packets) {
+    if (p.is_control) continue;
+    const Batch& b = payload_as<Batch>(p.value);
+    ++batches;
+    images += b.size;
+    EXPECT_EQ(b.width, 48);
+    EXPECT_EQ(b.height, 40);
+    EXPECT_EQ(b.normalization.kind, Normalization::Kind::kRescale);
+    EXPECT_EQ(b.labels.size(), static_cast<size_t>(b.size));
+  }
+  EXPECT_EQ(images, 2 * 54);
+  EXPECT_EQ(batches, 2 * (7 + 1));  // 48 = 6x7 + 6, 6 = one short batch
+  for (int threads : {2, 4}) {
+    const Result other = run_toml(graph(), threads);
+    ASSERT_EQ(other.report.status, RunStatus::kCompleted) << other.report.error;
+    ASSERT_EQ(other.packets.size(), one.packets.size()) << threads;
+    for (size_t i = 0; i < one.packets.size(); ++i) {
+      ASSERT_EQ(describe(one.packets[i]), describe(other.packets[i])) << threads << " threads";
+      if (one.packets[i].is_control) continue;
+      const Batch& a = payload_as<Batch>(one.packets[i].value);
+      const Batch& b = payload_as<Batch>(other.packets[i].value);
+      EXPECT_EQ(a.labels, b.labels);
+      EXPECT_EQ(std::memcmp(a.pixels.get(), b.pixels.get(), a.image_bytes() * a.size), 0)
+          << "batch " << i << " differs with " << threads << " threads";
+    }
+  }
+}
+
+TEST_F(DataStages, MarkersFollowTheirSplitAndBatchesNeverSpanSplits) {
+  const Result r = run_toml(graph(), 2);
+  ASSERT_EQ(r.report.status, RunStatus::kCompleted) << r.report.error;
+  std::vector<std::string> markers;
+  std::string split = "train";
+  int64_t epoch = 0;
+  for (const Packet& p : r.packets) {
+    if (p.is_control) {
+      const Control& c = p.as_control();
+      markers.push_back(describe(p));
+      if (c.kind == ControlKind::kEndOfSplit) split = c.split == "train" ? "validation" : "train";
+      if (c.kind == ControlKind::kEndOfEpoch) ++epoch;
+      continue;
+    }
+    const Batch& b = payload_as<Batch>(p.value);
+    EXPECT_EQ(b.split, split);
+    EXPECT_EQ(b.epoch, epoch);
+  }
+  const std::vector<std::string> expected = {
+      "end of split:train:0", "end of split:validation:0", "end of epoch::0",
+      "end of split:train:1", "end of split:validation:1", "end of epoch::1"};
+  std::vector<std::string> without_eos;
+  for (const auto& m : markers)
+    if (m.rfind("end of stream", 0) != 0) without_eos.push_back(m);
+  EXPECT_EQ(without_eos, expected);
+}
+
+class BadImages : public DataStages {
+ protected:
+  static void SetUpTestSuite() {
+    DataStages::SetUpTestSuite();
+    fs::remove(image(2));                                         // missing_file
+    std::ofstream(image(4), std::ios::binary | std::ios::trunc);  // empty_file
+    {
+      std::ifstream in(image(6), std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      in.close();
+      std::ofstream(image(6), std::ios::binary | std::ios::trunc)
+          << bytes.substr(0, bytes.size() / 2);
+    }
+    std::ofstream(image(8), std::ios::binary | std::ios::trunc) << "this is not an image\n";
+    {
+      // A PNG header claiming 100000 x 100000 pixels.
+      std::string png = "\x89PNG\r\n\x1a\n";
+      png += std::string("\0\0\0\x0dIHDR\0\x01\x86\xa0\0\x01\x86\xa0\x08\x02\0\0\0", 21);
+      png += std::string(64, '\0');
+      std::ofstream(image(10), std::ios::binary | std::ios::trunc) << png;
+    }
+  }
+};
+
+TEST_F(BadImages, EachKindIsSkippedAndCounted) {
+  const Result r = run_toml(graph(), 2);
+  ASSERT_EQ(r.report.status, RunStatus::kCompleted) << r.report.error;
+  for (const char* reason :
+       {"missing_file", "empty_file", "truncated", "not_an_image", "too_many_pixels"}) {
+    const auto it = r.report.counters.find(std::string("decode.skipped.") + reason);
+    ASSERT_NE(it, r.report.counters.end()) << reason;
+    EXPECT_EQ(it->second, 2) << reason << " (once per epoch)";
+  }
+  int images = 0;
+  for (const Packet& p : r.packets)
+    if (!p.is_control) images += payload_as<Batch>(p.value).size;
+  EXPECT_EQ(images, 2 * (54 - 5));
+}
+
+TEST_F(BadImages, EachKindFailsUnderPolicyFail) {
+  const std::pair<int, const char*> cases[] = {{2, "missing_file"},
+                                               {4, "empty_file"},
+                                               {6, "truncated"},
+                                               {8, "not_an_image"},
+                                               {10, "too_many_pixels"}};
+  for (const auto& [which, reason] : cases) {
+    const std::string csv = (*root_ / "one.csv").string();
+    std::ofstream(csv, std::ios::trunc) << "path,label\n"
+                                        << image(1) << ",0\n"
+                                        << image(which) << ",1\n";
+    const std::string toml = "[stages.index]\nuse = \"csv.index\"\nfile = \"" + csv +
+                             "\"\n[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
+                             "policy = \"fail\"\n[stages.out]\nuse = \"test.collect\"\n"
+                             "input = \"decode\"\n";
+    const Result r = run_toml(toml, 2);
+    EXPECT_EQ(r.report.status, RunStatus::kFailed) << reason;
+    EXPECT_NE(r.report.error.find(image(which)), std::string::npos) << r.report.error;
+    EXPECT_NE(r.report.error.find(reason), std::string::npos) << r.report.error;
+  }
+}
+
+TEST(DataStageHarness, AugmentIsKeyedOnSampleIndexAndEpoch) {
+  Registry reg;
+  register_builtin_stages(reg);
+  auto make = [](int64_t index, int64_t epoch) {
+    Image img;
+    img.width = 16;
+    img.height = 16;
+    img.pixels = ByteBuffer(new uint8_t[16 * 16 * 3]);
+    for (int i = 0; i < 16 * 16 * 3; ++i) img.pixels[i] = static_cast<uint8_t>(i * 7);
+    img.sample.index = index;
+    img.sample.epoch = epoch;
+    return img;
+  };
+  StageHarness h(reg,
+                 "use = \"image.augment\"\nwidth = 8\nheight = 8\nshear = 30\nzoom = 0.4\n"
+                 "seed = 3\nnormalize = \"imagenet\"");
+  const HarnessOutput out = h.run({make(1, 0), make(2, 0), make(1, 0), make(1, 1)});
+  const auto p = out.payloads();
+  ASSERT_EQ(p.size(), 4u);
+  auto bytes = [&](size_t i) {
+    const Image& im = payload_as<Image>(p[i]);
+    return std::vector<uint8_t>(im.pixels.get(), im.pixels.get() + im.bytes());
+  };
+  EXPECT_EQ(bytes(0), bytes(2));
+  EXPECT_NE(bytes(0), bytes(1));
+  EXPECT_NE(bytes(0), bytes(3));
+  EXPECT_EQ(payload_as<Image>(p[0]).normalization.kind, Normalization::Kind::kMeanStd);
+}
+
+TEST(DataStageHarness, BatchDropLastAndFlushOnMarkers) {
+  Registry reg;
+  register_builtin_stages(reg);
+  auto img = [](int64_t index, const std::string& split) {
+    Image im;
+    im.width = 2;
+    im.height = 2;
+    im.pixels = ByteBuffer(new uint8_t[12]());
+    im.sample.index = index;
+    im.sample.split = split;
+    return Packet::data(im);
+  };
+  std::vector<Packet> in = {
+      img(0, "train"),      img(1, "train"),
+      img(2, "train"),      Packet::control({ControlKind::kEndOfSplit, "train", 0}),
+      img(3, "validation"), Packet::control({ControlKind::kEndOfSplit, "validation", 0})};
+  StageHarness keep(reg, "use = \"batch\"\nbatch_size = 2");
+  const HarnessOutput a = keep.run_packets(in);
+  std::vector<std::string> got;
+  for (const Packet& p : a.packets) got.push_back(describe(p));
+  EXPECT_EQ(got,
+            (std::vector<std::string>{"batch train e0 #0 n2 [0 1 ]", "batch train e0 #1 n1 [2 ]",
+                                      "end of split:train:0", "batch validation e0 #0 n1 [3 ]",
+                                      "end of split:validation:0"}));
+  StageHarness drop(reg, "use = \"batch\"\nbatch_size = 2\ndrop_last = true");
+  const HarnessOutput b = drop.run_packets(in);
+  EXPECT_EQ(b.payloads().size(), 1u);
+  EXPECT_EQ(b.report.counters.at("under_test.dropped_images"), 2);
+}
+
+TEST(DataStageHarness, IndexErrorsNameTheFile) {
+  Registry reg;
+  register_builtin_stages(reg);
+  StageHarness h(reg, "use = \"celeba.index\"\nroot = \"/nonexistent/celeba\"");
+  const HarnessOutput out = h.run();
+  EXPECT_EQ(out.report.status, RunStatus::kFailed);
+  EXPECT_NE(out.report.error.find("/nonexistent/celeba"), std::string::npos) << out.report.error;
+}
+
+}  // namespace
+}  // namespace sluice
