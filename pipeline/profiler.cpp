@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/clock.h"
+
 namespace sluice {
 
 const char* run_status_name(RunStatus status) {
@@ -18,14 +20,6 @@ const char* run_status_name(RunStatus status) {
   return "?";
 }
 
-int LatencyHistogram::bucket_of(uint64_t ns) {
-  if (ns < kSubBuckets) return static_cast<int>(ns);
-  int msb = 63 - __builtin_clzll(ns);  // >= 3
-  int sub = static_cast<int>((ns >> (msb - 3)) & (kSubBuckets - 1));
-  int b = (msb - 2) * kSubBuckets + sub;
-  return std::min(b, kBuckets - 1);
-}
-
 double LatencyHistogram::bucket_mid(int b) {
   if (b < kSubBuckets) return b;
   int msb = b / kSubBuckets + 2;
@@ -35,8 +29,30 @@ double LatencyHistogram::bucket_mid(int b) {
   return lo + width / 2;
 }
 
-void LatencyHistogram::record(uint64_t ns) {
-  buckets_[bucket_of(ns)].fetch_add(1, std::memory_order_relaxed);
+void LatencyHistogram::record(uint64_t ticks) {
+  buckets_[bucket_of(ticks)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void LatencyHistogram::add(const LatencyHistogram& other) {
+  for (int b = 0; b < kBuckets; ++b) {
+    buckets_[b].fetch_add(other.buckets_[b].load(std::memory_order_relaxed), std::memory_order_relaxed);
+  }
+}
+
+StageStats::StageStats(size_t slots) : slots_(new StatSlot[slots + 1]), n_(slots + 1) {}
+
+void StageStats::total(uint64_t& items_in, uint64_t& items_out, uint64_t& calls, uint64_t& busy,
+                       uint64_t& wait, LatencyHistogram& latency) const {
+  items_in = items_out = calls = busy = wait = 0;
+  for (size_t i = 0; i < n_; ++i) {
+    const StatSlot& s = slots_[i];
+    items_in += s.items_in.load();
+    items_out += s.items_out.load();
+    calls += s.calls.load();
+    busy += s.busy.load();
+    wait += s.wait.load();
+    latency.add(s.latency);
+  }
 }
 
 uint64_t LatencyHistogram::count() const {
@@ -60,15 +76,16 @@ double LatencyHistogram::quantile(double q) const {
 
 StageProfile make_profile(const StageStats& s, double wall_s, size_t effective_concurrency) {
   StageProfile p;
-  p.items_in = s.items_in.load();
-  p.items_out = s.items_out.load();
-  p.busy_s = s.busy_ns.load() * 1e-9;
-  p.wait_s = s.wait_ns.load() * 1e-9;
-  uint64_t calls = s.calls.load();
-  p.mean_us = calls ? s.busy_ns.load() * 1e-3 / calls : 0;
-  p.p50_us = s.latency.quantile(0.50) * 1e-3;
-  p.p95_us = s.latency.quantile(0.95) * 1e-3;
-  p.p99_us = s.latency.quantile(0.99) * 1e-3;
+  uint64_t calls = 0, busy = 0, wait = 0;
+  auto latency = std::make_unique<LatencyHistogram>();
+  s.total(p.items_in, p.items_out, calls, busy, wait, *latency);
+  const double ns = ns_per_tick();
+  p.busy_s = busy * ns * 1e-9;
+  p.wait_s = wait * ns * 1e-9;
+  p.mean_us = calls ? busy * ns * 1e-3 / calls : 0;
+  p.p50_us = latency->quantile(0.50) * ns * 1e-3;
+  p.p95_us = latency->quantile(0.95) * ns * 1e-3;
+  p.p99_us = latency->quantile(0.99) * ns * 1e-3;
   uint64_t items = std::max(p.items_in, p.items_out);
   p.items_per_s = wall_s > 0 ? items / wall_s : 0;
   p.utilisation = wall_s > 0 ? p.busy_s / (wall_s * std::max<size_t>(1, effective_concurrency)) : 0;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -13,30 +14,58 @@
 namespace sluice {
 
 // Lock-free latency histogram: log-linear buckets (8 per power of two) over
-// nanoseconds, so percentiles are within ~9% and recording is one atomic add.
+// clock ticks, so percentiles are within ~9% and recording is one atomic add.
 class LatencyHistogram {
  public:
   static constexpr int kSubBuckets = 8;
   static constexpr int kBuckets = 64 * kSubBuckets;
-  void record(uint64_t ns);
-  // q in [0, 1]; returns nanoseconds (bucket midpoint), 0 when empty.
+  void record(uint64_t ticks);
+  // For a histogram only the calling thread writes to.
+  void record_exclusive(uint64_t ticks) {
+    auto& b = buckets_[bucket_of(ticks)];
+    b.store(b.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  // q in [0, 1]; returns ticks (bucket midpoint), 0 when empty.
   double quantile(double q) const;
   uint64_t count() const;
+  void add(const LatencyHistogram& other);
 
  private:
-  static int bucket_of(uint64_t ns);
+  static int bucket_of(uint64_t ticks) {
+    if (ticks < kSubBuckets) return static_cast<int>(ticks);
+    int msb = 63 - __builtin_clzll(ticks);  // >= 3
+    int sub = static_cast<int>((ticks >> (msb - 3)) & (kSubBuckets - 1));
+    int b = (msb - 2) * kSubBuckets + sub;
+    return b < kBuckets ? b : kBuckets - 1;
+  }
   static double bucket_mid(int b);
   std::array<std::atomic<uint64_t>, kBuckets> buckets_{};
 };
 
-// Live counters of one stage, updated by the node wrapper.
-struct StageStats {
+// Live counters of one stage on one worker thread (times in clock ticks).
+// One slot per thread keeps the hot path free of shared cache lines.
+struct alignas(64) StatSlot {
   std::atomic<uint64_t> items_in{0};
   std::atomic<uint64_t> items_out{0};
   std::atomic<uint64_t> calls{0};
-  std::atomic<uint64_t> busy_ns{0};
-  std::atomic<uint64_t> wait_ns{0};  // source: blocked on back-pressure; others: queued
-  LatencyHistogram latency;          // per call (one input item)
+  std::atomic<uint64_t> busy{0};
+  std::atomic<uint64_t> wait{0};  // source: blocked on back-pressure; others: queued
+  LatencyHistogram latency;       // per call (one input item)
+};
+
+class StageStats {
+ public:
+  explicit StageStats(size_t slots = 1);
+  // The calling thread's slot (index from the task arena; others share the last).
+  bool owns(int index) const { return index >= 0 && static_cast<size_t>(index) + 1 < n_; }
+  StatSlot& slot(int index) { return slots_[owns(index) ? static_cast<size_t>(index) : n_ - 1]; }
+  // Sum over all slots.
+  void total(uint64_t& items_in, uint64_t& items_out, uint64_t& calls, uint64_t& busy,
+             uint64_t& wait, LatencyHistogram& latency) const;
+
+ private:
+  std::unique_ptr<StatSlot[]> slots_;
+  size_t n_;
 };
 
 // A finished stage's numbers, as reported.

@@ -15,6 +15,7 @@
 #include <tbb/info.h>
 #include <tbb/task_arena.h>
 
+#include "pipeline/clock.h"
 #include "pipeline/run_control.h"
 #include "pipeline/trace.h"
 
@@ -75,25 +76,89 @@ struct InFlight {
 };
 
 // All packets descended from one source emission, with the emission's
-// sequence number. A stage with fan-out shares the bundle; consumers copy on
-// write and keep the original (the root, which releases the limiter) alive.
+// sequence number. Bundles travel through the TBB nodes as raw pointers: every
+// body that receives one owns one reference and either passes it on or
+// releases it, so a hop costs no atomic operation. A node with several
+// successors gives each its own reference; a consumer of a shared bundle
+// copies on write and keeps the original (the root, which releases the
+// source's limiter) alive through `parent`. Bundles are recycled per thread:
+// a steady-state run allocates nothing per item. (If the graph is cancelled,
+// the bundles left in its buffers are not reclaimed.)
 struct Bundle {
+  std::atomic<uint32_t> refs{1};
   uint64_t seq = 0;
   std::vector<Packet> packets;
-  Clock::time_point emitted;
-  std::shared_ptr<Bundle> parent;
+  Ticks emitted = 0;
+  Bundle* parent = nullptr;       // one reference on the bundle this was copied from
   InFlight* in_flight = nullptr;  // set on roots only
-  ~Bundle() {
-    if (in_flight) in_flight->release();
+};
+using BundlePtr = Bundle*;
+
+// Per-thread free list of bundles (with their packet vectors' capacity).
+struct BundlePool {
+  std::vector<Bundle*> free;
+  ~BundlePool() {
+    for (Bundle* b : free) delete b;
   }
 };
-using BundlePtr = std::shared_ptr<Bundle>;
+thread_local BundlePool t_pool;
+constexpr size_t kPoolMax = 1024;
 
-uint64_t ns_between(Clock::time_point a, Clock::time_point b) {
-  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(b - a).count());
+Bundle* new_bundle() {
+  if (t_pool.free.empty()) return new Bundle();
+  Bundle* b = t_pool.free.back();
+  t_pool.free.pop_back();
+  b->refs.store(1, std::memory_order_relaxed);
+  return b;
 }
 
-int trace_slot() { return tbb::this_task_arena::current_thread_index(); }
+void release(Bundle* b) {
+  while (b && b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    InFlight* root = b->in_flight;
+    Bundle* parent = b->parent;
+    b->in_flight = nullptr;
+    b->parent = nullptr;
+    b->packets.clear();
+    if (t_pool.free.size() < kPoolMax) {
+      t_pool.free.push_back(b);
+    } else {
+      delete b;
+    }
+    if (root) root->release();
+    b = parent;
+  }
+}
+
+// Hands `b` to `consumers` successors, one reference each.
+Bundle* publish(Bundle* b, uint32_t consumers) {
+  if (consumers == 0) {
+    release(b);
+  } else if (consumers > 1) {
+    b->refs.fetch_add(consumers - 1, std::memory_order_relaxed);
+  }
+  return b;
+}
+
+// The bundle to write outputs into: `in` itself when this body holds the only
+// reference, else a fresh one that keeps `in` alive as its parent.
+Bundle* writable(Bundle* in) {
+  if (in->refs.load(std::memory_order_acquire) == 1) return in;
+  Bundle* out = new_bundle();
+  out->seq = in->seq;
+  out->emitted = in->emitted;
+  out->parent = in;  // takes over this body's reference
+  return out;
+}
+
+uint64_t ticks_between(Ticks a, Ticks b) { return b > a ? b - a : 0; }
+
+// A small per-thread index for lock-free per-thread statistics and traces.
+std::atomic<int> g_next_slot{0};
+thread_local int t_slot = -1;
+int trace_slot() {
+  if (t_slot < 0) t_slot = g_next_slot.fetch_add(1, std::memory_order_relaxed);
+  return t_slot;
+}
 
 // What one stage needs at run time.
 struct StageRuntime {
@@ -106,18 +171,36 @@ struct StageRuntime {
   std::shared_ptr<spdlog::logger> logger;
   std::unique_ptr<StageContext> ctx;
   StageStats stats;
+  explicit StageRuntime(size_t slots) : stats(slots) {}
   bool in_stream_finish = false;  // sees ordered input: finish() on end of stream
   std::atomic<bool> finished{false};
   TraceRecorder* trace = nullptr;
 
-  void record(Clock::time_point t0, Clock::time_point t1, uint64_t in, uint64_t out) {
-    uint64_t ns = ns_between(t0, t1);
-    stats.calls.fetch_add(1, std::memory_order_relaxed);
-    stats.busy_ns.fetch_add(ns, std::memory_order_relaxed);
-    if (in) stats.items_in.fetch_add(in, std::memory_order_relaxed);
-    if (out) stats.items_out.fetch_add(out, std::memory_order_relaxed);
-    stats.latency.record(ns);
-    if (trace) trace->record(static_cast<int>(index), trace_slot(), t0, t1);
+  void record(Ticks t0, Ticks t1, uint64_t wait, uint64_t in, uint64_t out) {
+    uint64_t busy = ticks_between(t0, t1);
+    int slot_index = trace_slot();
+    StatSlot& s = stats.slot(slot_index);
+    // A thread owns its slot (plain adds); threads beyond the slots share the
+    // last one (atomic adds).
+    if (stats.owns(slot_index)) {
+      auto bump = [](std::atomic<uint64_t>& a, uint64_t v) {
+        a.store(a.load(std::memory_order_relaxed) + v, std::memory_order_relaxed);
+      };
+      bump(s.calls, 1);
+      bump(s.busy, busy);
+      bump(s.wait, wait);
+      bump(s.items_in, in);
+      bump(s.items_out, out);
+      s.latency.record_exclusive(busy);
+    } else {
+      s.calls.fetch_add(1, std::memory_order_relaxed);
+      s.busy.fetch_add(busy, std::memory_order_relaxed);
+      s.wait.fetch_add(wait, std::memory_order_relaxed);
+      s.items_in.fetch_add(in, std::memory_order_relaxed);
+      s.items_out.fetch_add(out, std::memory_order_relaxed);
+      s.latency.record(busy);
+    }
+    if (trace) trace->record(static_cast<int>(index), slot_index, t0, t1);
   }
 
   [[noreturn]] void fail(const Bundle& b, const Packet* p, const std::exception* e) {
@@ -139,29 +222,19 @@ void give_scratch(std::vector<Packet>&& v) {
   t_scratch = std::move(v);
 }
 
-// Bundle to process in place, or a fresh one (parented) when shared.
-BundlePtr writable(const BundlePtr& in) {
-  if (in.use_count() == 1) return in;
-  auto out = std::make_shared<Bundle>();
-  out->seq = in->seq;
-  out->emitted = in->emitted;
-  out->parent = in;
-  return out;
-}
-
 class SourceBody {
  public:
-  SourceBody(StageRuntime* rt, InFlight* in_flight, RunControl* control)
-      : rt_(rt), in_flight_(in_flight), control_(control) {}
+  SourceBody(StageRuntime* rt, InFlight* in_flight, RunControl* control, uint32_t consumers)
+      : rt_(rt), in_flight_(in_flight), control_(control), consumers_(consumers) {}
 
   BundlePtr operator()(tbb::flow_control& fc) {
     if (*done_) {
       fc.stop();
-      return {};
+      return nullptr;
     }
-    auto t0 = Clock::now();
-    if (last_end_) rt_->stats.wait_ns.fetch_add(ns_between(*last_end_, t0), std::memory_order_relaxed);
-    auto b = std::make_shared<Bundle>();
+    Ticks t0 = ticks_now();
+    uint64_t blocked = last_end_ ? ticks_between(last_end_, t0) : 0;
+    BundlePtr b = new_bundle();
     b->seq = (*seq_)++;
     Emitter out(b->packets);
     bool more = false;
@@ -178,35 +251,35 @@ class SourceBody {
     }
     uint64_t n = 0;
     for (const auto& p : b->packets) n += !p.is_control;
-    auto t1 = Clock::now();
-    rt_->record(t0, t1, 0, n);
+    Ticks t1 = ticks_now();
+    rt_->record(t0, t1, blocked, 0, n);
     last_end_ = t1;
     b->emitted = t1;
     b->in_flight = in_flight_;
     in_flight_->acquire();
-    return b;
+    return publish(b, consumers_);
   }
 
  private:
   StageRuntime* rt_;
   InFlight* in_flight_;
   RunControl* control_;
+  uint32_t consumers_;
   // input_node copies its body; keep the state shared across copies.
   std::shared_ptr<uint64_t> seq_ = std::make_shared<uint64_t>(0);
   std::shared_ptr<bool> done_ = std::make_shared<bool>(false);
-  std::optional<Clock::time_point> last_end_;
+  Ticks last_end_ = 0;
 };
 
 // Runs a transform or sink over every packet of a bundle.
 class StageBody {
  public:
-  explicit StageBody(StageRuntime* rt) : rt_(rt) {}
+  StageBody(StageRuntime* rt, uint32_t consumers) : rt_(rt), consumers_(consumers) {}
 
-  BundlePtr operator()(const BundlePtr& in) {
-    auto t0 = Clock::now();
-    rt_->stats.wait_ns.fetch_add(ns_between(in->emitted, t0), std::memory_order_relaxed);
-    BundlePtr out = writable(in);
-    const bool shared = out != in;
+  Bundle* operator()(Bundle* in) {
+    Ticks t0 = ticks_now();
+    Bundle* out = rt_->sink ? in : writable(in);
+    const bool shared = out != in || (rt_->sink && in->refs.load(std::memory_order_acquire) > 1);
     std::vector<Packet> outv = take_scratch();
     Emitter em(outv);
     uint64_t n_in = 0;
@@ -229,14 +302,21 @@ class StageBody {
         rt_->fail(*in, &p, &e);
       }
     }
+    Ticks t1 = ticks_now();
+    uint64_t wait = ticks_between(in->emitted, t0);
+    if (rt_->sink) {
+      if (n_in) rt_->record(t0, t1, wait, n_in, 0);
+      give_scratch(std::move(outv));
+      release(in);
+      return nullptr;
+    }
     uint64_t n_out = 0;
     for (const auto& p : outv) n_out += !p.is_control;
     out->packets.swap(outv);
     give_scratch(std::move(outv));
-    auto t1 = Clock::now();
-    if (n_in || n_out) rt_->record(t0, t1, n_in, rt_->sink ? 0 : n_out);
+    if (n_in || n_out) rt_->record(t0, t1, wait, n_in, n_out);
     out->emitted = t1;
-    return out;
+    return publish(out, consumers_);
   }
 
  private:
@@ -263,6 +343,7 @@ class StageBody {
   }
 
   StageRuntime* rt_;
+  uint32_t consumers_;
 };
 
 // Joins several input streams into one: renumbers bundles in arrival order and
@@ -271,8 +352,8 @@ class MergeBody {
  public:
   explicit MergeBody(size_t inputs) : state_(std::make_shared<State>()) { state_->remaining = inputs; }
 
-  BundlePtr operator()(const BundlePtr& in) {
-    BundlePtr out = writable(in);
+  Bundle* operator()(Bundle* in) {
+    Bundle* out = writable(in);
     if (out != in) out->packets = in->packets;
     auto& v = out->packets;
     for (auto it = v.begin(); it != v.end();) {
@@ -284,7 +365,7 @@ class MergeBody {
       }
     }
     out->seq = state_->next++;
-    return out;
+    return out;  // to exactly one successor
   }
 
  private:
@@ -302,7 +383,7 @@ using SinkNode = flow::function_node<BundlePtr, flow::continue_msg>;
 using SequencerNode = flow::sequencer_node<BundlePtr>;
 
 struct SeqOf {
-  size_t operator()(const BundlePtr& b) const { return static_cast<size_t>(b->seq); }
+  size_t operator()(const Bundle* b) const { return static_cast<size_t>(b->seq); }
 };
 
 // Owns the graph and its nodes; nodes are destroyed before the graph.
@@ -363,7 +444,7 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   };
   for (size_t i = 0; i < n; ++i) {
     const ValidatedStage& vs = g.stages[i];
-    auto rt = std::make_unique<StageRuntime>();
+    auto rt = std::make_unique<StageRuntime>(static_cast<size_t>(threads) + 2);
     rt->index = i;
     rt->decl = &vs;
     rt->trace = trace.get();
@@ -408,7 +489,8 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
       auto inf = std::make_unique<InFlight>();
       inf->total = &in_flight_total;
       inf->peak = &in_flight_peak;
-      auto* src = holder->add<InputNode>(SourceBody(rt, inf.get(), &control));
+      auto* src = holder->add<InputNode>(
+          SourceBody(rt, inf.get(), &control, static_cast<uint32_t>(vs.outputs.size())));
       auto* lim = holder->add<LimiterNode>(max_in_flight - 1);
       flow::make_edge(*src, *lim);
       inf->decrementer.store(&lim->decrementer());
@@ -450,14 +532,15 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     rt->in_stream_finish = stream_ordered && limit == 1;
     flow::receiver<BundlePtr>* body_node = nullptr;
     if (spec.kind == StageKind::kSink) {
-      auto* node = holder->add<SinkNode>(limit, [rt](const BundlePtr& b) {
-        StageBody body(rt);
+      auto* node = holder->add<SinkNode>(limit, [rt](Bundle* b) {
+        StageBody body(rt, 0);
         body(b);
         return flow::continue_msg();
       });
       body_node = node;
     } else {
-      auto* node = holder->add<FunctionNode>(limit, StageBody(rt));
+      auto* node = holder->add<FunctionNode>(
+          limit, StageBody(rt, static_cast<uint32_t>(vs.outputs.size())));
       body_node = node;
       output[i] = node;
       ordered[i] = stream_ordered && limit == 1;
@@ -494,7 +577,7 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     });
   }
   auto t0 = Clock::now();
-  if (trace) trace->set_origin(t0);
+  if (trace) trace->set_origin(ticks_now());
   std::exception_ptr failure;
   try {
     for (auto* s : sources) s->activate();

@@ -2,11 +2,14 @@
 // on the thread that ran it. Opens in chrome://tracing and ui.perfetto.dev.
 #pragma once
 
-#include <chrono>
 #include <cstdint>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
+
+#include "pipeline/clock.h"
 
 namespace sluice {
 
@@ -15,9 +18,8 @@ class TraceRecorder {
   // `slots`: the number of worker-thread slots (events are kept per slot, so
   // recording takes no lock). `max_events` bounds memory; later events drop.
   TraceRecorder(std::vector<std::string> stage_names, int slots, size_t max_events = 2'000'000);
-  void record(int stage, int slot, std::chrono::steady_clock::time_point start,
-              std::chrono::steady_clock::time_point end);
-  void set_origin(std::chrono::steady_clock::time_point t0) { origin_ = t0; }
+  void record(int stage, int slot, Ticks start, Ticks end);
+  void set_origin(Ticks t0) { origin_ = t0; }
   // Writes {"traceEvents": [...]} ; throws std::runtime_error on I/O errors.
   void write(const std::string& path) const;
   size_t dropped() const;
@@ -25,8 +27,8 @@ class TraceRecorder {
  private:
   struct Event {
     int32_t stage;
-    int64_t start_ns;
-    int64_t dur_ns;
+    int64_t start;  // ticks since origin
+    int64_t dur;
   };
   struct Slot {
     std::vector<Event> events;
@@ -34,8 +36,9 @@ class TraceRecorder {
   std::vector<std::string> names_;
   std::vector<Slot> slots_;
   size_t per_slot_cap_;
-  std::chrono::steady_clock::time_point origin_;
+  Ticks origin_;
   std::unique_ptr<std::atomic<size_t>> dropped_;
+  std::unique_ptr<std::mutex> overflow_mutex_;
 };
 
 }  // namespace sluice
