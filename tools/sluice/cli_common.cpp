@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "pipeline/config.h"
@@ -41,14 +42,39 @@ void apply_logging_options(const po::variables_map& vm) {
   if (lvl == spdlog::level::off && level != "off") {
     throw po::validation_error(po::validation_error::invalid_option_value, "log-level", level);
   }
+  // Logs go to stderr, so stdout carries only results (tables, predictions).
+  static auto logger = [] {
+    auto l = spdlog::stderr_color_mt("sluice");
+    spdlog::set_default_logger(l);
+    return l;
+  }();
+  (void)logger;
   spdlog::set_level(lvl);
   spdlog::set_pattern("[%H:%M:%S.%e] [%n] [%^%l%$] %v");
 }
 
+namespace {
+
+void log_loaded(const LoadedPlugin& p) {
+  if (p.already_loaded) return;
+  spdlog::debug("plugin '{}' from {}: {} stage(s)", p.name, p.path, p.stages.size());
+}
+
+}  // namespace
+
 Registry make_registry(const std::vector<std::string>& plugin_paths) {
   Registry registry;
   register_builtin_stages(registry);
-  (void)plugin_paths;
+  if (const char* dirs = std::getenv(kPluginPathEnv)) {
+    for (const std::string& file : plugin_files_in(dirs)) {
+      try {
+        log_loaded(load_plugin(file, registry));
+      } catch (const PluginError& e) {
+        throw PluginError(std::string(e.what()) + " (found in " + kPluginPathEnv + ")");
+      }
+    }
+  }
+  for (const std::string& path : plugin_paths) log_loaded(load_plugin(path, registry));
   return registry;
 }
 
@@ -57,6 +83,17 @@ std::optional<ValidatedGraph> load_validated(const std::string& config_path,
                                              Registry& registry) {
   std::vector<Diagnostic> errors;
   GraphConfig config = load_config(config_path, overrides, errors);
+  // Plugins named by the config, before validation needs their stages.
+  for (const std::string& plugin : config.settings.plugins) {
+    try {
+      log_loaded(load_plugin(plugin, registry));
+    } catch (const PluginError& e) {
+      auto where = config.settings.where.find("plugins");
+      errors.push_back({where != config.settings.where.end() ? where->second
+                                                              : SourceLocation{config_path, 0, 0},
+                        e.what()});
+    }
+  }
   ValidatedGraph graph;
   if (!config.stages.empty()) graph = validate(config, registry, errors);
   if (!errors.empty()) {

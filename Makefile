@@ -1,0 +1,54 @@
+# Two entry points on a fresh Debian 12 machine:
+#   make demo   install what is missing, build, run the demo pipeline
+#   make test   install what is missing, build, run the test suite
+# Other targets: deps, build, bench, clean. BUILD=dir and JOBS=n override.
+
+BUILD ?= build
+JOBS ?= $(shell nproc)
+BUILD_TYPE ?= Release
+DEMO_DIR ?= demo-out
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages the build, the tests and the benchmarks need.
+DEB_PACKAGES := build-essential cmake pkg-config ccache \
+  libtbb-dev libtorch-dev libopencv-dev libboost-program-options-dev \
+  libtomlplusplus-dev libgtest-dev libgmock-dev libturbojpeg0-dev \
+  libspdlog-dev libfmt-dev nlohmann-json3-dev \
+  python3 python3-torch python3-torchvision
+
+.PHONY: all deps configure build test demo bench clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "all Debian packages present"; \
+	fi
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
+
+demo: build
+	@bash tools/demo.sh $(BUILD) $(DEMO_DIR)
+
+bench: build
+	$(BUILD)/bench/bench_framework
+
+clean:
+	rm -rf $(BUILD) $(DEMO_DIR)
