@@ -2,7 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
+#include <vector>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 namespace sluice::data {
 namespace {
@@ -92,37 +98,167 @@ inline void blend(const uint8_t* p00, const uint8_t* p01, const uint8_t* p10, co
   }
 }
 
+// One output pixel through the general path: scipy's boundary rules per axis.
+template <int C>
+inline void warp_pixel(const ConstImageView& src, double x, double y, FillMode fill, uint8_t cval,
+                       uint8_t* out, int ch) {
+  if (x >= 0.0 && x < src.width - 1 && y >= 0.0 && y < src.height - 1) {
+    const int x0 = static_cast<int>(x), y0 = static_cast<int>(y);
+    const uint8_t* p = src.data + y0 * src.stride + x0 * ch;
+    blend<C>(p, p + ch, p + src.stride, p + src.stride + ch, weight_of(x - x0), weight_of(y - y0),
+             out, ch);
+    return;
+  }
+  const AxisTap tx = resolve_axis(x, src.width, fill);
+  const AxisTap ty = resolve_axis(y, src.height, fill);
+  if (tx.outside || ty.outside) {
+    for (int k = 0; k < ch; ++k) out[k] = cval;
+    return;
+  }
+  const uint8_t* row0 = src.data + ty.i0 * src.stride;
+  const uint8_t* row1 = src.data + ty.i1 * src.stride;
+  blend<C>(row0 + tx.i0 * ch, row0 + tx.i1 * ch, row1 + tx.i0 * ch, row1 + tx.i1 * ch, tx.w1, ty.w1,
+           out, ch);
+}
+
+// The columns [lo, hi) of a row whose x = a*c + x_row lies in [0, x_hi), found
+// with the same floating-point expression the general path uses (x is monotonic
+// in c, so they form one interval).
+void interior_columns(double a, double x_row, double x_hi, int width, int& lo, int& hi) {
+  auto inside = [&](int c) {
+    const double x = a * c + x_row;
+    return x >= 0.0 && x < x_hi;
+  };
+  if (a == 0.0) {
+    lo = 0;
+    hi = inside(0) ? width : 0;
+    return;
+  }
+  const double c0 = -x_row / a, c1 = (x_hi - x_row) / a;
+  const double cmin = std::max(-1.0, std::min(c0, c1)),
+               cmax = std::min(width + 1.0, std::max(c0, c1));
+  lo = std::clamp(static_cast<int>(std::floor(cmin)) - 1, 0, width);
+  hi = std::clamp(static_cast<int>(std::ceil(cmax)) + 2, lo, width);
+  while (lo < hi && !inside(lo)) ++lo;
+  while (hi > lo && !inside(hi - 1)) --hi;
+}
+
+// out[i] = row0[i] + fy * (row1[i] - row0[i]) for i in [begin, end), as floats.
+void blend_rows(const uint8_t* row0, const uint8_t* row1, float fy, int begin, int end,
+                float* out) {
+  int i = begin;
+#ifdef __SSE2__
+  const __m128i zero = _mm_setzero_si128();
+  const __m128 w = _mm_set1_ps(fy);
+  for (; i + 16 <= end; i += 16) {
+    const __m128i a8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row0 + i));
+    const __m128i b8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row1 + i));
+    const __m128i a16[2] = {_mm_unpacklo_epi8(a8, zero), _mm_unpackhi_epi8(a8, zero)};
+    const __m128i b16[2] = {_mm_unpacklo_epi8(b8, zero), _mm_unpackhi_epi8(b8, zero)};
+    for (int h = 0; h < 2; ++h) {
+      const __m128 a0 = _mm_cvtepi32_ps(_mm_unpacklo_epi16(a16[h], zero));
+      const __m128 a1 = _mm_cvtepi32_ps(_mm_unpackhi_epi16(a16[h], zero));
+      const __m128 b0 = _mm_cvtepi32_ps(_mm_unpacklo_epi16(b16[h], zero));
+      const __m128 b1 = _mm_cvtepi32_ps(_mm_unpackhi_epi16(b16[h], zero));
+      _mm_storeu_ps(out + i + 8 * h, _mm_add_ps(a0, _mm_mul_ps(w, _mm_sub_ps(b0, a0))));
+      _mm_storeu_ps(out + i + 8 * h + 4, _mm_add_ps(a1, _mm_mul_ps(w, _mm_sub_ps(b1, a1))));
+    }
+  }
+#endif
+  for (; i < end; ++i) {
+    const float a = row0[i];
+    out[i] = a + fy * (static_cast<float>(row1[i]) - a);
+  }
+}
+
 template <int C>
 void warp_rows(const ConstImageView& src, const InverseAffine& m, FillMode fill, uint8_t cval,
                const ImageSpan& dst) {
-  const int ch = dst.channels;
-  const int sw = src.width, sh = src.height;
-  const double x_hi = sw - 1, y_hi = sh - 1;
+  const int ch = C > 0 ? C : dst.channels;
+  const double x_hi = src.width - 1, y_hi = src.height - 1;
+  thread_local std::vector<float> row_buffer;
+  row_buffer.assign(static_cast<size_t>(src.width + 2) * ch + 4, 0.0f);
+  float* vrow = row_buffer.data();
   for (int r = 0; r < dst.height; ++r) {
     uint8_t* out = dst.data + r * dst.stride;
     const double x_row = m.b * r + m.tx;
     const double y_row = m.e * r + m.ty;
-    for (int c = 0; c < dst.width; ++c, out += ch) {
-      const double x = m.a * c + x_row;
-      const double y = m.d * c + y_row;
-      if (x >= 0.0 && x < x_hi && y >= 0.0 && y < y_hi) {
-        const int x0 = static_cast<int>(x), y0 = static_cast<int>(y);
-        const uint8_t* p = src.data + y0 * src.stride + x0 * ch;
-        blend<C>(p, p + ch, p + src.stride, p + src.stride + ch, weight_of(x - x0),
-                 weight_of(y - y0), out, ch);
-        continue;
-      }
-      const AxisTap tx = resolve_axis(x, sw, fill);
-      const AxisTap ty = resolve_axis(y, sh, fill);
-      if (tx.outside || ty.outside) {
-        for (int k = 0; k < ch; ++k) out[k] = cval;
-        continue;
-      }
-      const uint8_t* row0 = src.data + ty.i0 * src.stride;
-      const uint8_t* row1 = src.data + ty.i1 * src.stride;
-      blend<C>(row0 + tx.i0 * ch, row0 + tx.i1 * ch, row1 + tx.i0 * ch, row1 + tx.i1 * ch, tx.w1,
-               ty.w1, out, ch);
+    // Nearest mode clamps the coordinate (scipy's map_coordinate), so every
+    // row takes the fast path with clamped vertical taps.
+    const bool nearest = fill == FillMode::kNearest && src.width >= 2 && src.height >= 2;
+    const double y = nearest ? std::clamp(y_row, 0.0, y_hi) : y_row;
+    int lo = 0, hi = 0;
+    if (m.d == 0.0 && (nearest || (y >= 0.0 && y < y_hi))) {
+      interior_columns(m.a, x_row, x_hi, dst.width, lo, hi);
     }
+    const bool fast_row = m.d == 0.0 && (nearest || lo < hi);
+    int y0 = 0;
+    float fy = 0.0f;
+    if (fast_row) {
+      y0 = std::min(static_cast<int>(y), src.height - 2);
+      fy = static_cast<float>(y - y0);
+      const uint8_t* row0 = src.data + y0 * src.stride;
+      if (nearest) {
+        blend_rows(row0, row0 + src.stride, fy, 0, src.width * ch, vrow);
+      } else {
+        const double x_first = m.a * lo + x_row, x_last = m.a * (hi - 1) + x_row;
+        const int begin = static_cast<int>(std::min(x_first, x_last)) * ch;
+        const int end = (static_cast<int>(std::max(x_first, x_last)) + 2) * ch;
+        blend_rows(row0, row0 + src.stride, fy, begin, end, vrow);
+      }
+    }
+    // Columns outside [0, width - 1): the nearest edge column, or the general path.
+    auto outside = [&](int c) {
+      const double x = m.a * c + x_row;
+      if (nearest && fast_row) {
+        const float* v = vrow + (x < 0.0 ? 0 : (src.width - 1) * ch);
+        for (int k = 0; k < ch; ++k) out[c * ch + k] = static_cast<uint8_t>(v[k] + 0.5f);
+      } else {
+        warp_pixel<C>(src, x, m.d * c + y_row, fill, cval, out + c * ch, ch);
+      }
+    };
+    for (int c = 0; c < lo; ++c) outside(c);
+    if (lo < hi) {
+      // Fast path, separable within the row: the two source rows were blended
+      // once above; interpolate horizontally along the row.
+      uint8_t* o = out + lo * ch;
+      int c = lo;
+#ifdef __SSE2__
+      if (ch == 3) {
+        // Four lanes per pixel (the fourth is the next pixel's first channel,
+        // overwritten by the next store); the row's last pixel stores 3 bytes.
+        const __m128 half = _mm_set1_ps(0.5f);
+        for (; c < hi; ++c, o += 3) {
+          const double x = m.a * c + x_row;
+          const int x0 = static_cast<int>(x);
+          const __m128 f = _mm_set1_ps(static_cast<float>(x - x0));
+          const __m128 l = _mm_loadu_ps(vrow + x0 * 3);
+          const __m128 r = _mm_loadu_ps(vrow + x0 * 3 + 3);
+          const __m128 v = _mm_add_ps(_mm_add_ps(l, _mm_mul_ps(f, _mm_sub_ps(r, l))), half);
+          const __m128i i32 = _mm_cvttps_epi32(v);
+          const __m128i i16 = _mm_packs_epi32(i32, i32);
+          const auto packed = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(i16, i16)));
+          if (c + 1 < hi) {
+            std::memcpy(o, &packed, 4);
+          } else {
+            o[0] = static_cast<uint8_t>(packed);
+            o[1] = static_cast<uint8_t>(packed >> 8);
+            o[2] = static_cast<uint8_t>(packed >> 16);
+          }
+        }
+      }
+#endif
+      for (; c < hi; ++c, o += ch) {
+        const double x = m.a * c + x_row;
+        const int x0 = static_cast<int>(x);
+        const float fx = static_cast<float>(x - x0);
+        const float* v = vrow + x0 * ch;
+        for (int k = 0; k < ch; ++k) {
+          o[k] = static_cast<uint8_t>(v[k] + fx * (v[k + ch] - v[k]) + 0.5f);
+        }
+      }
+    }
+    for (int c = std::max(hi, lo); c < dst.width; ++c) outside(c);
   }
 }
 

@@ -1,0 +1,88 @@
+// `sluice augment`: applies one fixed Keras-style transform to one image with
+// the code image.augment uses, to check what a setting does.
+#include <cstdio>
+#include <iostream>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "stages/data/affine_warp.h"
+#include "stages/data/jpeg_decoder.h"
+#include "tools/sluice/cli_common.h"
+#include "tools/sluice/command.h"
+
+namespace sluice::cli {
+namespace {
+
+int augment_cmd(const std::vector<std::string>& args) {
+  std::string input, output, size = "224x224", zoom = "1,1", fill = "nearest";
+  double shear = 0, cval = 0;
+  bool flip = false;
+  po::options_description o("options");
+  o.add_options()("image", po::value(&input)->required(), "input image (JPEG, PNG, BMP)")(
+      "out", po::value(&output)->required(), "output image (.png keeps it lossless)")(
+      "size", po::value(&size)->default_value(size), "output size WxH")(
+      "shear", po::value(&shear)->default_value(0), "shear angle in degrees")(
+      "zoom", po::value(&zoom)->default_value(zoom),
+      "zoom factors ZX,ZY (> 1 zooms out, as Keras)")("flip", po::bool_switch(&flip),
+                                                      "flip horizontally")(
+      "fill", po::value(&fill)->default_value(fill), "nearest, constant, reflect or wrap")(
+      "cval", po::value(&cval)->default_value(0), "fill value for --fill constant (0-255)");
+  po::positional_options_description pos;
+  pos.add("image", 1);
+  po::variables_map vm;
+  const std::string usage =
+      "IMAGE --out OUT.png --size WxH --shear DEG --zoom ZX,ZY [--flip] [--fill MODE]";
+  if (auto code = parse_command_line("augment", usage, args, o, pos, vm)) return *code;
+
+  int width = 0, height = 0;
+  double zx = 1, zy = 1;
+  char tail = 0;
+  data::FillMode mode;
+  if (std::sscanf(size.c_str(), "%dx%d%c", &width, &height, &tail) != 2 || width < 1 ||
+      height < 1) {
+    std::cerr << "sluice augment: --size must be WxH, e.g. 224x224 (got '" << size << "')\n";
+    return kExitConfigError;
+  }
+  if (std::sscanf(zoom.c_str(), "%lf,%lf%c", &zx, &zy, &tail) != 2 || zx <= 0 || zy <= 0) {
+    std::cerr << "sluice augment: --zoom must be ZX,ZY with positive numbers (got '" << zoom
+              << "')\n";
+    return kExitConfigError;
+  }
+  if (!data::parse_fill_mode(fill, mode)) {
+    std::cerr << "sluice augment: --fill must be nearest, constant, reflect or wrap (got '" << fill
+              << "')\n";
+    return kExitConfigError;
+  }
+  Image src;
+  const data::DecodeResult r = data::decode_image_file(input, {}, data::heap_buffer, src);
+  if (!r.ok()) {
+    std::cerr << "sluice augment: " << input << ": " << data::decode_status_name(r.status) << ": "
+              << r.message << '\n';
+    return kExitFailure;
+  }
+  cv::Mat rgb(height, width, CV_8UC3);
+  const data::KerasTransform t{shear, zx, zy, flip};
+  data::warp_affine({src.pixels.get(), src.width, src.height, 3, src.width * 3},
+                    data::keras_inverse_map(t, src.width, src.height, width, height), mode,
+                    static_cast<uint8_t>(std::clamp(cval, 0.0, 255.0) + 0.5),
+                    {rgb.data, width, height, 3, static_cast<ptrdiff_t>(rgb.step)});
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  try {
+    if (!cv::imwrite(output, bgr)) throw std::runtime_error("cannot write");
+  } catch (const std::exception& e) {
+    std::cerr << "sluice augment: " << output << ": " << e.what() << '\n';
+    return kExitFailure;
+  }
+  std::cout << input << " (" << src.width << "x" << src.height << ") -> " << output << " (" << width
+            << "x" << height << "), shear " << shear << " deg, zoom " << zx << "," << zy
+            << (flip ? ", flipped" : "") << ", fill " << fill << '\n';
+  return kExitOk;
+}
+
+}  // namespace
+
+SLUICE_COMMAND(augment, "apply one fixed shear/zoom/flip transform to an image", augment_cmd);
+
+}  // namespace sluice::cli

@@ -1,0 +1,153 @@
+// `sluice preview`: runs a pipeline config up to its augmentation stage and
+// writes a grid of the first augmented images, as the pipeline produces them
+// (same seed, same transforms), so users can see their augmentation.
+#include <cmath>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "pipeline/config.h"
+#include "pipeline/runner.h"
+#include "tools/sluice/cli_common.h"
+#include "tools/sluice/command.h"
+
+namespace sluice::cli {
+namespace {
+
+struct Collected {
+  std::mutex mutex;
+  std::vector<Image> images;
+  size_t wanted = 16;
+};
+
+class PreviewCollect : public Sink {
+ public:
+  explicit PreviewCollect(std::shared_ptr<Collected> out) : out_(std::move(out)) {}
+  void open(StageContext& ctx) override { ctx_ = &ctx; }
+  void consume(std::any& in) override {
+    std::lock_guard<std::mutex> lock(out_->mutex);
+    if (out_->images.size() < out_->wanted) out_->images.push_back(payload_as<Image>(in));
+    if (out_->images.size() >= out_->wanted) ctx_->request_stop();
+  }
+
+ private:
+  std::shared_ptr<Collected> out_;
+  StageContext* ctx_ = nullptr;
+};
+
+// The stages `id` depends on, itself included.
+void mark_ancestors(const GraphConfig& g, const std::string& id, std::set<std::string>& keep) {
+  if (!keep.insert(id).second) return;
+  if (const StageDecl* d = g.find(id)) {
+    for (const auto& [input, where] : d->inputs) mark_ancestors(g, input, keep);
+  }
+}
+
+int preview_cmd(const std::vector<std::string>& args) {
+  std::string config_path, out_path;
+  std::vector<std::string> overrides;
+  size_t count = 16;
+  po::options_description o("options");
+  o.add_options()("config", po::value(&config_path)->required(), "pipeline config (TOML)")(
+      "out", po::value(&out_path)->required(), "grid image to write (.png)")(
+      "count", po::value(&count)->default_value(16), "number of images")(
+      "set", po::value(&overrides)->composing(), "override a parameter: STAGE.KEY=VALUE");
+  po::positional_options_description pos;
+  pos.add("config", 1);
+  po::variables_map vm;
+  if (auto code =
+          parse_command_line("preview", "CONFIG --out grid.png [--count 16]", args, o, pos, vm)) {
+    return *code;
+  }
+  if (count == 0) count = 1;
+  Registry registry = make_registry({});
+  auto collected = std::make_shared<Collected>();
+  collected->wanted = count;
+  registry.set_origin("sluice preview");
+  registry.add(StageSpec("preview.collect").sink(kImagePort).ordered(),
+               [collected](const Params&) { return std::make_unique<PreviewCollect>(collected); });
+
+  std::vector<Diagnostic> errors;
+  GraphConfig config = load_config(config_path, overrides, errors);
+  if (!errors.empty()) {
+    print_diagnostics(std::cerr, errors);
+    return kExitConfigError;
+  }
+  // The last stage producing Images, preferring image.augment.
+  std::string tap;
+  for (const StageDecl& d : config.stages) {
+    const std::string* use = d.use ? std::get_if<std::string>(&d.use->value) : nullptr;
+    const StageEntry* e = use ? registry.find(*use) : nullptr;
+    if (!e || e->spec.output_type != kImagePort) continue;
+    if (tap.empty() || *use == "image.augment") tap = d.id;
+  }
+  if (tap.empty()) {
+    std::cerr << "sluice preview: " << config_path << ": no stage produces Images to preview\n";
+    return kExitConfigError;
+  }
+  std::set<std::string> keep;
+  mark_ancestors(config, tap, keep);
+  std::vector<StageDecl> stages;
+  for (StageDecl& d : config.stages) {
+    if (keep.count(d.id)) stages.push_back(std::move(d));
+  }
+  StageDecl sink;
+  sink.id = "preview";
+  sink.use = ConfigValue{std::string("preview.collect"), "string", {}, {}};
+  sink.inputs.push_back({tap, {}});
+  stages.push_back(std::move(sink));
+  config.stages = std::move(stages);
+  ValidatedGraph graph = validate(config, registry, errors);
+  if (!errors.empty()) {
+    print_diagnostics(std::cerr, errors);
+    return kExitConfigError;
+  }
+  RunReport report = run_graph(graph, {});
+  if (report.status == RunStatus::kFailed) {
+    std::cerr << "sluice preview: error: " << report.error << '\n';
+    return kExitFailure;
+  }
+  if (collected->images.empty()) {
+    std::cerr << "sluice preview: the pipeline produced no images\n";
+    return kExitFailure;
+  }
+  const auto& images = collected->images;
+  int tile_w = 0, tile_h = 0;
+  for (const Image& im : images) {
+    tile_w = std::max(tile_w, im.width);
+    tile_h = std::max(tile_h, im.height);
+  }
+  const int n = static_cast<int>(images.size());
+  const int cols = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(n))));
+  const int rows = (n + cols - 1) / cols;
+  const int gap = 2;
+  cv::Mat grid(rows * (tile_h + gap) + gap, cols * (tile_w + gap) + gap, CV_8UC3,
+               cv::Scalar(255, 255, 255));
+  for (int i = 0; i < n; ++i) {
+    const Image& im = images[static_cast<size_t>(i)];
+    cv::Mat src(im.height, im.width, im.channels == 1 ? CV_8UC1 : CV_8UC3, im.pixels.get());
+    cv::Mat bgr;
+    cv::cvtColor(src, bgr, im.channels == 1 ? cv::COLOR_GRAY2BGR : cv::COLOR_RGB2BGR);
+    const int x = gap + (i % cols) * (tile_w + gap), y = gap + (i / cols) * (tile_h + gap);
+    bgr.copyTo(grid(cv::Rect(x, y, im.width, im.height)));
+  }
+  try {
+    if (!cv::imwrite(out_path, grid)) throw std::runtime_error("cannot write");
+  } catch (const std::exception& e) {
+    std::cerr << "sluice preview: " << out_path << ": " << e.what() << '\n';
+    return kExitFailure;
+  }
+  std::cout << "wrote " << n << " images from stage '" << tap << "' to " << out_path << '\n';
+  return kExitOk;
+}
+
+}  // namespace
+
+SLUICE_COMMAND(preview, "write a grid of augmented samples as a pipeline config produces them",
+               preview_cmd);
+
+}  // namespace sluice::cli
