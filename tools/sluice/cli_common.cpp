@@ -1,11 +1,13 @@
 #include "tools/sluice/cli_common.h"
 
+#include <cstdlib>
 #include <iostream>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "pipeline/config.h"
+#include "pipeline/plugin.h"
 #include "tools/sluice/command.h"
 
 namespace sluice::cli {

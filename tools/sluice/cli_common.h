@@ -27,12 +27,15 @@ std::optional<int> parse_command_line(const std::string& command, const std::str
 void add_logging_options(po::options_description& options);
 void apply_logging_options(const po::variables_map& vm);
 
-// Built-in stages plus the plugins named on the command line, in
-// SLUICE_PLUGIN_PATH, and (after loading the config) in pipeline.plugins.
+// Built-in stages plus the plugins of each directory in SLUICE_PLUGIN_PATH and
+// those named on the command line (--plugin), in that order. Throws
+// sluice::PluginError (pipeline/plugin.h) when one is refused; main() reports
+// it and exits with kExitConfigError.
 Registry make_registry(const std::vector<std::string>& plugin_paths);
 
-// Loads and validates CONFIG; on errors prints every diagnostic to stderr and
-// returns nullopt (the caller exits with kExitConfigError).
+// Loads CONFIG, then the plugins of its pipeline.plugins into `registry`, then
+// validates; on errors (a refused plugin included) prints every diagnostic to
+// stderr and returns nullopt (the caller exits with kExitConfigError).
 std::optional<ValidatedGraph> load_validated(const std::string& config_path,
                                              const std::vector<std::string>& overrides,
                                              Registry& registry);

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/plugin.h"
 #include "tools/sluice/command.h"
 
 namespace sluice::cli {
@@ -48,6 +49,9 @@ int main(int argc, char** argv) {
     if (c.name == args[0]) {
       try {
         return c.run(std::vector<std::string>(args.begin() + 1, args.end()));
+      } catch (const sluice::PluginError& e) {
+        std::cerr << "sluice " << c.name << ": error: " << e.what() << '\n';
+        return kExitConfigError;
       } catch (const std::exception& e) {
         std::cerr << "sluice " << c.name << ": error: " << e.what() << '\n';
         return kExitFailure;
