@@ -35,6 +35,7 @@
 
 #include "pipeline/registry.h"
 #include "stages/data/affine_warp.h"
+#include "stages/data/buffer_pool.h"
 #include "stages/data/data_stages.h"
 #include "stages/data/jpeg_decoder.h"
 
@@ -44,8 +45,6 @@ namespace {
 constexpr DecodeStatus kBadKinds[] = {DecodeStatus::kMissingFile,   DecodeStatus::kEmptyFile,
                                       DecodeStatus::kTruncated,     DecodeStatus::kNotAnImage,
                                       DecodeStatus::kTooManyPixels, DecodeStatus::kCorrupt};
-
-ByteBuffer allocate_pixels(size_t bytes) { return buffer_allocator().allocate(bytes); }
 
 class DecodeStage : public Transform {
  public:
@@ -64,7 +63,8 @@ class DecodeStage : public Transform {
   void process(std::any& in, Emitter& out) override {
     Sample& sample = payload_as<Sample>(in);
     Image image;
-    const DecodeResult r = decode_image_file(sample.path, options_, allocate_pixels, image);
+    const DecodeResult r = decode_image_file(
+        sample.path, options_, [this](size_t bytes) { return pool_->get(bytes); }, image);
     if (r.ok()) {
       image.sample = std::move(sample);
       out.emit(std::move(image));
@@ -87,6 +87,7 @@ class DecodeStage : public Transform {
   Counter* skipped_[8] = {};
   std::mutex logged_mutex_;
   std::unordered_set<std::string> logged_;
+  std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>();
 };
 
 class AugmentStage : public Transform {
@@ -143,7 +144,7 @@ class AugmentStage : public Transform {
     dst.width = width_;
     dst.height = height_;
     dst.channels = src.channels;
-    dst.pixels = allocate_pixels(dst.bytes());
+    dst.pixels = pool_->get(dst.bytes());
     dst.normalization = norm_;
     warp_affine({src.pixels.get(), src.width, src.height, src.channels,
                  static_cast<ptrdiff_t>(src.width) * src.channels},
@@ -163,6 +164,7 @@ class AugmentStage : public Transform {
   FillMode fill_ = FillMode::kNearest;
   uint8_t cval_ = 0;
   Normalization norm_;
+  std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>();
 };
 
 }  // namespace
