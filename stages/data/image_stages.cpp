@@ -27,6 +27,7 @@
 //   flip = true
 //   fill_mode = "nearest"
 //   rescale = 0.00392156862745098
+#include <algorithm>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_set>
@@ -95,7 +96,8 @@ class AugmentStage : public Transform {
   explicit AugmentStage(const Params& p)
       : width_(static_cast<int>(p.get_int("width"))),
         height_(static_cast<int>(p.get_int("height"))),
-        seed_param_(p.get_int("seed")) {
+        seed_param_(p.get_int("seed")),
+        augment_splits_(p.get_strings("augment_splits")) {
     ranges_.shear = p.get_float("shear");
     const std::vector<double> zoom = p.get_floats("zoom");
     if (zoom.size() == 1) {
@@ -139,7 +141,9 @@ class AugmentStage : public Transform {
     Image& src = payload_as<Image>(in);
     CounterRng rng(seed_, static_cast<uint64_t>(src.sample.epoch),
                    static_cast<uint64_t>(src.sample.index));
-    const KerasTransform t = sample_transform(ranges_, rng);
+    const bool random = std::find(augment_splits_.begin(), augment_splits_.end(),
+                                  src.sample.split) != augment_splits_.end();
+    const KerasTransform t = random ? sample_transform(ranges_, rng) : KerasTransform{};
     Image dst;
     dst.width = width_;
     dst.height = height_;
@@ -159,6 +163,7 @@ class AugmentStage : public Transform {
  private:
   int width_, height_;
   int64_t seed_param_;
+  std::vector<std::string> augment_splits_;
   uint64_t seed_ = 0;
   AugmentRanges ranges_;
   FillMode fill_ = FillMode::kNearest;
@@ -213,7 +218,10 @@ void register_image_stages(Registry& r) {
           .param(ParamSpec::string("normalize", "none",
                                    "imagenet: (x/255 - mean) / std, once per batch")
                      .one_of({"none", "imagenet"}))
-          .param(ParamSpec::integer("seed", -1, "augmentation seed (-1: from pipeline.seed)")));
+          .param(ParamSpec::integer("seed", -1, "augmentation seed (-1: from pipeline.seed)"))
+          .param(ParamSpec::strings("augment_splits", {"train"},
+                                    "splits that get random transforms; others are only "
+                                    "resized (as a Keras validation generator)")));
 }
 
 }  // namespace sluice::data

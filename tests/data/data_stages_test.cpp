@@ -216,7 +216,7 @@ TEST_F(BadImages, EachKindFailsUnderPolicyFail) {
 TEST(DataStageHarness, AugmentIsKeyedOnSampleIndexAndEpoch) {
   Registry reg;
   register_builtin_stages(reg);
-  auto make = [](int64_t index, int64_t epoch) {
+  auto make = [](int64_t index, int64_t epoch, const std::string& split = "train") {
     Image img;
     img.width = 16;
     img.height = 16;
@@ -224,14 +224,16 @@ TEST(DataStageHarness, AugmentIsKeyedOnSampleIndexAndEpoch) {
     for (int i = 0; i < 16 * 16 * 3; ++i) img.pixels[i] = static_cast<uint8_t>(i * 7);
     img.sample.index = index;
     img.sample.epoch = epoch;
+    img.sample.split = split;
     return img;
   };
   StageHarness h(reg,
                  "use = \"image.augment\"\nwidth = 8\nheight = 8\nshear = 30\nzoom = 0.4\n"
                  "seed = 3\nnormalize = \"imagenet\"");
-  const HarnessOutput out = h.run({make(1, 0), make(2, 0), make(1, 0), make(1, 1)});
+  const HarnessOutput out = h.run({make(1, 0), make(2, 0), make(1, 0), make(1, 1),
+                                   make(1, 0, "validation"), make(2, 1, "validation")});
   const auto p = out.payloads();
-  ASSERT_EQ(p.size(), 4u);
+  ASSERT_EQ(p.size(), 6u);
   auto bytes = [&](size_t i) {
     const Image& im = payload_as<Image>(p[i]);
     return std::vector<uint8_t>(im.pixels.get(), im.pixels.get() + im.bytes());
@@ -239,6 +241,8 @@ TEST(DataStageHarness, AugmentIsKeyedOnSampleIndexAndEpoch) {
   EXPECT_EQ(bytes(0), bytes(2));
   EXPECT_NE(bytes(0), bytes(1));
   EXPECT_NE(bytes(0), bytes(3));
+  EXPECT_EQ(bytes(4), bytes(5));  // validation: resized only, as a Keras validation generator
+  EXPECT_NE(bytes(0), bytes(4));
   EXPECT_EQ(payload_as<Image>(p[0]).normalization.kind, Normalization::Kind::kMeanStd);
 }
 
