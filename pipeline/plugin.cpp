@@ -65,6 +65,24 @@ LoadedPlugin load_plugin(const std::string& path, Registry& registry) {
   if (!handle) {
     std::string err = last_dl_error();
     if (!has_elf_magic(refuse.path)) refuse("not a shared library (dlopen: " + err + ")");
+    // An unresolved symbol may come from a plugin built for another SDK: bind
+    // lazily just to read its version, so that the message says so.
+    if (void* lazy = dlopen(refuse.path.c_str(), RTLD_LAZY | RTLD_LOCAL)) {
+      uint32_t version = kSdkVersion;
+      std::string name = "?";
+      if (void* sym = dlsym(lazy, SLUICE_PLUGIN_ENTRY_NAME)) {
+        if (const PluginInfo* info = reinterpret_cast<SluicePluginEntry>(sym)()) {
+          version = info->sdk_version;
+          if (info->name) name = info->name;
+        }
+      }
+      dlclose(lazy);  // `info` points into the library: read before this
+      if (version != kSdkVersion) {
+        refuse("plugin '" + name + "' was built for sluice SDK version " + std::to_string(version) +
+               ", this sluice has SDK version " + std::to_string(kSdkVersion) +
+               "; rebuild it against this sluice (dlopen: " + err + ")");
+      }
+    }
     refuse("dlopen failed: " + err);
   }
   // Until its stages are in the registry nothing refers to the library's code.

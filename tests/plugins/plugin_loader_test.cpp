@@ -98,6 +98,14 @@ TEST(PluginLoader, RefusesAPluginBuiltForAnotherSdkVersionNamingBoth) {
   EXPECT_TRUE(registry.entries().empty());
 }
 
+TEST(PluginLoader, NamesTheSdkVersionsWhenANewerPluginHasUnresolvedSymbols) {
+  Registry registry;
+  const std::string msg = refusal(test_plugin("future_symbols"), registry);
+  EXPECT_THAT(msg, HasSubstr("plugin 'from_the_future' was built for sluice SDK version " +
+                             std::to_string(kSdkVersion + 1)));
+  EXPECT_THAT(msg, HasSubstr("undefined symbol"));
+}
+
 TEST(PluginLoader, RefusesADuplicateStageNameNamingBothOriginsAndAddsNothing) {
   Registry registry = builtins();
   const size_t before = registry.entries().size();
