@@ -6,14 +6,14 @@
 
 namespace sluice::train {
 
-Progress::Progress(bool tty, std::function<void(const std::string&)> sink)
-    : tty_(tty), sink_(std::move(sink)) {}
+Progress::Progress(bool tty, std::function<void(const std::string&)> sink,
+                   std::chrono::milliseconds plain_interval)
+    : tty_(tty), sink_(std::move(sink)), plain_interval_(plain_interval) {}
 
 void Progress::start(const std::string& label, int64_t total) {
   label_ = label;
   total_ = total;
   start_ = last_draw_ = Clock::now();
-  last_logged_ = 0;
   drawn_ = false;
 }
 
@@ -59,11 +59,8 @@ void Progress::update(int64_t done, int64_t images, const std::string& status) {
     drawn_ = true;
     return;
   }
-  // Plain lines: about every 10% when the total is known, else every 30 seconds.
-  const bool due = total_ > 0 ? (done - last_logged_) * 10 >= total_
-                              : now - last_draw_ >= std::chrono::seconds(30);
-  if (!due) return;
-  last_logged_ = done;
+  // Plain lines, for logs: one per interval (the epoch summary follows anyway).
+  if (now - last_draw_ < plain_interval_) return;
   last_draw_ = now;
   sink_(render(label_, done, total_, rate, eta, status));
 }

@@ -11,8 +11,10 @@ namespace sluice::train {
 
 class Progress {
  public:
-  // `sink` receives finished lines (no newline); on a TTY the bar goes to stderr.
-  Progress(bool tty, std::function<void(const std::string&)> sink);
+  // `sink` receives finished lines (no newline), at most one per `plain_interval`;
+  // on a TTY the bar is redrawn in place on stderr instead.
+  Progress(bool tty, std::function<void(const std::string&)> sink,
+           std::chrono::milliseconds plain_interval = std::chrono::seconds(30));
 
   // A new phase: "epoch 3 train". `total` steps, or 0 when unknown (first epoch).
   void start(const std::string& label, int64_t total);
@@ -29,11 +31,11 @@ class Progress {
   using Clock = std::chrono::steady_clock;
   bool tty_;
   std::function<void(const std::string&)> sink_;
+  std::chrono::milliseconds plain_interval_;
   std::string label_;
   int64_t total_ = 0;
   Clock::time_point start_;
   Clock::time_point last_draw_;
-  int64_t last_logged_ = 0;
   bool drawn_ = false;
 };
 

@@ -84,8 +84,9 @@ std::string tensor_to_bytes(const torch::Tensor& t) {
                      static_cast<size_t>(c.numel()));
 }
 
-const c10::IValue& field(const c10::impl::GenericDict& d, const std::string& key,
-                         const std::string& origin) {
+// By value: LibTorch 2.x dict entries hand out values, not references.
+c10::IValue field(const c10::impl::GenericDict& d, const std::string& key,
+                  const std::string& origin) {
   auto it = d.find(key);
   if (it == d.end()) throw std::runtime_error(origin + ": checkpoint has no '" + key + "'");
   return it->value();
@@ -419,7 +420,7 @@ TrainingState Trainer::load_checkpoint(const std::string& path, bool with_optimi
   }
   load_state(*m.model, weights, LoadMode::kStrict, path);
   if (with_optimizer) {
-    const auto& name = field(d, "optimizer_name", path).toStringRef();
+    const std::string name = field(d, "optimizer_name", path).toStringRef();
     if (name != m.config.optimizer.name) {
       throw std::runtime_error(path + ": checkpoint was trained with optimizer '" + name +
                                "', the config asks for '" + m.config.optimizer.name + "'");

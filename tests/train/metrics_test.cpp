@@ -88,7 +88,8 @@ TEST(Progress, RendersBarRateAndEta) {
 
 TEST(Progress, PlainLinesWhenNotATerminal) {
   std::vector<std::string> lines;
-  Progress p(false, [&](const std::string& l) { lines.push_back(l); });
+  Progress p(
+      false, [&](const std::string& l) { lines.push_back(l); }, std::chrono::milliseconds(0));
   p.start("epoch 1 train", 10);
   for (int i = 1; i <= 10; ++i) p.update(i, i * 4, "");
   p.finish();
