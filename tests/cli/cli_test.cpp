@@ -1,0 +1,167 @@
+// The `sluice` binary as users run it: exit codes, error messages, profile
+// output, and a SIGINT that stops a run within a bounded time.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  std::string cmd = std::string(SLUICE_BINARY) + " " + args + " 2>&1";
+  Result r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+std::string config(const std::string& name) {
+  return std::string(SLUICE_SOURCE_DIR) + "/configs/" + name;
+}
+
+fs::path temp_file(const std::string& name, const std::string& body) {
+  fs::path p = fs::temp_directory_path() / ("sluice_cli_" + std::to_string(getpid()) + "_" + name);
+  std::ofstream(p) << body;
+  return p;
+}
+
+TEST(Cli, HelpAndVersion) {
+  Result r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("usage: sluice COMMAND"), std::string::npos);
+  for (const char* c : {"run", "check", "stages", "profile"}) {
+    EXPECT_NE(r.out.find(std::string("  ") + c), std::string::npos) << c;
+  }
+  EXPECT_EQ(run("--version").code, 0);
+  Result h = run("run --help");
+  EXPECT_EQ(h.code, 0);
+  EXPECT_NE(h.out.find("--set"), std::string::npos);
+  EXPECT_NE(h.out.find("--trace"), std::string::npos);
+  EXPECT_EQ(run("frobnicate").code, 2);
+}
+
+TEST(Cli, CheckAcceptsTheShippedConfigs) {
+  Result r = run("check " + config("numbers.toml"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("ok"), std::string::npos);
+}
+
+TEST(Cli, ConfigErrorsExitTwoWithPositions) {
+  fs::path bad = temp_file("bad.toml", "[stages.a]\nuse = \"gen.rang\"\n\n[stages.b]\nuse = \"util.sum\"\ninput = \"x\"\n");
+  Result r = run("check " + bad.string());
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.out.find(bad.string() + ":2:7: error: stage 'a': unknown stage type 'gen.rang'; did you mean 'gen.range'?"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(bad.string() + ":6:9: error:"), std::string::npos) << r.out;
+  EXPECT_EQ(run("run " + bad.string()).code, 2);
+  EXPECT_EQ(run("check /nonexistent/config.toml").code, 2);
+  fs::remove(bad);
+}
+
+TEST(Cli, RunPrintsProfileAndWritesJson) {
+  fs::path json = fs::temp_directory_path() / ("sluice_cli_profile_" + std::to_string(getpid()) + ".json");
+  Result r = run("run " + config("numbers.toml") + " --set numbers.count=500 --profile " + json.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("profile: numbers"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("<- bottleneck"), std::string::npos) << r.out;
+  std::ifstream in(json);
+  auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["stages"][0]["items_out"], 1000);  // 500 x 2 epochs
+  fs::remove(json);
+}
+
+TEST(Cli, FailingStageExitsOneNamingStageAndItem) {
+  fs::path cfg = temp_file("fail.toml", R"([stages.n]
+use = "gen.range"
+count = 100000
+[stages.f]
+use = "debug.fail"
+input = "n"
+at = 1234
+message = "corrupt record"
+[stages.s]
+use = "util.sum"
+input = "f"
+)");
+  Result r = run("run " + cfg.string());
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("stage 'f' failed on item #1234 (Int 1234): corrupt record"), std::string::npos)
+      << r.out;
+  fs::remove(cfg);
+}
+
+TEST(Cli, SigintStopsARunWithExitCode130) {
+  fs::path cfg = temp_file("long.toml", R"([stages.n]
+use = "gen.range"
+count = 1000000000
+[stages.w]
+use = "work.sleep"
+input = "n"
+millis = 1
+[stages.s]
+use = "util.sum"
+input = "w"
+)");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int devnull = open("/dev/null", O_WRONLY);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    execl(SLUICE_BINARY, SLUICE_BINARY, "run", cfg.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  kill(pid, SIGINT);
+  auto start = std::chrono::steady_clock::now();
+  int status = 0;
+  while (waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds(10)) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      FAIL() << "sluice did not stop within 10 s of SIGINT";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  fs::remove(cfg);
+}
+
+TEST(Cli, StagesListsAndDescribes) {
+  Result all = run("stages");
+  EXPECT_EQ(all.code, 0);
+  EXPECT_NE(all.out.find("gen.range"), std::string::npos);
+  Result one = run("stages math.scale");
+  EXPECT_EQ(one.code, 0);
+  EXPECT_NE(one.out.find("factor (integer, default 1)"), std::string::npos) << one.out;
+  Result typo = run("stages math.scal");
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.out.find("did you mean 'math.scale'"), std::string::npos) << typo.out;
+}
+
+}  // namespace
