@@ -146,7 +146,7 @@ SynthFace draw_synthetic_face(uint64_t seed, int64_t index) {
   const double fw = size * (chubby ? 44 : d.normal(male ? 39 : 36, 2.2));
   const double fh = size * d.normal(male ? 52 : 50, 2.5);
   // Jaw width at the chin: the strongest (but overlapping) cue for Male.
-  const double jaw = std::clamp(d.normal(male ? 0.74 : 0.5, 0.08), 0.25, 0.95);
+  const double jaw = std::clamp(d.normal(male ? 0.8 : 0.45, 0.07), 0.25, 0.98);
   set(kChubby, chubby);
   set(kDoubleChin, chubby && d.p(0.6));
   set(kOvalFace, !chubby && jaw < 0.55 && d.p(0.6));
@@ -328,7 +328,7 @@ SynthFace draw_synthetic_face(uint64_t seed, int64_t index) {
 
   // Beard, mustache, stubble (before the mouth so lips stay visible).
   const double mouth_y = cy + fh * 0.55;
-  const bool beard = male && d.p(0.5);
+  const bool beard = male && d.p(0.55);
   const bool goatee = male && !beard && d.p(0.15);
   const bool mustache = male && (beard ? d.p(0.7) : d.p(0.1));
   const bool stubble = male && !beard && d.p(0.3);
