@@ -90,10 +90,10 @@ std::optional<ValidatedGraph> load_validated(const std::string& config_path,
     try {
       log_loaded(load_plugin(plugin, registry));
     } catch (const PluginError& e) {
-      auto where = config.settings.where.find("plugins");
-      errors.push_back({where != config.settings.where.end() ? where->second
-                                                              : SourceLocation{config_path, 0, 0},
-                        e.what()});
+      auto it = config.settings.where.find("plugins");
+      SourceLocation where = it != config.settings.where.end() ? it->second
+                                                               : SourceLocation{config_path, 0, 0};
+      errors.push_back({where, e.what()});
     }
   }
   ValidatedGraph graph;
