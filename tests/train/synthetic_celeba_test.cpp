@@ -1,0 +1,131 @@
+// End to end on the synthetic CelebA: index -> decode -> augment -> batch -> train.vgg,
+// then eval.classifier on the test split. A narrow VGG16 must reach >= 95% test
+// accuracy on Male; resuming a run must continue where it stopped.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/registry.h"
+#include "pipeline/runner.h"
+#include "pipeline/validate.h"
+#include "stages/data/synth_celeba.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Run-time knobs for slower or faster machines; the defaults are what the test pins.
+int64_t env_int(const char* name, int64_t fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::atoll(v) : fallback;
+}
+
+class SyntheticCeleba : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("sluice_synth_train_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    sluice::data::SynthOptions o;
+    o.out = (dir_ / "celeba").string();
+    o.count = env_int("SLUICE_TEST_SYNTH_COUNT", 4000);
+    o.seed = 3;
+    sluice::data::write_synthetic_celeba(o);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  // index -> decode -> augment (64x80, zoom/flip when training) -> batch.
+  static std::string data_stages(const std::string& splits, int64_t epochs, bool augment,
+                                 int64_t limit = -1) {
+    const std::string root = (dir_ / "celeba").string();
+    std::string toml = "[pipeline]\nname = \"synthetic\"\nseed = 5\nthreads = 2\n";
+    toml += "[stages.index]\nuse = \"celeba.index\"\nroot = \"" + root + "\"\n";
+    toml += "split = " + splits + "\nepochs = " + std::to_string(epochs) + "\n";
+    toml += "limit = " + std::to_string(limit) + "\n";
+    toml += "attributes = [\"Eyeglasses\", \"Young\"]\n";
+    toml += "[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n";
+    toml += "[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\n";
+    toml += "width = 64\nheight = 80\nrescale = 0.00392156862745098\n";
+    if (augment) toml += "zoom = [0.9, 1.1]\nflip = true\n";
+    toml += "[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\nbatch_size = 32\n";
+    return toml;
+  }
+
+  // A VGG16 with channels / 16 and a global-average-pooling head, from scratch.
+  static std::string train_stage(const std::string& out, const std::string& extra) {
+    return "[stages.train]\nuse = \"train.vgg\"\ninput = \"batch\"\nwidth_divisor = 16\n"
+           "head = \"gap\"\nfreeze = \"none\"\nlr = 0.002\ndevice = \"cpu\"\nseed = 1\n"
+           "output_dir = \"" +
+           out + "\"\n" + extra;
+  }
+
+  static sluice::RunReport run(const std::string& toml) {
+    sluice::Registry registry;
+    sluice::register_builtin_stages(registry);
+    const auto graph = sluice::load_pipeline_string(toml, "synthetic.toml", {}, registry);
+    return sluice::run_graph(graph);
+  }
+
+  static fs::path dir_;
+};
+
+fs::path SyntheticCeleba::dir_;
+
+// The metrics of the last epoch in a metrics.jsonl, without the timings.
+nlohmann::json last_epoch(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  auto j = nlohmann::json::parse(last);
+  j.erase("seconds");
+  j.erase("images_per_s");
+  return j;
+}
+
+}  // namespace
+
+TEST_F(SyntheticCeleba, NarrowVggReaches95PercentOnMale) {
+  const auto out = (dir_ / "run").string();
+  const auto epochs = env_int("SLUICE_TEST_EPOCHS", 14);
+  const auto trained = run(data_stages("[\"train\", \"validation\"]", epochs, true) +
+                           train_stage(out, "patience = 4\n"));
+  ASSERT_NE(trained.status, sluice::RunStatus::kFailed) << trained.error;
+  ASSERT_TRUE(fs::exists(out + "/best.pt"));
+  ASSERT_TRUE(fs::exists(out + "/last.pt"));
+  ASSERT_TRUE(fs::exists(out + "/metrics.csv"));
+  const auto report = (dir_ / "eval.json").string();
+  const auto evaluated =
+      run(data_stages("[\"test\"]", 1, false) +
+          "[stages.evaluate]\nuse = \"eval.classifier\"\ninput = \"batch\"\ncheckpoint = \"" + out +
+          "/best.pt\"\ndevice = \"cpu\"\nreport = \"" + report + "\"\n");
+  ASSERT_EQ(evaluated.status, sluice::RunStatus::kCompleted) << evaluated.error;
+  std::ifstream in(report);
+  const auto j = nlohmann::json::parse(in);
+  EXPECT_GT(j["count"].get<int64_t>(), 300);
+  EXPECT_GE(j["accuracy"].get<double>(), 0.95) << j.dump(2);
+  EXPECT_TRUE(j["attributes"].contains("Eyeglasses"));
+}
+
+TEST_F(SyntheticCeleba, ResumedRunEqualsUnbrokenRun) {
+  // 2 epochs in one run == 1 epoch, then a resumed run for the second.
+  const auto whole = (dir_ / "whole").string(), part = (dir_ / "part").string();
+  const auto resumed = (dir_ / "resumed").string();
+  const std::string splits = "[\"train\", \"validation\"]";
+  const std::string two_epochs = data_stages(splits, 2, true, 256);
+  ASSERT_NE(run(two_epochs + train_stage(whole, "patience = 0\n")).status,
+            sluice::RunStatus::kFailed);
+  ASSERT_NE(run(data_stages(splits, 1, true, 256) + train_stage(part, "patience = 0\n")).status,
+            sluice::RunStatus::kFailed);
+  ASSERT_NE(
+      run(two_epochs + train_stage(resumed, "patience = 0\nresume = \"" + part + "/last.pt\"\n"))
+          .status,
+      sluice::RunStatus::kFailed);
+  const auto a = last_epoch(whole + "/metrics.jsonl");
+  EXPECT_EQ(a["epoch"].get<double>(), 2.0);
+  EXPECT_EQ(a, last_epoch(resumed + "/metrics.jsonl"));
+}
