@@ -11,6 +11,9 @@
 #include "tools/sluice/command.h"
 
 namespace sluice::cli {
+
+int bench_train(const std::vector<std::string>& args);  // bench_train.cpp
+
 namespace {
 
 std::string toml_string(const std::string& s) {
@@ -92,16 +95,20 @@ int bench_data(const std::vector<std::string>& args) {
 }
 
 int bench_cmd(const std::vector<std::string>& args) {
-  if (args.empty() || args[0] != "data") {
-    std::cerr << "usage: sluice bench data --root DIR [--threads N] [--batch B]\n";
+  if (args.empty() || (args[0] != "data" && args[0] != "train")) {
+    std::cerr << "usage: sluice bench data --root DIR [--threads N] [--batch B]\n"
+              << "       sluice bench train [--arch vgg16] [--size 224] [--batch 64] [--steps N]\n";
     return !args.empty() && (args[0] == "--help" || args[0] == "-h") ? kExitOk : kExitConfigError;
   }
-  return bench_data(std::vector<std::string>(args.begin() + 1, args.end()));
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  return args[0] == "train" ? bench_train(rest) : bench_data(rest);
 }
 
 }  // namespace
 
-SLUICE_COMMAND(bench, "benchmark a part of the pipeline: `sluice bench data --root DIR`",
+SLUICE_COMMAND(bench,
+               "benchmark a part of the pipeline: `sluice bench data --root DIR`, "
+               "`sluice bench train`",
                bench_cmd);
 
 }  // namespace sluice::cli
