@@ -91,8 +91,8 @@ std::optional<ValidatedGraph> load_validated(const std::string& config_path,
       log_loaded(load_plugin(plugin, registry));
     } catch (const PluginError& e) {
       auto it = config.settings.where.find("plugins");
-      SourceLocation where = it != config.settings.where.end() ? it->second
-                                                               : SourceLocation{config_path, 0, 0};
+      SourceLocation where =
+          it != config.settings.where.end() ? it->second : SourceLocation{config_path, 0, 0};
       errors.push_back({where, e.what()});
     }
   }
