@@ -169,10 +169,18 @@ void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
       << " thread(s), in flight <= " << r.max_in_flight << " (peak " << r.peak_in_flight << ")\n";
   line(head);
   for (const auto& row : rows) line(row);
-  if (!r.counters.empty()) {
-    out << "counters:\n";
-    for (const auto& [name, v] : r.counters) out << "  " << name << " = " << v << '\n';
+  // Non-zero counters only (the JSON report has all of them).
+  size_t zero = 0;
+  std::string lines;
+  for (const auto& [name, v] : r.counters) {
+    if (v == 0) {
+      ++zero;
+    } else {
+      lines += "  " + name + " = " + std::to_string(v) + "\n";
+    }
   }
+  if (!lines.empty()) out << "counters:\n" << lines;
+  if (zero) out << "(" << zero << " counter(s) at zero not shown; --profile FILE.json has all)\n";
 }
 
 std::string profile_json(const RunReport& r) {
