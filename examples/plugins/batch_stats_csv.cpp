@@ -16,6 +16,7 @@
 //   epoch,split,batch,size,height,width,mean_pixel,mean_r,mean_g,mean_b,positives,positive_fraction
 //   0,train,0,32,224,224,101.734,125.102,95.881,84.219,14,0.4375
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -42,6 +43,9 @@ class BatchStatsCsv : public sluice::Sink {
 
   void open(sluice::StageContext& ctx) override {
     log_ = &ctx.log();
+    const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
     out_.open(path_, std::ios::out | std::ios::trunc);
     if (!out_) throw std::runtime_error("cannot open '" + path_ + "' for writing");
     out_ << "epoch,split,batch,size,height,width,mean_pixel,mean_r,mean_g,mean_b,positives,"
@@ -108,7 +112,7 @@ void register_batch_stats_csv(sluice::Registry& registry) {
           .ordered()
           .param(sluice::ParamSpec::required("path", sluice::ParamType::kString,
                                              "CSV file to write (relative to the working "
-                                             "directory)")));
+                                             "directory; folders are created)")));
 }
 
 }  // namespace sluice_example

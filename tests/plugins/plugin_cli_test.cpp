@@ -33,6 +33,17 @@ TEST(PluginCli, StagesListsPluginStagesWithTheirOrigin) {
   EXPECT_THAT(r.output, HasSubstr("scale (list of floats, default [0.02, 0.33]"));
 }
 
+TEST(PluginCli, TheExampleConfigsValidate) {
+  const fs::path dir = fs::path(SLUICE_EXAMPLE_CONFIG).parent_path();
+  for (const char* config : {"celeba-random-erasing.toml", "celeba-gender-random-erasing.toml"}) {
+    auto r = run_command(kSluice + " check " + quote((dir / config).string()) + " --plugin " +
+                         quote(SLUICE_EXAMPLE_PLUGIN));
+    EXPECT_EQ(r.exit_code, 0) << config << ":\n" << r.output;
+    EXPECT_THAT(r.output, HasSubstr("erase (image.random_erasing, auto) <- augment"));
+    EXPECT_THAT(r.output, HasSubstr("stats (stats.batch_csv, serial) <- batch"));
+  }
+}
+
 TEST(PluginCli, LoadsEverySharedLibraryOfThePluginPath) {
   const std::string dir = fs::path(SLUICE_EXAMPLE_PLUGIN).parent_path().string();
   auto r = run_command("SLUICE_PLUGIN_PATH=" + quote("/nonexistent:" + dir) + " " + kSluice +
