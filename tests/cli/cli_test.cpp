@@ -126,16 +126,29 @@ millis = 1
 use = "util.sum"
 input = "w"
 )");
+  // Wait until the run has started (the "running" log line), so the signal
+  // reaches sluice's handler and not a process still loading its libraries.
+  int err[2];
+  ASSERT_EQ(pipe(err), 0);
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     int devnull = open("/dev/null", O_WRONLY);
     dup2(devnull, 1);
-    dup2(devnull, 2);
+    dup2(err[1], 2);
+    close(err[0]);
     execl(SLUICE_BINARY, SLUICE_BINARY, "run", cfg.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  close(err[1]);
+  std::string log;
+  char buf[256];
+  ssize_t n;
+  while (log.find("running '") == std::string::npos && (n = read(err[0], buf, sizeof buf)) > 0) {
+    log.append(buf, static_cast<size_t>(n));
+  }
+  ASSERT_NE(log.find("running '"), std::string::npos) << log;
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   kill(pid, SIGINT);
   auto start = std::chrono::steady_clock::now();
   int status = 0;
@@ -147,6 +160,7 @@ input = "w"
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  close(err[0]);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   fs::remove(cfg);
