@@ -6,6 +6,7 @@
 // `.output(kSamplePort)`. kAnyPort matches every type.
 #pragma once
 
+#include <any>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -93,5 +94,9 @@ struct Batch {
   Normalization normalization;
   size_t image_bytes() const { return static_cast<size_t>(height) * width * channels; }
 };
+
+// Short description of a payload for error messages ("Sample 000123.jpg
+// (list_attr_celeba.csv:125)", "Int 42", ...).
+std::string describe_payload(const std::any& value);
 
 }  // namespace sluice

@@ -36,10 +36,6 @@ class StageFailure : public std::runtime_error {
   std::string stage_, item_, cause_;
 };
 
-// Short description of a payload for error messages ("Sample 000123.jpg
-// (list_attr_celeba.csv:125)", "Int 42", ...).
-std::string describe_payload(const std::any& value);
-
 // Instantiates the stages (factories may throw: reported as a failure of that
 // stage), runs the graph to completion, stop or failure, and reports.
 // Never throws for stage errors; the report says what failed.

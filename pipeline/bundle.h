@@ -1,0 +1,114 @@
+// What travels on the edges of the TBB graph (internal to the runner).
+//
+// A Bundle holds all packets descended from one source emission, with the
+// emission's sequence number. Bundles travel through the TBB nodes as raw
+// pointers: every body that receives one owns one reference and either passes
+// it on or releases it, so a hop costs no atomic operation. A node with several
+// successors gives each its own reference; a consumer of a shared bundle copies
+// on write and keeps the original (the root, which releases the source's
+// limiter) alive through `parent`. Bundles are recycled per thread: a
+// steady-state run allocates nothing per item. (If the graph is cancelled, the
+// bundles left in its buffers are not reclaimed.)
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include <tbb/flow_graph.h>
+
+#include "pipeline/clock.h"
+#include "pipeline/packet.h"
+
+namespace sluice::detail {
+
+// Counts the items a source has in flight and releases the source's limiter
+// when one is fully consumed.
+struct InFlight {
+  std::atomic<tbb::flow::receiver<tbb::flow::continue_msg>*> decrementer{nullptr};
+  std::atomic<int64_t>* total = nullptr;
+  std::atomic<int64_t>* peak = nullptr;
+
+  void acquire() {
+    int64_t now = total->fetch_add(1, std::memory_order_relaxed) + 1;
+    int64_t p = peak->load(std::memory_order_relaxed);
+    while (now > p && !peak->compare_exchange_weak(p, now, std::memory_order_relaxed)) {
+    }
+  }
+  void release() {
+    total->fetch_sub(1, std::memory_order_relaxed);
+    if (auto* d = decrementer.load(std::memory_order_acquire)) {
+      d->try_put(tbb::flow::continue_msg());
+    }
+  }
+};
+
+struct Bundle {
+  std::atomic<uint32_t> refs{1};
+  uint64_t seq = 0;
+  std::vector<Packet> packets;
+  Ticks emitted = 0;
+  Bundle* parent = nullptr;       // one reference on the bundle this was copied from
+  InFlight* in_flight = nullptr;  // set on roots only
+};
+using BundlePtr = Bundle*;
+
+// Per-thread free list of bundles (with their packet vectors' capacity).
+struct BundlePool {
+  std::vector<Bundle*> free;
+  ~BundlePool() {
+    for (Bundle* b : free) delete b;
+  }
+};
+inline thread_local BundlePool t_pool;
+inline constexpr size_t kPoolMax = 1024;
+
+inline Bundle* new_bundle() {
+  if (t_pool.free.empty()) return new Bundle();
+  Bundle* b = t_pool.free.back();
+  t_pool.free.pop_back();
+  b->refs.store(1, std::memory_order_relaxed);
+  return b;
+}
+
+inline void release(Bundle* b) {
+  while (b && b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    InFlight* root = b->in_flight;
+    Bundle* parent = b->parent;
+    b->in_flight = nullptr;
+    b->parent = nullptr;
+    b->packets.clear();
+    if (t_pool.free.size() < kPoolMax) {
+      t_pool.free.push_back(b);
+    } else {
+      delete b;
+    }
+    if (root) root->release();
+    b = parent;
+  }
+}
+
+// Hands `b` to `consumers` successors, one reference each.
+inline Bundle* publish(Bundle* b, uint32_t consumers) {
+  if (consumers == 0) {
+    release(b);
+  } else if (consumers > 1) {
+    b->refs.fetch_add(consumers - 1, std::memory_order_relaxed);
+  }
+  return b;
+}
+
+// The bundle to write outputs into: `in` itself when this body holds the only
+// reference, else a fresh one that keeps `in` alive as its parent.
+inline Bundle* writable(Bundle* in) {
+  if (in->refs.load(std::memory_order_acquire) == 1) return in;
+  Bundle* out = new_bundle();
+  out->seq = in->seq;
+  out->emitted = in->emitted;
+  out->parent = in;  // takes over this body's reference
+  return out;
+}
+
+uint64_t ticks_between(Ticks a, Ticks b) { return b > a ? b - a : 0; }
+
+}  // namespace sluice::detail
