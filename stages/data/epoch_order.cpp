@@ -27,6 +27,11 @@ std::vector<int64_t> epoch_order(int64_t n, int64_t epoch, const EpochOrderOptio
     }
   }
   if (options.shard_count == 1) return order;
+  if (options.pad_shards && n > 0 && n % options.shard_count != 0) {
+    const int64_t padded = (n / options.shard_count + 1) * options.shard_count;
+    for (int64_t i = n; i < padded; ++i) order.push_back(order[static_cast<size_t>(i % n)]);
+    n = padded;
+  }
   std::vector<int64_t> shard;
   shard.reserve(static_cast<size_t>(n / options.shard_count + 1));
   for (int64_t i = options.shard_rank; i < n; i += options.shard_count) shard.push_back(order[i]);

@@ -22,6 +22,11 @@
 //   file = "data/list.csv"
 //   path_column = "filename"
 //   label_column = "class"
+//
+// Distributed training: shard_rank/shard_count default to RANK/WORLD_SIZE when the
+// launcher sets WORLD_SIZE > 1 (torchrun, Slurm), so each rank reads its own strided
+// shard. The train split is padded to equal shards (every rank takes the same number
+// of steps; n % world samples repeat); other splits are an exact partition.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -33,6 +38,7 @@
 #include "stages/data/celeba_index.h"
 #include "stages/data/data_stages.h"
 #include "stages/data/epoch_order.h"
+#include "stages/data/launch_env.h"
 
 namespace sluice::data {
 namespace {
@@ -45,8 +51,10 @@ class IndexSource : public Source {
       : index_(std::move(index)), epochs_(p.get_int("epochs")), seed_param_(p.get_int("seed")) {
     order_options_.shuffle = p.get_bool("shuffle");
     order_options_.limit = p.get_int("limit");
-    order_options_.shard_rank = p.get_int("shard_rank");
-    order_options_.shard_count = p.get_int("shard_count");
+    const LaunchEnv launch = launch_env_from_environment();
+    order_options_.shard_rank = p.has("shard_rank") ? p.get_int("shard_rank") : launch.rank;
+    order_options_.shard_count =
+        p.has("shard_count") ? p.get_int("shard_count") : launch.world_size;
     if (order_options_.shard_rank >= order_options_.shard_count) {
       throw std::invalid_argument("shard_rank " + std::to_string(order_options_.shard_rank) +
                                   " must be below shard_count " +
@@ -68,6 +76,10 @@ class IndexSource : public Source {
     ctx.log().info("{}: {} samples in {} split(s), {} epoch(s)", index_.description, total,
                    groups_.size(), epochs_);
     if (total == 0) ctx.log().warn("{}: the selected splits are empty", index_.description);
+    if (order_options_.shard_count > 1) {
+      ctx.log().info("reading shard {} of {} (train split padded to equal shards)",
+                     order_options_.shard_rank, order_options_.shard_count);
+    }
   }
 
   bool produce(Emitter& out) override {
@@ -83,6 +95,7 @@ class IndexSource : public Source {
       if (!started_) {
         EpochOrderOptions o = order_options_;
         o.shuffle = o.shuffle && g.split == "train";
+        o.pad_shards = g.split == "train";
         order_ = epoch_order(static_cast<int64_t>(g.members.size()), epoch_, o);
         position_ = 0;
         started_ = true;
@@ -194,9 +207,13 @@ StageSpec& ordering_params(StageSpec& s) {
       .param(ParamSpec::integer("seed", -1, "shuffle seed (-1: derived from pipeline.seed)"))
       .param(ParamSpec::integer("limit", -1, "use only the first N samples of each split (-1: all)")
                  .min(-1))
-      .param(
-          ParamSpec::integer("shard_rank", 0, "this process's shard (distributed training)").min(0))
-      .param(ParamSpec::integer("shard_count", 1, "number of shards (world size)").min(1));
+      .param(ParamSpec::optional("shard_rank", ParamType::kInt,
+                                 "this process's shard (default: RANK when WORLD_SIZE > 1, else 0)")
+                 .min(0))
+      .param(ParamSpec::optional("shard_count", ParamType::kInt,
+                                 "number of shards (default: WORLD_SIZE, else 1); the train "
+                                 "split is padded to equal shards")
+                 .min(1));
 }
 
 }  // namespace
