@@ -18,6 +18,11 @@
 //   patience = 2
 //   output_dir = "runs/celeba-gender"
 //   # resume = "runs/celeba-gender/last.pt"
+//
+// Launched with WORLD_SIZE > 1 (torchrun), every rank trains on its shard of the index
+// with gradients averaged across ranks (stages/train/distributed.h); the epoch's
+// metrics are reduced over all ranks, and only rank 0 writes checkpoints, metrics and
+// the progress bar. Rank 0 decides early stopping for everyone.
 #include <unistd.h>
 
 #include <chrono>
@@ -29,6 +34,8 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/registry.h"
+#include "stages/data/launch_env.h"
+#include "stages/train/distributed.h"
 #include "stages/train/early_stopping.h"
 #include "stages/train/metrics.h"
 #include "stages/train/progress.h"
@@ -63,6 +70,8 @@ class TrainVgg : public Sink {
     config.optimizer = optimizer_config_from(params_);
     apply_device_params(params_, config);
     config.seed = params_.has("seed") ? static_cast<uint64_t>(params_.get_int("seed")) : ctx.seed();
+    const LaunchEnv launch = launch_env_from_environment();
+    Distributed::assign_local_device(config, launch);
     trainer_ = std::make_unique<Trainer>(config);
     if (trainer_->on_cuda()) {
       if (auto pinned = make_pinned_allocator()) set_buffer_allocator(pinned);
@@ -79,11 +88,23 @@ class TrainVgg : public Sink {
       ctx.log().info("resumed from {}: {} epoch(s) done, {} steps", resume, state_.epoch,
                      state_.step);
     }
+    if (launch.distributed()) {
+      dist_ = std::make_unique<Distributed>(launch, DistributedOptions::from_environment(),
+                                            trainer_->on_cuda());
+      dist_->broadcast_model(*trainer_);
+      dist_->attach(*trainer_);
+      ctx.log().info("distributed: rank {} of {} (local rank {}), {} backend, weights from rank 0",
+                     launch.rank, launch.world_size, launch.local_rank, dist_->backend());
+    }
     state_.config_text = params_to_toml(ctx.id(), params_);
-    std::filesystem::create_directories(output_dir_);
-    log_ = std::make_unique<MetricsLog>(output_dir_);
-    progress_ = std::make_unique<Progress>(
-        ::isatty(STDERR_FILENO) != 0, [this](const std::string& line) { ctx_->log().info(line); });
+    if (root()) {
+      std::filesystem::create_directories(output_dir_);
+      log_ = std::make_unique<MetricsLog>(output_dir_);
+    }
+    progress_ = std::make_unique<Progress>(root() && ::isatty(STDERR_FILENO) != 0,
+                                           [this](const std::string& line) {
+                                             if (root()) ctx_->log().info(line);
+                                           });
     skipped_ = &ctx.counter("skipped_batches");
     ctx.log().info("{} ({} head, width/{}) on {}{}: {} parameters, {} trainable", config.model.arch,
                    head_name(config.model.head), config.model.width_divisor,
@@ -102,6 +123,7 @@ class TrainVgg : public Sink {
       if (!in_epoch_) start_epoch(batch.epoch);
       const auto r = trainer_->train_step(batch);
       ++state_.step;
+      if (dist_ && dist_->options().check) dist_->verify_parameters(*trainer_, state_.step);
       dirty_ = true;
       train_loss_ += r.loss_sum;
       train_correct_ += r.correct;
@@ -114,8 +136,12 @@ class TrainVgg : public Sink {
       if (!in_epoch_) start_epoch(batch.epoch);
       double loss_sum = 0.0;
       const auto probs = trainer_->predict(batch, &loss_sum);
-      validation_.add_batch(probs, batch.labels, batch.attr_names, batch.attrs);
-      validation_.add_loss(loss_sum, batch.size);
+      if (dist_) {
+        keep_validation(probs, batch, loss_sum);
+      } else {
+        validation_.add_batch(probs, batch.labels, batch.attr_names, batch.attrs);
+        validation_.add_loss(loss_sum, batch.size);
+      }
     } else {
       skipped_->add();
     }
@@ -133,6 +159,14 @@ class TrainVgg : public Sink {
                        epoch_ + 1, state_.epoch);
     }
     if (dirty_) save("last");
+    if (dist_) {
+      ctx_->log().info("distributed: {:.2f} s in gradient all-reduce waits over {} steps{}",
+                       dist_->gradient_sync_seconds(), state_.step,
+                       dist_->options().check
+                           ? ", parameters identical to rank 0's after " +
+                                 std::to_string(dist_->verified_steps()) + " step(s)"
+                           : "");
+    }
     ctx_->log().info("training done: {} epoch(s), {} steps; checkpoints in {}", state_.epoch,
                      state_.step, output_dir_);
   }
@@ -154,6 +188,9 @@ class TrainVgg : public Sink {
     train_loss_ = 0.0;
     train_correct_ = train_count_ = train_batches_ = 0;
     validation_.reset();
+    val_rows_.clear();
+    val_loss_sum_ = 0.0;
+    val_width_ = 0;
     progress_->start("epoch " + std::to_string(epoch + 1) + " train", last_train_batches_);
   }
 
@@ -161,6 +198,7 @@ class TrainVgg : public Sink {
     in_epoch_ = false;
     progress_->finish();
     last_train_batches_ = train_batches_;
+    if (dist_) reduce_epoch();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
     const auto val = validation_.report();
@@ -183,11 +221,13 @@ class TrainVgg : public Sink {
         {"seconds", seconds},
     };
     state_.epoch = epoch_ + 1;
-    log_->write(record);
-    ctx_->log().info("epoch {}: loss {} acc {} | val_loss {} val_acc {} val_auc {} | {} img/s, {}",
-                     epoch_ + 1, fixed(loss), fixed(acc), fixed(val.loss), fixed(val.accuracy),
-                     fixed(val.roc_auc), fixed(seconds > 0 ? n_images / seconds : 0, 1),
-                     Progress::format_duration(seconds));
+    if (log_) log_->write(record);
+    if (root()) {
+      ctx_->log().info(
+          "epoch {}: loss {} acc {} | val_loss {} val_acc {} val_auc {} | {} img/s, {}", epoch_ + 1,
+          fixed(loss), fixed(acc), fixed(val.loss), fixed(val.accuracy), fixed(val.roc_auc),
+          fixed(seconds > 0 ? n_images / seconds : 0, 1), Progress::format_duration(seconds));
+    }
     double monitored = NAN;
     for (const auto& [k, v] : record) {
       if (k == early_stopping_.monitor()) monitored = v;
@@ -199,8 +239,9 @@ class TrainVgg : public Sink {
     } else {
       decision = early_stopping_.update(epoch_ + 1, monitored);
     }
+    if (dist_) decision.stop = dist_->broadcast_flag(decision.stop);
     state_.early_stopping = early_stopping_.state();
-    if (decision.improved && save_best_) {
+    if (decision.improved && save_best_ && root()) {
       save("best");
       ctx_->log().info("{} improved to {}: saved best", early_stopping_.monitor(),
                        fixed(monitored));
@@ -215,7 +256,65 @@ class TrainVgg : public Sink {
     }
   }
 
+  bool root() const { return !dist_ || dist_->is_root(); }
+
+  // Distributed validation: rows of (probability, label, attributes...) kept until the
+  // epoch ends, then gathered from every rank so all compute the metrics of the split.
+  void keep_validation(const std::vector<float>& probs, const Batch& b, double loss_sum) {
+    const size_t k = b.attr_names && b.attrs.size() >= probs.size() * b.attr_names->size()
+                         ? b.attr_names->size()
+                         : 0;
+    if (k > 0) val_attr_names_ = b.attr_names;
+    val_width_ = static_cast<int64_t>(2 + k);
+    for (size_t i = 0; i < probs.size(); ++i) {
+      val_rows_.push_back(probs[i]);
+      val_rows_.push_back(static_cast<float>(b.labels[i]));
+      for (size_t j = 0; j < k; ++j) val_rows_.push_back(b.attrs[i * k + j]);
+    }
+    val_loss_sum_ += loss_sum;
+  }
+
+  // Sums the epoch's train counters over ranks and gathers the validation rows.
+  void reduce_epoch() {
+    std::vector<double> sums = {
+        train_loss_,
+        static_cast<double>(train_correct_),
+        static_cast<double>(train_count_),
+        val_loss_sum_,
+        val_width_ > 0 ? static_cast<double>(val_rows_.size()) / static_cast<double>(val_width_)
+                       : 0.0,
+        static_cast<double>(val_width_),
+        val_width_ > 0 ? 1.0 : 0.0};
+    dist_->sum(sums);
+    train_loss_ = sums[0];
+    train_correct_ = static_cast<int64_t>(sums[1]);
+    train_count_ = static_cast<int64_t>(sums[2]);
+    if (sums[6] == 0) return;  // no validation anywhere
+    const auto width = static_cast<int64_t>(sums[5] / sums[6] + 0.5);
+    if (val_width_ != 0 && val_width_ != width) {
+      throw std::runtime_error("distributed validation: ranks carry different attributes");
+    }
+    const auto rows = dist_->all_gather_rows(val_rows_, width);
+    const size_t n = rows.size() / static_cast<size_t>(width), k = static_cast<size_t>(width) - 2;
+    std::vector<float> probs(n);
+    std::vector<int64_t> labels(n);
+    std::vector<int8_t> attrs;
+    for (size_t i = 0; i < n; ++i) {
+      const float* row = rows.data() + i * static_cast<size_t>(width);
+      probs[i] = row[0];
+      labels[i] = static_cast<int64_t>(row[1]);
+      for (size_t j = 0; j < k; ++j) attrs.push_back(static_cast<int8_t>(row[2 + j]));
+    }
+    validation_.add_batch(probs, labels, val_attr_names_ && k > 0 ? val_attr_names_ : nullptr,
+                          attrs);
+    validation_.add_loss(sums[3], static_cast<int64_t>(sums[4]));
+  }
+
   void save(const std::string& name) {
+    if (!root()) {  // rank 0 writes checkpoints
+      if (name == "last") dirty_ = false;
+      return;
+    }
     trainer_->save_checkpoint(output_dir_ + "/" + name + ".pt", state_);
     if (name == "last") dirty_ = false;
   }
@@ -226,6 +325,7 @@ class TrainVgg : public Sink {
   bool save_best_;
   StageContext* ctx_ = nullptr;
   std::unique_ptr<Trainer> trainer_;
+  std::unique_ptr<Distributed> dist_;  // declared after trainer_: detaches first
   std::unique_ptr<MetricsLog> log_;
   std::unique_ptr<Progress> progress_;
   Counter* skipped_ = nullptr;
@@ -236,6 +336,10 @@ class TrainVgg : public Sink {
   std::chrono::steady_clock::time_point started_;
   double train_loss_ = 0.0;
   int64_t train_correct_ = 0, train_count_ = 0, train_batches_ = 0, last_train_batches_ = 0;
+  std::vector<float> val_rows_;  // distributed only
+  int64_t val_width_ = 0;
+  double val_loss_sum_ = 0.0;
+  std::shared_ptr<const std::vector<std::string>> val_attr_names_;
 };
 
 }  // namespace

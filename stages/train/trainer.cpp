@@ -196,6 +196,7 @@ struct Trainer::Impl {
   bool channels_last = false;
   Vgg model{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::function<void()> gradient_hook;
 
   void build_optimizer() {
     std::vector<torch::Tensor> params;
@@ -335,6 +336,10 @@ int64_t Trainer::parameter_count(bool trainable_only) const {
   return count_parameters(*impl_->model, trainable_only);
 }
 
+void Trainer::set_gradient_hook(std::function<void()> hook) {
+  impl_->gradient_hook = std::move(hook);
+}
+
 void Trainer::load_pretrained(const std::string& path) {
   load_weights_file(*impl_->model, path, LoadMode::kTransfer);
 }
@@ -353,6 +358,7 @@ StepResult Trainer::train_step(const Batch& batch) {
   logits = logits.squeeze(1);
   auto loss = torch::binary_cross_entropy_with_logits(logits, y);
   loss.backward();
+  if (m.gradient_hook) m.gradient_hook();
   m.optimizer->step();
   StepResult r;
   r.count = batch.size;

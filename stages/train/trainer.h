@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -81,6 +82,9 @@ class Trainer {
 
   // One optimizer step on a batch (binary cross-entropy on the logits).
   StepResult train_step(const Batch& batch);
+  // Called in train_step between the backward pass and the optimizer step (data-parallel
+  // training averages the gradients there); empty = none.
+  void set_gradient_hook(std::function<void()> hook);
   // Evaluation mode, no gradients. One output: P(label 1) per image; loss_sum, when
   // given, receives the summed BCE. Several outputs: softmax, row-major N x classes.
   std::vector<float> predict(const Batch& batch, double* loss_sum = nullptr);

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/runner.h"
+#include "stages/data/launch_env.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
 
@@ -52,6 +53,12 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   auto graph = load_validated(c.config, c.overrides, registry);
   if (!graph) return kExitConfigError;
   ro.handle_signals = true;
+  // Distributed runs (WORLD_SIZE > 1): every rank writes its own profile and trace.
+  if (const LaunchEnv launch = launch_env_from_environment(); launch.distributed()) {
+    const std::string suffix = ".rank" + std::to_string(launch.rank);
+    if (!profile_path.empty()) profile_path += suffix;
+    if (!ro.trace_path.empty()) ro.trace_path += suffix;
+  }
   spdlog::info("running '{}' ({} stages)", graph->name.empty() ? c.config : graph->name,
                graph->stages.size());
   RunReport report = run_graph(*graph, ro);
