@@ -1,0 +1,309 @@
+// Data-parallel training on c10d/Gloo over loopback: `sluice run` is started twice with
+// the torchrun variables (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) on a small
+// synthetic CelebA and trains a narrow VGG11 on 32x32 images.
+// - Both ranks check after every step that their parameters equal rank 0's bitwise
+//   (SLUICE_DIST_CHECK=1), and the result matches one process stepping on the same
+//   global batches within 1e-5.
+// - The shards partition the epoch (metrics count every sample once).
+// - A rank that is killed, stopped or never started makes the others exit non-zero
+//   within the timeout.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "stages/data/epoch_order.h"
+#include "stages/data/synth_celeba.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return -1;
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A `sluice run` child with extra environment variables; output goes to `log`.
+struct Child {
+  pid_t pid = -1;
+  fs::path log;
+
+  Child(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
+        fs::path log_path)
+      : log(std::move(log_path)) {
+    pid = ::fork();
+    if (pid == 0) {
+      for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+      FILE* out = std::freopen(log.c_str(), "w", stderr);
+      if (out == nullptr || ::dup2(::fileno(stderr), STDOUT_FILENO) < 0) ::_exit(126);
+      std::vector<char*> argv;
+      argv.push_back(const_cast<char*>(SLUICE_BINARY));
+      for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      ::execv(SLUICE_BINARY, argv.data());
+      ::_exit(127);
+    }
+  }
+  ~Child() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+
+  // The exit status (128 + signal when killed), or -1 when still running after `limit`.
+  int wait_for(std::chrono::duration<double> limit) {
+    const auto deadline = Clock::now() + limit;
+    while (true) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) {
+        pid = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      if (Clock::now() > deadline) return -1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  bool log_contains(const std::string& text) const {
+    return read_text(log).find(text) != std::string::npos;
+  }
+  std::string output() const { return read_text(log); }
+};
+
+std::map<std::string, torch::Tensor> model_tensors(const fs::path& checkpoint) {
+  std::ifstream in(checkpoint, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto dict = torch::pickle_load(bytes).toGenericDict();
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& item : dict.at("model").toGenericDict()) {
+    out[item.key().toStringRef()] = item.value().toTensor();
+  }
+  return out;
+}
+
+// The first error line of a log.
+std::string last_error(const std::string& log) {
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("error") != std::string::npos) return line;
+  }
+  return "(no error line)";
+}
+
+nlohmann::json last_metrics(const fs::path& dir) {
+  std::ifstream in(dir / "metrics.jsonl");
+  std::string line, last;
+  while (std::getline(in, line)) last = line;
+  return nlohmann::json::parse(last);
+}
+
+class Distributed : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("sluice_dist_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    sluice::data::SynthOptions o;
+    o.out = (dir_ / "celeba").string();
+    o.count = 240;  // ~194 train, ~24 validation
+    o.seed = 4;
+    sluice::data::write_synthetic_celeba(o);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  // index (64 train samples, the validation split) -> decode -> 32x32 -> batch -> VGG11/32.
+  static fs::path config(const std::string& name, int64_t batch_size, int64_t epochs,
+                         int64_t limit = 64) {
+    const fs::path out = dir_ / name;
+    fs::create_directories(out);
+    std::ostringstream t;
+    t << "[pipeline]\nname = \"dist\"\nseed = 7\nthreads = 2\n"
+      << "[stages.index]\nuse = \"celeba.index\"\nroot = \"" << (dir_ / "celeba").string()
+      << "\"\nsplit = [\"train\", \"validation\"]\nepochs = " << epochs << "\nlimit = " << limit
+      << "\nattributes = [\"Eyeglasses\"]\n"
+      << "[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
+      << "[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\nwidth = 32\n"
+      << "height = 32\nnormalize = \"none\"\nrescale = 0.00392156862745098\n"
+      << "[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\nbatch_size = " << batch_size << "\n"
+      << "[stages.train]\nuse = \"train.vgg\"\ninput = \"batch\"\narch = \"vgg11\"\n"
+      << "width_divisor = 32\nhead = \"gap\"\nfreeze = \"none\"\noptimizer = \"sgd\"\n"
+      << "lr = 0.05\nmomentum = 0.9\ndevice = \"cpu\"\nseed = 1\npatience = 0\n"
+      << "output_dir = \"" << (out / "run").string() << "\"\n";
+    const fs::path path = out / "config.toml";
+    std::ofstream(path) << t.str();
+    return path;
+  }
+
+  static std::map<std::string, std::string> rank_env(int rank, int world, int port,
+                                                     const std::string& timeout_s) {
+    return {{"RANK", std::to_string(rank)},
+            {"WORLD_SIZE", std::to_string(world)},
+            {"LOCAL_RANK", std::to_string(rank)},
+            {"MASTER_ADDR", "127.0.0.1"},
+            {"MASTER_PORT", std::to_string(port)},
+            {"SLUICE_DIST_TIMEOUT_S", timeout_s},
+            {"SLUICE_DIST_CHECK", "1"},
+            {"OMP_NUM_THREADS", "1"}};
+  }
+
+  static fs::path dir_;
+};
+
+fs::path Distributed::dir_;
+
+TEST(DistributedShards, PaddedShardsAreEqualAndCoverTheEpoch) {
+  for (int64_t world : {2, 3, 8}) {
+    for (int64_t n : {1, 5, 64, 65, 101}) {
+      std::multiset<int64_t> seen;
+      for (int64_t rank = 0; rank < world; ++rank) {
+        sluice::data::EpochOrderOptions o;
+        o.shuffle = true;
+        o.seed = 3;
+        o.shard_rank = rank;
+        o.shard_count = world;
+        o.pad_shards = true;
+        const auto shard = sluice::data::epoch_order(n, 1, o);
+        EXPECT_EQ(static_cast<int64_t>(shard.size()), (n + world - 1) / world);
+        seen.insert(shard.begin(), shard.end());
+      }
+      const int64_t padded = (n + world - 1) / world * world;
+      ASSERT_EQ(static_cast<int64_t>(seen.size()), padded);
+      int64_t repeated = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_GE(seen.count(i), 1u) << "sample " << i << " missing";
+        repeated += static_cast<int64_t>(seen.count(i)) - 1;
+      }
+      EXPECT_EQ(repeated, padded - n);
+    }
+  }
+}
+
+TEST_F(Distributed, TwoRanksStayIdenticalAndMatchOneProcess) {
+  // One process on global batches of 16 == two ranks on local batches of 8: the
+  // strided shards of the shuffled order put the same 16 samples in each global step.
+  const auto single_cfg = config("single", 16, 2);
+  Child single({"run", single_cfg.string()}, {{"OMP_NUM_THREADS", "1"}},
+               dir_ / "single" / "log.txt");
+  ASSERT_EQ(single.wait_for(std::chrono::seconds(120)), 0) << single.output();
+
+  const auto cfg = config("pair", 8, 2);
+  const int port = free_port();
+  ASSERT_GT(port, 0);
+  const auto profile = (dir_ / "pair" / "profile.json").string();
+  Child r0({"run", cfg.string(), "--profile", profile}, rank_env(0, 2, port, "30"),
+           dir_ / "pair" / "rank0.txt");
+  Child r1({"run", cfg.string(), "--profile", profile}, rank_env(1, 2, port, "30"),
+           dir_ / "pair" / "rank1.txt");
+  ASSERT_EQ(r0.wait_for(std::chrono::seconds(120)), 0) << r0.output();
+  ASSERT_EQ(r1.wait_for(std::chrono::seconds(60)), 0) << r1.output();
+
+  // 64 train samples, batches of 8 per rank: 4 steps per epoch, 2 epochs.
+  for (const Child* c : {&r0, &r1}) {
+    EXPECT_TRUE(c->log_contains("parameters identical to rank 0's after 8 step(s)")) << c->output();
+  }
+  EXPECT_TRUE(r1.log_contains("reading shard 1 of 2")) << r1.output();
+  EXPECT_TRUE(fs::exists(profile + ".rank0"));
+  EXPECT_TRUE(fs::exists(profile + ".rank1"));
+
+  // Only rank 0 writes; its weights match the single process's.
+  const auto run = dir_ / "pair" / "run";
+  ASSERT_TRUE(fs::exists(run / "last.pt"));
+  const auto a = model_tensors(dir_ / "single" / "run" / "last.pt");
+  const auto b = model_tensors(run / "last.pt");
+  ASSERT_EQ(a.size(), b.size());
+  double worst = 0.0;
+  for (const auto& [name, t] : a) {
+    ASSERT_TRUE(b.count(name)) << name;
+    worst = std::max(worst, (t - b.at(name)).abs().max().item<double>());
+  }
+  EXPECT_LT(worst, 1e-5);
+  std::cout << "largest |single - distributed| parameter difference: " << worst << "\n";
+
+  // The shards partition the epoch: the reduced metrics count every sample once.
+  const auto m1 = last_metrics(dir_ / "single" / "run");
+  const auto m2 = last_metrics(run);
+  EXPECT_EQ(m1["train_images"], m2["train_images"]);
+  EXPECT_EQ(m2["train_images"].get<double>(), 64.0);
+  EXPECT_EQ(m1["val_images"], m2["val_images"]);
+  EXPECT_GT(m2["val_images"].get<double>(), 10.0);
+  EXPECT_NEAR(m1["loss"].get<double>(), m2["loss"].get<double>(), 1e-4);
+  EXPECT_NEAR(m1["val_loss"].get<double>(), m2["val_loss"].get<double>(), 1e-4);
+  EXPECT_NEAR(m1["val_auc"].get<double>(), m2["val_auc"].get<double>(), 1e-9);
+}
+
+TEST_F(Distributed, KilledOrHungRankFailsTheOtherWithinTheTimeout) {
+  // Many epochs, so the pair is still training when one rank goes away.
+  const auto cfg = config("failures", 8, 500);
+  for (const int signal : {SIGKILL, SIGSTOP}) {
+    const int port = free_port();
+    const std::string tag = signal == SIGKILL ? "killed" : "stopped";
+    Child r0({"run", cfg.string()}, rank_env(0, 2, port, "4"), dir_ / "failures" / (tag + "0.txt"));
+    Child r1({"run", cfg.string()}, rank_env(1, 2, port, "4"), dir_ / "failures" / (tag + "1.txt"));
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (!r0.log_contains("epoch 1:") && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(r0.log_contains("epoch 1:")) << r0.output();
+    ::kill(r1.pid, signal);
+    const auto killed = Clock::now();
+    const int code = r0.wait_for(std::chrono::seconds(30));
+    const double seconds = std::chrono::duration<double>(Clock::now() - killed).count();
+    EXPECT_NE(code, 0) << tag << ": rank 0 did not fail\n" << r0.output();
+    EXPECT_NE(code, -1) << tag << ": rank 0 still running after 30 s";
+    EXPECT_LT(seconds, 25.0) << tag;
+    EXPECT_TRUE(r0.log_contains("distributed")) << r0.output();
+    std::cout << tag << ": rank 0 exited " << code << " after " << seconds << " s\n"
+              << last_error(r0.output()) << "\n";
+  }
+}
+
+TEST_F(Distributed, MissingRankFailsTheRendezvousWithinTheTimeout) {
+  const auto cfg = config("alone", 8, 1);
+  const auto started = Clock::now();
+  Child r0({"run", cfg.string()}, rank_env(0, 2, free_port(), "3"), dir_ / "alone" / "r0.txt");
+  const int code = r0.wait_for(std::chrono::seconds(30));
+  EXPECT_NE(code, 0) << r0.output();
+  EXPECT_NE(code, -1) << "rank 0 waited for the missing rank for more than 30 s";
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - started).count(), 25.0);
+  EXPECT_TRUE(r0.log_contains("rendezvous")) << r0.output();
+  std::cout << last_error(r0.output()) << "\n";
+}
+
+}  // namespace
