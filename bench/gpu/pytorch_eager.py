@@ -54,7 +54,7 @@ def build_model(divisor):
             import torchvision
             model = torchvision.models.vgg16(weights=None)
             source = "torchvision.models.vgg16 " + torchvision.__version__
-        except ImportError:
+        except (ImportError, TypeError):  # none, or one without the weights= API
             model, source = Vgg(1), "VGG16 in torchvision's layout (torchvision not installed)"
     else:
         model, source = Vgg(divisor), "VGG16 in torchvision's layout, width/%d" % divisor

@@ -142,6 +142,12 @@ measure() {  # measure LABEL BATCH FREEZE: sluice then eager, same settings
 
 for b in "${batches[@]}"; do measure "frozen features, batch $b" "$b" features; done
 measure "fully trainable, batch ${batches[0]}" "${batches[0]}" none
+echo
+echo "== PyTorch eager without the per-step read-back (--sync end), batch ${batches[0]}, frozen"
+nosync="$("$python" "$here/pytorch_eager.py" --device "$device" "${model[@]}" \
+  --batch "${batches[0]}" --freeze features --steps "$steps" --warmup "$warmup" --sync end)"
+echo "$nosync"
+nosync_ips="$(echo "$nosync" | value images_per_second)"
 
 # --- end to end on synthetic CelebA JPEGs -------------------------------------------
 b="${batches[0]}"
@@ -218,6 +224,9 @@ $steps timed steps after $warmup warm-up steps; loss read back every step in bot
 | measurement | batch | sluice img/s | PyTorch eager img/s | sluice / eager | model TFLOP/s (sluice) | MFU sluice | MFU eager |
 |---|---|---|---|---|---|---|---|
 $(printf '%s\n' "${rows[@]}")
+
+Both loops read the loss (and the correct count) back every step, as train.vgg does;
+PyTorch eager without that read-back, frozen, batch ${batches[0]}: $nosync_ips img/s.
 
 End to end ($e2e_images synthetic CelebA JPEGs per epoch: decode + Keras augment + resize $e2e_size + batch $b + train, features frozen, second epoch):
 **$e2e_ips img/s = $(percent "$e2e_ips" "$synthetic_ips")** of sluice's synthetic-tensor rate ($synthetic_ips img/s). Targets: sluice / eager >= 1.0x, end to end >= 95%.
