@@ -32,6 +32,7 @@
 #include <nlohmann/json.hpp>
 
 #include "stages/data/epoch_order.h"
+#include "stages/data/launch_env.h"
 #include "stages/data/synth_celeba.h"
 
 namespace fs = std::filesystem;
@@ -212,6 +213,34 @@ TEST(DistributedShards, PaddedShardsAreEqualAndCoverTheEpoch) {
       }
       EXPECT_EQ(repeated, padded - n);
     }
+  }
+}
+
+TEST(LaunchEnv, ReadsTorchrunVariablesAndRejectsInconsistentOnes) {
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
+    ::unsetenv(v);
+  }
+  EXPECT_FALSE(sluice::launch_env_from_environment().distributed());
+  ::setenv("WORLD_SIZE", "1", 1);
+  EXPECT_FALSE(sluice::launch_env_from_environment().distributed());
+  ::setenv("WORLD_SIZE", "4", 1);
+  EXPECT_THROW(sluice::launch_env_from_environment(), std::invalid_argument);  // no RANK
+  ::setenv("RANK", "4", 1);
+  EXPECT_THROW(sluice::launch_env_from_environment(), std::invalid_argument);  // out of range
+  ::setenv("RANK", "3", 1);
+  ::setenv("LOCAL_RANK", "1", 1);
+  ::setenv("MASTER_ADDR", "node7", 1);
+  auto e = sluice::launch_env_from_environment();
+  EXPECT_TRUE(e.distributed());
+  EXPECT_EQ(e.rank, 3);
+  EXPECT_EQ(e.world_size, 4);
+  EXPECT_EQ(e.local_rank, 1);
+  EXPECT_EQ(e.master_addr, "node7");
+  EXPECT_EQ(e.master_port, 29500);
+  ::setenv("MASTER_PORT", "x1", 1);
+  EXPECT_THROW(sluice::launch_env_from_environment(), std::invalid_argument);
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
+    ::unsetenv(v);
   }
 }
 
