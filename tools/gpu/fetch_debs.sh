@@ -72,14 +72,18 @@ for lib in "${seed_libs[@]}"; do
   done < <(echo "$path"; ldd "$path" | awk '$2 == "=>" && $3 ~ /^\// { print $3 }')
 done
 declare -A runtime=()
-while IFS=: read -r pkg _; do
+declare -A base_files=()
+while IFS= read -r line; do  # "libfoo1:amd64: /usr/lib/x86_64-linux-gnu/libfoo.so.1"
+  pkg="${line%%:*}"
   runtime[$pkg]=1
+  [[ "$base_packages" == *" $pkg "* ]] && base_files[${line#*: }]=1
 done < <(dpkg -S "${!files[@]}" 2>/dev/null)
 for f in "${!files[@]}"; do  # merged /usr: dpkg may know a file as /lib/... only
   dpkg -S "$f" > /dev/null 2>&1 && continue
   pkg="$(dpkg -S "${f#/usr}" 2>/dev/null | head -1 | cut -d: -f1)" || true
   [[ -n "$pkg" ]] || { echo "fetch_debs.sh: no package owns $f" >&2; exit 1; }
   runtime[$pkg]=1
+  [[ "$base_packages" == *" $pkg "* ]] && base_files[$f]=1
 done
 
 packages=("${dev_packages[@]}")
@@ -90,7 +94,9 @@ mapfile -t packages < <(printf '%s\n' "${packages[@]}" | sort -u)
 
 # The newest glibc symbol version these libraries ask for: the GPU machine's glibc
 # must be at least that.
-glibc_needed="$(for f in "${!files[@]}"; do objdump -T "$f" 2>/dev/null || true; done |
+glibc_needed="$(for f in "${!files[@]}"; do
+    [[ -n "${base_files[$f]:-}" ]] || objdump -T "$f" 2>/dev/null || true
+  done |
   grep -o 'GLIBC_[0-9.]*' | sort -u -V | tail -1)"
 
 echo "${#packages[@]} packages (${#dev_packages[@]} -dev, the rest runtime libraries):"
