@@ -303,8 +303,8 @@ TEST_F(Distributed, KilledOrHungRankFailsTheOtherWithinTheTimeout) {
   for (const int signal : {SIGKILL, SIGSTOP}) {
     const int port = free_port();
     const std::string tag = signal == SIGKILL ? "killed" : "stopped";
-    Child r0({"run", cfg.string()}, rank_env(0, 2, port, "4"), dir_ / "failures" / (tag + "0.txt"));
-    Child r1({"run", cfg.string()}, rank_env(1, 2, port, "4"), dir_ / "failures" / (tag + "1.txt"));
+    Child r0({"run", cfg.string()}, rank_env(0, 2, port, "8"), dir_ / "failures" / (tag + "0.txt"));
+    Child r1({"run", cfg.string()}, rank_env(1, 2, port, "8"), dir_ / "failures" / (tag + "1.txt"));
     const auto deadline = Clock::now() + std::chrono::seconds(60);
     while (!r0.log_contains("epoch 1:") && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
