@@ -121,12 +121,14 @@ for alt in blas lapack; do
     [[ -e "$f" && ! -e "$libdir/$(basename "$f")" ]] && ln -s "$alt/$(basename "$f")" "$libdir/"
   done
 done
-export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Debian 12 still ships a few libraries (zlib, expat, lzma, ...) under /lib.
+libdirs="$libdir:$prefix/lib/x86_64-linux-gnu"
+export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # Nested CMake runs (the plugin install test) find TBB and spdlog here too.
 export CMAKE_PREFIX_PATH="$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
 cat > "$build/env.sh" <<EOF
 # Source this to run what $build built: the unpacked Debian libraries.
-export LD_LIBRARY_PATH="$libdir\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$libdirs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 export CMAKE_PREFIX_PATH="$prefix/usr\${CMAKE_PREFIX_PATH:+:\$CMAKE_PREFIX_PATH}"
 EOF
 
@@ -135,7 +137,7 @@ say "configuring $build"
 # The prefix first: a Torch CMake folder may hold other packages' files too (Debian's does).
 # --no-as-needed: keep libtorch_cuda linked although no symbol of it is named;
 # -rpath-link: let the linker find the libraries the OpenCV libraries load.
-link_flags="-Wl,--no-as-needed -Wl,-rpath-link,$libdir"
+link_flags="-Wl,--no-as-needed -Wl,-rpath-link,$libdirs"
 cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix/usr;$torch_cmake" \
   -DSLUICE_OPENCV_DIRECT=ON -DSLUICE_TURBOJPEG_DIRECT=ON \
