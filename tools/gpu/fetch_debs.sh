@@ -17,7 +17,13 @@
 #     loader needs, and nothing more (apt's Depends would add data packages and tools).
 #     libc6, libgcc-s1 and libstdc++6 are left out: they must be the GPU machine's own.
 #
-# usage: tools/gpu/fetch_debs.sh [--out DIR] [--list]
+# Two kinds of packages are repacked smaller, which brings the set from 71 to about
+# 60 MiB (under the 64 MiB that may travel with a working tree to a GPU machine):
+# the Boost headers package (130 MiB of headers) keeps the folders of the headers
+# sluice's Boost includes reach (g++ -M), and the OpenCV -dev packages lose their
+# static libraries. --full-boost keeps all of them as Debian ships them.
+#
+# usage: tools/gpu/fetch_debs.sh [--out DIR] [--list] [--full-boost]
 #   --list  print the package list and exit without downloading
 set -euo pipefail
 
@@ -25,11 +31,13 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 out="$repo/third_party_debs"
 list_only=0
+full_boost=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --out) out="$2"; shift 2 ;;
     --list) list_only=1; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --full-boost) full_boost=1; shift ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "fetch_debs.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -108,6 +116,42 @@ mkdir -p "$out"
 cd "$out"
 rm -f ./*.deb
 apt-get download "${packages[@]}"
+# repack DEB: unpack, let the remaining arguments (a command run in the tree) prune
+# it, build it again (no md5sums: the files changed).
+repack() {
+  local deb="$1" tmp before
+  shift
+  tmp="$(mktemp -d)"
+  dpkg-deb -R "$deb" "$tmp/pkg"
+  before="$(du -sb "$tmp/pkg" | cut -f1)"
+  (cd "$tmp/pkg" && "$@")
+  find "$tmp/pkg" -mindepth 1 -type d -empty -delete
+  rm -f "$tmp/pkg/DEBIAN/md5sums"
+  dpkg-deb -Zxz -b "$tmp/pkg" "$deb" > /dev/null
+  echo "repacked $deb: $((before / 1048576)) -> $(du -sm "$tmp/pkg" | cut -f1) MiB unpacked"
+  rm -rf "$tmp"
+}
+# Boost: keep the folders (not recursive) holding a header that sluice's includes reach.
+prune_boost() {
+  find usr/include/boost -type f | while read -r f; do
+    grep -qxF "$(dirname "$f")" <<< "$keep" || rm "$f"
+  done
+}
+# OpenCV -dev: the static libraries (sluice links the shared ones).
+drop_static() { find . -name '*.a' -delete; }
+if [[ "$full_boost" == 0 ]]; then
+  includes="$(grep -rhoE '#include <boost/[^>]+>' --include='*.cpp' --include='*.h' \
+    "$repo/pipeline" "$repo/stages" "$repo/tools" "$repo/tests" "$repo/bench" "$repo/examples" |
+    sort -u)"
+  keep="$(echo "$includes" | g++ -std=c++17 -M -x c++ - | tr ' \\' '\n\n' |
+    sed -n 's#^/usr/include/\(boost/.*\)/[^/]*$#usr/include/\1#p; s#^/usr/include/boost/[^/]*$#usr/include/boost#p' |
+    sort -u)"
+  repack "$(ls libboost1.74-dev_*.deb)" prune_boost
+  for deb in libopencv-core-dev_*.deb libopencv-imgproc-dev_*.deb libopencv-imgcodecs-dev_*.deb; do
+    repack "$deb" drop_static
+  done
+fi
 printf '%s\n' "${packages[@]}" > packages.txt
 echo "${glibc_needed#GLIBC_}" > glibc-needed.txt
-echo "downloaded $(ls ./*.deb | wc -l) .deb files into $out: $(du -ch ./*.deb | tail -1 | cut -f1) in all"
+echo "downloaded $(ls ./*.deb | wc -l) .deb files into $out:" \
+  "$(du -cb ./*.deb | tail -1 | awk '{printf "%.1f MiB", $1 / 1048576}') in all"
