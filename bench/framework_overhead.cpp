@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   int64_t items = 1'000'000;
   int threads = 2;
   double micros = 50;
-  int repeat = 3;
+  int repeat = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--items")) items = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);

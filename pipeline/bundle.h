@@ -60,13 +60,22 @@ struct BundlePool {
     for (Bundle* b : free) delete b;
   }
 };
-inline thread_local BundlePool t_pool;
+// The calling thread's pool. The thread_local is a plain pointer (no TLS
+// initialisation call on the hot path); the pool itself is created on first
+// use and destroyed at thread exit (bundle.cpp).
+BundlePool* create_thread_pool();
+inline BundlePool& thread_pool() {
+  static thread_local BundlePool* pool = nullptr;
+  if (__builtin_expect(pool == nullptr, 0)) pool = create_thread_pool();
+  return *pool;
+}
 inline constexpr size_t kPoolMax = 1024;
 
 inline Bundle* new_bundle() {
-  if (t_pool.free.empty()) return new Bundle();
-  Bundle* b = t_pool.free.back();
-  t_pool.free.pop_back();
+  BundlePool& pool = thread_pool();
+  if (pool.free.empty()) return new Bundle();
+  Bundle* b = pool.free.back();
+  pool.free.pop_back();
   b->refs.store(1, std::memory_order_relaxed);
   return b;
 }
@@ -78,8 +87,9 @@ inline void release(Bundle* b) {
     b->in_flight = nullptr;
     b->parent = nullptr;
     b->packets.clear();
-    if (t_pool.free.size() < kPoolMax) {
-      t_pool.free.push_back(b);
+    BundlePool& pool = thread_pool();
+    if (pool.free.size() < kPoolMax) {
+      pool.free.push_back(b);
     } else {
       delete b;
     }
@@ -109,6 +119,6 @@ inline Bundle* writable(Bundle* in) {
   return out;
 }
 
-uint64_t ticks_between(Ticks a, Ticks b) { return b > a ? b - a : 0; }
+inline uint64_t ticks_between(Ticks a, Ticks b) { return b > a ? b - a : 0; }
 
 }  // namespace sluice::detail

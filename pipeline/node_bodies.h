@@ -79,16 +79,23 @@ struct StageRuntime {
   }
 };
 
-inline thread_local std::vector<Packet> t_scratch;
+// A per-thread spare packet vector, swapped with each bundle's so that
+// emitting allocates nothing in steady state (plain-pointer TLS, as above).
+std::vector<Packet>* create_thread_scratch();
+inline std::vector<Packet>& thread_scratch() {
+  static thread_local std::vector<Packet>* scratch = nullptr;
+  if (__builtin_expect(scratch == nullptr, 0)) scratch = create_thread_scratch();
+  return *scratch;
+}
 
 inline std::vector<Packet> take_scratch() {
-  std::vector<Packet> v = std::move(t_scratch);
+  std::vector<Packet> v = std::move(thread_scratch());
   v.clear();
   return v;
 }
 inline void give_scratch(std::vector<Packet>&& v) {
   v.clear();
-  t_scratch = std::move(v);
+  thread_scratch() = std::move(v);
 }
 
 class SourceBody {
