@@ -10,7 +10,12 @@
 #include <stdexcept>
 #include <string>
 
+// pip wheels of LibTorch 2.x define USE_C10D_GLOO but ship no gloo headers:
+// the Gloo backend is then left out (NCCL remains on CUDA).
+#if defined(USE_C10D_GLOO) && __has_include(<gloo/algorithm.h>)
+#define SLUICE_HAVE_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -274,6 +279,7 @@ Distributed::Distributed(const LaunchEnv& env, const DistributedOptions& options
       m.comm_device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank));
     }
 #endif
+#ifdef SLUICE_HAVE_GLOO
     if (!m.group) {
       auto o = c10d::ProcessGroupGloo::Options::create(m.timeout);
       const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
@@ -282,6 +288,11 @@ Distributed::Distributed(const LaunchEnv& env, const DistributedOptions& options
                                : c10d::ProcessGroupGloo::createDefaultDevice());
       m.group = c10::make_intrusive<c10d::ProcessGroupGloo>(m.store, static_cast<int>(env.rank),
                                                             static_cast<int>(env.world_size), o);
+    }
+#endif
+    if (!m.group) {
+      throw std::runtime_error("this build of sluice has no " + m.backend +
+                               " backend (LibTorch was found without its headers)");
     }
   } catch (const std::exception& e) {
     throw std::runtime_error("distributed rendezvous (the " + m.backend + " process group at " +

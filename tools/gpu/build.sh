@@ -121,8 +121,9 @@ for alt in blas lapack; do
     [[ -e "$f" && ! -e "$libdir/$(basename "$f")" ]] && ln -s "$alt/$(basename "$f")" "$libdir/"
   done
 done
-# Debian 12 still ships a few libraries (zlib, expat, lzma, ...) under /lib.
-libdirs="$libdir:$prefix/lib/x86_64-linux-gnu"
+# Debian 12 still ships a few libraries (zlib, expat, lzma, ...) under /lib, and
+# some (armadillo, hdf4, ogdi: GDAL's) under /usr/lib.
+libdirs="$libdir:$prefix/lib/x86_64-linux-gnu:$prefix/usr/lib"
 export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # Nested CMake runs (the plugin install test) find TBB and spdlog here too.
 export CMAKE_PREFIX_PATH="$prefix/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
