@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libtbb-dev libtorch-dev libopencv-dev libboost-program-options-dev \
   libtomlplusplus-dev libgtest-dev libgmock-dev libturbojpeg0-dev \
-  libspdlog-dev libfmt-dev nlohmann-json3-dev \
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libgloo-dev \
   python3 python3-torch python3-torchvision
 
 .PHONY: all deps configure build test demo bench clean
