@@ -116,7 +116,8 @@ std::string human_rate(double r) {
 std::string human_us(double us) {
   if (us >= 1e6) return fmt("%.2fs", us / 1e6);
   if (us >= 1e3) return fmt("%.2fms", us / 1e3);
-  return fmt("%.1fus", us);
+  if (us >= 1) return fmt("%.1fus", us);
+  return fmt("%.0fns", us * 1e3);
 }
 }  // namespace
 
