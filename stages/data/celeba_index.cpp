@@ -104,21 +104,16 @@ int8_t parse_pm1(const std::string& tok, const std::string& file, int64_t line,
   throw IndexError(file, line, "value '" + tok + "' of attribute '" + column + "' is not 1 or -1");
 }
 
-AttributeTable read_attributes_csv(const std::string& file) {
-  AttributeTable t;
-  auto lines = split_lines(read_text_file(file));
-  if (lines.empty() || blank(lines[0])) throw IndexError(file, 1, "missing header line");
-  auto header = split_csv(lines[0]);
-  if (header.size() < 2 || header[0] != "image_id") {
-    throw IndexError(file, 1, "header must start with 'image_id', found '" + header[0] + "'");
-  }
-  t.names.assign(header.begin() + 1, header.end());
-  t.header_line = 1;
-  const size_t cols = header.size();
-  for (size_t i = 1; i < lines.size(); ++i) {
+// Reads the rows `lines[first..]` (image id, then one value per attribute name)
+// into `t`, checking the column count and the values line by line.
+template <class Split>
+void append_rows(AttributeTable& t, const std::vector<std::string>& lines, size_t first,
+                 Split split, const std::string& file) {
+  const size_t cols = t.names.size() + 1;
+  for (size_t i = first; i < lines.size(); ++i) {
     const int64_t ln = static_cast<int64_t>(i) + 1;
     if (blank(lines[i])) continue;
-    auto row = split_csv(lines[i]);
+    auto row = split(lines[i]);
     if (row.size() != cols) {
       throw IndexError(
           file, ln,
@@ -129,6 +124,19 @@ AttributeTable read_attributes_csv(const std::string& file) {
     for (size_t c = 1; c < cols; ++c)
       t.values.push_back(parse_pm1(row[c], file, ln, t.names[c - 1]));
   }
+}
+
+AttributeTable read_attributes_csv(const std::string& file) {
+  AttributeTable t;
+  auto lines = split_lines(read_text_file(file));
+  if (lines.empty() || blank(lines[0])) throw IndexError(file, 1, "missing header line");
+  auto header = split_csv(lines[0]);
+  if (header.size() < 2 || header[0] != "image_id") {
+    throw IndexError(file, 1, "header must start with 'image_id', found '" + header[0] + "'");
+  }
+  t.names.assign(header.begin() + 1, header.end());
+  t.header_line = 1;
+  append_rows(t, lines, 1, split_csv, file);
   return t;
 }
 
@@ -155,21 +163,7 @@ AttributeTable read_attributes_txt(const std::string& file) {
   t.names = split_spaces(lines[1]);
   t.header_line = 2;
   if (t.names.empty()) throw IndexError(file, 2, "missing attribute names");
-  const size_t cols = t.names.size() + 1;
-  for (size_t i = 2; i < lines.size(); ++i) {
-    const int64_t ln = static_cast<int64_t>(i) + 1;
-    if (blank(lines[i])) continue;
-    auto row = split_spaces(lines[i]);
-    if (row.size() != cols) {
-      throw IndexError(
-          file, ln,
-          "expected " + std::to_string(cols) + " columns, found " + std::to_string(row.size()));
-    }
-    t.ids.push_back(row[0]);
-    t.lines.push_back(ln);
-    for (size_t c = 1; c < cols; ++c)
-      t.values.push_back(parse_pm1(row[c], file, ln, t.names[c - 1]));
-  }
+  append_rows(t, lines, 2, split_spaces, file);
   if (static_cast<int64_t>(t.ids.size()) != count) {
     throw IndexError(file, 1,
                      "count line says " + std::to_string(count) + " images but " +
