@@ -23,20 +23,23 @@
 namespace sluice::detail {
 
 // Counts the items a source has in flight and releases the source's limiter
-// when one is fully consumed.
+// when one is fully consumed. The source's thread owns the acquiring side (a
+// source body is serial); consumers only add to `released`, on its own cache
+// line, so the two sides never fight over one.
 struct InFlight {
+  // Source side.
+  int64_t acquired = 0;
+  int64_t peak = 0;
+  // Consumer side.
+  alignas(64) std::atomic<int64_t> released{0};
   std::atomic<tbb::flow::receiver<tbb::flow::continue_msg>*> decrementer{nullptr};
-  std::atomic<int64_t>* total = nullptr;
-  std::atomic<int64_t>* peak = nullptr;
 
   void acquire() {
-    int64_t now = total->fetch_add(1, std::memory_order_relaxed) + 1;
-    int64_t p = peak->load(std::memory_order_relaxed);
-    while (now > p && !peak->compare_exchange_weak(p, now, std::memory_order_relaxed)) {
-    }
+    const int64_t now = ++acquired - released.load(std::memory_order_relaxed);
+    if (now > peak) peak = now;
   }
   void release() {
-    total->fetch_sub(1, std::memory_order_relaxed);
+    released.fetch_add(1, std::memory_order_relaxed);
     if (auto* d = decrementer.load(std::memory_order_acquire)) {
       d->try_put(tbb::flow::continue_msg());
     }

@@ -104,14 +104,15 @@ class SourceBody {
       : rt_(rt), in_flight_(in_flight), control_(control), consumers_(consumers) {}
 
   BundlePtr operator()(tbb::flow_control& fc) {
-    if (*done_) {
+    State& st = *state_;
+    if (st.done) {
       fc.stop();
       return nullptr;
     }
     Ticks t0 = ticks_now();
-    uint64_t blocked = last_end_ ? ticks_between(last_end_, t0) : 0;
+    uint64_t blocked = st.last_end ? ticks_between(st.last_end, t0) : 0;
     BundlePtr b = new_bundle();
-    b->seq = (*seq_)++;
+    b->seq = st.seq++;
     Emitter out(b->packets);
     bool more = false;
     if (!control_->stop_requested()) {
@@ -123,13 +124,13 @@ class SourceBody {
     }
     if (!more) {
       b->packets.push_back(Packet::control(Control{ControlKind::kEndOfStream, {}, 0}));
-      *done_ = true;
+      st.done = true;
     }
     uint64_t n = 0;
     for (const auto& p : b->packets) n += !p.is_control;
     Ticks t1 = ticks_now();
     rt_->record(t0, t1, blocked, 0, n);
-    last_end_ = t1;
+    st.last_end = t1;
     b->emitted = t1;
     b->in_flight = in_flight_;
     in_flight_->acquire();
@@ -141,10 +142,14 @@ class SourceBody {
   InFlight* in_flight_;
   RunControl* control_;
   uint32_t consumers_;
-  // input_node copies its body; keep the state shared across copies.
-  std::shared_ptr<uint64_t> seq_ = std::make_shared<uint64_t>(0);
-  std::shared_ptr<bool> done_ = std::make_shared<bool>(false);
-  Ticks last_end_ = 0;
+  // input_node copies its body; keep the state shared across copies, on a
+  // cache line of its own (only the source's thread touches it).
+  struct alignas(64) State {
+    uint64_t seq = 0;
+    Ticks last_end = 0;
+    bool done = false;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
 // Runs a transform or sink over every packet of a bundle.

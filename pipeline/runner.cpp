@@ -131,7 +131,6 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     rts.push_back(std::move(rt));
   }
 
-  std::atomic<int64_t> in_flight_total{0}, in_flight_peak{0};
   std::vector<std::unique_ptr<InFlight>> in_flight;  // outlives the graph's nodes
   std::unique_ptr<GraphHolder> holder = std::make_unique<GraphHolder>();
 
@@ -147,8 +146,6 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     const StageSpec& spec = vs.entry->spec;
     if (spec.kind == StageKind::kSource) {
       auto inf = std::make_unique<InFlight>();
-      inf->total = &in_flight_total;
-      inf->peak = &in_flight_peak;
       auto* src = holder->add<InputNode>(
           SourceBody(rt, inf.get(), &control, static_cast<uint32_t>(vs.outputs.size())));
       auto* lim = holder->add<LimiterNode>(max_in_flight - 1);
@@ -278,7 +275,9 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   holder.reset();  // drops whatever a cancelled graph still held
 
   report.wall_s = std::chrono::duration<double>(t1 - t0).count();
-  report.peak_in_flight = static_cast<size_t>(in_flight_peak.load());
+  for (const auto& inf : in_flight) {
+    report.peak_in_flight = std::max(report.peak_in_flight, static_cast<size_t>(inf->peak));
+  }
   if (failure) {
     report.status = RunStatus::kFailed;
     try {
