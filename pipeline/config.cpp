@@ -24,8 +24,8 @@ const StageDecl* GraphConfig::find(const std::string& id) const {
 
 namespace {
 
-const std::vector<std::string> kPipelineKeys = {"name",          "description", "include", "threads",
-                                                "max_in_flight", "seed",        "plugins"};
+const std::vector<std::string> kPipelineKeys = {
+    "name", "description", "include", "threads", "max_in_flight", "seed", "plugins", "chain"};
 const std::vector<std::string> kTopLevelKeys = {"pipeline", "stages"};
 
 SourceLocation location(const toml::source_region& src, const std::string& fallback_file) {
@@ -337,6 +337,13 @@ class Loader {
       want_int(s.max_in_flight, 1);
     } else if (k == "seed") {
       want_int(s.seed, 0);
+    } else if (k == "chain") {
+      auto v = node.value_exact<bool>();
+      if (!v) {
+        error(vw, "pipeline.chain must be true or false, not " + toml_type_name(node));
+      } else {
+        s.chain = *v;
+      }
     } else if (k == "plugins") {
       const toml::array* arr = node.as_array();
       if (!arr) {

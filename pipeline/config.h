@@ -53,6 +53,7 @@ struct PipelineSettings {
   int64_t threads = 0;         // 0 = all cores
   int64_t max_in_flight = 0;   // 0 = default (see RunOptions)
   int64_t seed = 0;
+  bool chain = true;           // run chains of `auto` stages in one node (see RunOptions)
   std::vector<std::string> plugins;  // resolved to absolute paths
   std::map<std::string, SourceLocation> where;  // per key, for error messages
 };

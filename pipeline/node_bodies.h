@@ -227,6 +227,29 @@ class StageBody {
   uint32_t consumers_;
 };
 
+// Runs a chain of stages in one node: each stage's body on the bundle the
+// previous one produced (the runner chains only 1->1 wiring, so every member
+// but the last has exactly one consumer). Timing and counts stay per stage.
+class ChainBody {
+ public:
+  ChainBody(const std::vector<StageRuntime*>& members, uint32_t consumers) {
+    for (size_t k = 0; k < members.size(); ++k) {
+      bodies_.emplace_back(members[k], k + 1 == members.size() ? consumers : 1);
+    }
+  }
+
+  Bundle* operator()(Bundle* b) {
+    for (StageBody& body : bodies_) {
+      b = body(b);
+      if (!b) break;  // a sink consumed it
+    }
+    return b;
+  }
+
+ private:
+  std::vector<StageBody> bodies_;
+};
+
 // Joins several input streams into one: renumbers bundles in arrival order and
 // forwards a single end-of-stream once every input has ended.
 class MergeBody {

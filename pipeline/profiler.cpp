@@ -170,6 +170,11 @@ void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
       << " thread(s), in flight <= " << r.max_in_flight << " (peak " << r.peak_in_flight << ")\n";
   line(head);
   for (const auto& row : rows) line(row);
+  for (const auto& c : r.chains) {
+    std::string ids;
+    for (const auto& id : c) ids += (ids.empty() ? "" : " -> ") + id;
+    out << "chained in one node: " << ids << '\n';
+  }
   // Non-zero counters only (the JSON report has all of them).
   size_t zero = 0;
   std::string lines;
@@ -208,6 +213,7 @@ std::string profile_json(const RunReport& r) {
                            {"utilisation", s.utilisation},
                            {"bottleneck", s.bottleneck}});
   }
+  j["chains"] = r.chains;
   j["counters"] = r.counters;
   return j.dump(2);
 }

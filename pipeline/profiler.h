@@ -100,6 +100,8 @@ struct RunReport {
   size_t max_in_flight = 0;
   size_t peak_in_flight = 0;
   std::vector<StageProfile> stages;  // topological order
+  // Stages that ran chained in one node (RunOptions::chain), by id, in order.
+  std::vector<std::vector<std::string>> chains;
   std::map<std::string, int64_t> counters;
 };
 

@@ -63,6 +63,35 @@ struct GraphHolder {
 
 }  // namespace
 
+std::vector<std::vector<size_t>> plan_chains(const ValidatedGraph& g, bool enabled) {
+  const size_t n = g.stages.size();
+  std::vector<std::vector<size_t>> chains;
+  if (!enabled) return chains;
+  // next[u] = the stage that runs in u's node right after u.
+  std::vector<std::optional<size_t>> next(n);
+  std::vector<bool> has_prev(n, false);
+  for (size_t i = 0; i < n; ++i) {
+    const ValidatedStage& vs = g.stages[i];
+    if (vs.inputs.size() != 1 || !vs.concurrency.is_auto() || vs.entry->spec.ordered_input) {
+      continue;
+    }
+    const ValidatedStage& up = g.stages[vs.inputs[0]];
+    if (up.entry->spec.kind != StageKind::kTransform || up.outputs.size() != 1 ||
+        !up.concurrency.is_auto()) {
+      continue;
+    }
+    next[vs.inputs[0]] = i;
+    has_prev[i] = true;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (has_prev[i] || !next[i]) continue;
+    std::vector<size_t> c = {i};
+    while (next[c.back()]) c.push_back(*next[c.back()]);
+    chains.push_back(std::move(c));
+  }
+  return chains;
+}
+
 RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   RunReport report;
   report.pipeline = g.name.empty() ? g.path : g.name;
@@ -139,8 +168,17 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   std::vector<bool> ordered(n, false);  // is stage i's output stream in order?
   std::vector<InputNode*> sources;
   std::vector<std::vector<flow::receiver<BundlePtr>*>> entry(n);
+  const std::vector<std::vector<size_t>> chains =
+      plan_chains(g, options.chain.value_or(g.settings.chain));
+  std::vector<bool> chained_in(n, false);  // runs in an earlier stage's node
+  for (const auto& c : chains) {
+    for (size_t k = 1; k < c.size(); ++k) chained_in[c[k]] = true;
+  }
+  std::vector<const std::vector<size_t>*> chain_of(n, nullptr);
+  for (const auto& c : chains) chain_of[c.front()] = &c;
 
   for (size_t i = 0; i < n; ++i) {
+    if (chained_in[i]) continue;  // built with its chain's first stage
     const ValidatedStage& vs = g.stages[i];
     StageRuntime* rt = rts[i].get();
     const StageSpec& spec = vs.entry->spec;
@@ -187,20 +225,27 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     }
     size_t limit = vs.concurrency.is_auto() ? static_cast<size_t>(flow::unlimited) : vs.concurrency.limit;
     rt->in_stream_finish = stream_ordered && limit == 1;
+    // This stage and the ones chained to it (see RunOptions::chain) in one node.
+    std::vector<StageRuntime*> members = {rt};
+    if (chain_of[i]) {
+      for (size_t k = 1; k < chain_of[i]->size(); ++k) {
+        members.push_back(rts[(*chain_of[i])[k]].get());
+      }
+    }
+    const size_t last = members.back()->index;
+    const auto consumers = static_cast<uint32_t>(g.stages[last].outputs.size());
     flow::receiver<BundlePtr>* body_node = nullptr;
-    if (spec.kind == StageKind::kSink) {
-      auto* node = holder->add<SinkNode>(limit, [rt](Bundle* b) {
-        StageBody body(rt, 0);
+    if (members.back()->sink) {
+      auto* node = holder->add<SinkNode>(limit, [body = ChainBody(members, 0)](Bundle* b) mutable {
         body(b);
         return flow::continue_msg();
       });
       body_node = node;
     } else {
-      auto* node = holder->add<FunctionNode>(
-          limit, StageBody(rt, static_cast<uint32_t>(vs.outputs.size())));
+      auto* node = holder->add<FunctionNode>(limit, ChainBody(members, consumers));
       body_node = node;
-      output[i] = node;
-      ordered[i] = stream_ordered && limit == 1;
+      output[last] = node;
+      ordered[last] = stream_ordered && limit == 1;
     }
     if (merged) {
       flow::make_edge(*merged, *body_node);
@@ -211,6 +256,7 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     entry[i] = inputs_entry;
   }
   for (size_t i = 0; i < n; ++i) {
+    if (chained_in[i]) continue;  // its input is inside its chain's node
     const ValidatedStage& vs = g.stages[i];
     for (size_t k = 0; k < vs.inputs.size(); ++k) {
       flow::make_edge(*output[vs.inputs[k]], *entry[i][k]);
@@ -310,6 +356,11 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     report.stages.push_back(std::move(p));
   }
   mark_bottleneck(report.stages);
+  for (const auto& c : chains) {
+    std::vector<std::string> ids;
+    for (size_t i : c) ids.push_back(g.stages[i].id);
+    report.chains.push_back(std::move(ids));
+  }
   report.counters = counters.snapshot();
   if (trace) {
     try {

@@ -217,6 +217,18 @@ TEST(Config, SetOverridesParameterAndPipelineKeys) {
   EXPECT_EQ(g.find("add")->concurrency.limit, 2u);
 }
 
+TEST(Config, PipelineChainIsABoolean) {
+  expect_one(errors_of(text(R"(
+[pipeline]
+chain = 1
+)") + text(kValid)),
+             2, 9, "pipeline.chain must be true or false, not integer");
+  Registry registry = testing::test_registry();
+  EXPECT_TRUE(load_pipeline_string(text(kValid), "test.toml", {}, registry).settings.chain);
+  EXPECT_FALSE(load_pipeline_string(text(kValid), "test.toml", {"pipeline.chain=false"}, registry)
+                   .settings.chain);
+}
+
 TEST(Config, SetWithUnknownKeyIsReportedAgainstTheOverride) {
   auto errors = errors_of(text(kValid), {"numbers.cont=7"});
   ASSERT_EQ(errors.size(), 1u);

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -102,6 +103,129 @@ input = "work"
   int bottlenecks = 0;
   for (const auto& s : r.stages) bottlenecks += s.bottleneck;
   EXPECT_EQ(bottlenecks, 1);
+}
+
+// Three `auto` transforms in a row, then an ordered sink: the three share a node.
+const char* kChainable = R"(
+[stages.numbers]
+use = "test.count"
+count = 600
+[stages.rep]
+use = "test.repeat"
+input = "numbers"
+copies = 2
+filter_odd = true
+[stages.work]
+use = "test.jitter"
+input = "rep"
+max_us = 5
+[stages.pass]
+use = "test.throw"
+input = "work"
+at = -1
+[stages.out]
+use = "test.record"
+input = "pass"
+)";
+
+TEST(Runner, ChainedStagesGiveTheSameStreamAndPerStageCounts) {
+  RunOptions opts;
+  opts.threads = 4;
+  RunReport chained = run_text(kChainable, opts);
+  ASSERT_EQ(chained.status, RunStatus::kCompleted) << chained.error;
+  const std::vector<int64_t> got = recorded_ints();
+  EXPECT_EQ(observed().finished, 1);
+  opts.chain = false;
+  RunReport unchained = run_text(kChainable, opts);
+  ASSERT_EQ(unchained.status, RunStatus::kCompleted) << unchained.error;
+  EXPECT_EQ(got, recorded_ints());
+  ASSERT_EQ(got.size(), 600u);
+  EXPECT_EQ(got.front(), 1);  // 0 * 100 + 0 + 1
+
+  using Chains = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(chained.chains, (Chains{{"rep", "work", "pass"}}));
+  EXPECT_TRUE(unchained.chains.empty());
+  for (const RunReport* r : {&chained, &unchained}) {
+    ASSERT_EQ(r->stages.size(), 5u);
+    EXPECT_EQ(r->stages[1].items_in, 600u);
+    EXPECT_EQ(r->stages[1].items_out, 600u);  // 300 even inputs x 2 copies
+    for (size_t i : {2, 3}) {
+      EXPECT_EQ(r->stages[i].items_in, 600u) << r->stages[i].id;
+      EXPECT_EQ(r->stages[i].items_out, 600u) << r->stages[i].id;
+      EXPECT_GT(r->stages[i].busy_s, 0.0) << r->stages[i].id;
+    }
+    EXPECT_EQ(r->stages[4].items_in, 600u);
+  }
+  // The profile says which stages shared a node.
+  std::ostringstream table;
+  print_profile_table(table, chained);
+  EXPECT_NE(table.str().find("chained in one node: rep -> work -> pass"), std::string::npos)
+      << table.str();
+  EXPECT_EQ(nlohmann::json::parse(profile_json(chained))["chains"][0][2], "pass");
+}
+
+TEST(Runner, OnlyOneToOneAutoWiringIsChained) {
+  // a feeds two stages (fan-out): nothing chains to it. b is serial, d has an
+  // explicit concurrency: neither chains. c -> e and f -> g -> h do; the
+  // ordered sink does not.
+  RunReport r = run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 50
+[stages.a]
+use = "test.jitter"
+input = "numbers"
+max_us = 0
+[stages.b]
+use = "test.jitter"
+input = "a"
+max_us = 0
+concurrency = "serial"
+[stages.c]
+use = "test.jitter"
+input = "a"
+max_us = 0
+[stages.d]
+use = "test.jitter"
+input = "b"
+max_us = 0
+concurrency = 2
+[stages.e]
+use = "test.jitter"
+input = "c"
+max_us = 0
+[stages.f]
+use = "test.repeat"
+input = ["d", "e"]
+copies = 1
+[stages.g]
+use = "test.jitter"
+input = "f"
+max_us = 0
+[stages.h]
+use = "test.throw"
+input = "g"
+at = -1
+[stages.out]
+use = "test.record"
+input = "h"
+)");
+  ASSERT_EQ(r.status, RunStatus::kCompleted) << r.error;
+  using Chains = std::vector<std::vector<std::string>>;
+  EXPECT_EQ(r.chains, (Chains{{"c", "e"}, {"f", "g", "h"}}));
+  EXPECT_EQ(recorded_ints().size(), 100u);
+}
+
+TEST(Runner, FailureInsideAChainNamesTheStage) {
+  RunOptions opts;
+  opts.threads = 2;
+  RunReport r = run_text(kChainable, opts, {"pass.at=3601", "numbers.count=100000"});
+  EXPECT_EQ(r.status, RunStatus::kFailed);
+  EXPECT_EQ(r.chains.size(), 1u);
+  EXPECT_EQ(r.failed_stage, "pass");
+  EXPECT_NE(r.error.find("stage 'pass' failed on item #36 (Int 3601): boom at 3601"),
+            std::string::npos)
+      << r.error;
 }
 
 TEST(Runner, ControlMarkersArriveAfterTheirEpochsItems) {

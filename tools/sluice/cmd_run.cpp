@@ -41,6 +41,8 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
       "max-in-flight", po::value(&ro.max_in_flight)->default_value(0),
       "items in flight per source (0: pipeline.max_in_flight, else 4 x threads + 16)")(
       "seed", po::value(&ro.seed)->default_value(-1), "run seed (-1: pipeline.seed)")(
+      "no-chain", po::bool_switch(),
+      "one TBB node per stage: do not chain 1->1 `auto` stages (pipeline.chain = false)")(
       "profile", po::value(&profile_path), "write the per-stage profile as JSON to this file")(
       "trace", po::value(&ro.trace_path),
       "write a Chrome/Perfetto trace (open in ui.perfetto.dev) to this file");
@@ -48,6 +50,7 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   po::variables_map vm;
   if (auto code = parse_command_line(name, "CONFIG [options]", args, o, pos, vm)) return *code;
   apply_logging_options(vm);
+  if (vm["no-chain"].as<bool>()) ro.chain = false;
 
   Registry registry = make_registry(c.plugins);
   auto graph = load_validated(c.config, c.overrides, registry);
@@ -108,6 +111,12 @@ int check_cmd(const std::vector<std::string>& args) {
               << ")";
     for (size_t k = 0; k < s.inputs.size(); ++k) {
       std::cout << (k ? ", " : " <- ") << graph->stages[s.inputs[k]].id;
+    }
+  }
+  for (const auto& chain : plan_chains(*graph, graph->settings.chain)) {
+    std::cout << "\n  chained in one node:";
+    for (size_t k = 0; k < chain.size(); ++k) {
+      std::cout << (k ? " -> " : " ") << graph->stages[chain[k]].id;
     }
   }
   std::cout << '\n';
