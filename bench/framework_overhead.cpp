@@ -1,13 +1,17 @@
 // Framework overhead, measured side by side in one process:
 //  1. trivial stages: a hand-written tbb::flow graph (input_node ->
 //     limiter_node -> three function_nodes) against the same shape described
-//     in TOML and run by sluice with profiling on;
+//     in TOML and run by sluice with profiling on, as sluice runs it by
+//     default (the three `auto` stages chained in one node) and with chaining
+//     off (one node per stage, like the hand-written graph);
 //  2. CPU-bound stages: three stages of `micros` of work per item each,
 //     against the ideal throughput threads / (3 x micros).
 // Each measurement is repeated and the best run kept (shared, noisy machines).
 //
 //   build/bench/bench_framework [--items N] [--threads T] [--micros U] [--repeat R]
-// (--micros 0 runs the trivial-stage comparison only)
+//                               [--only tbb|sluice]
+// (--micros 0 runs the trivial-stage comparison only; --only runs one side of it,
+// for profiling)
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -61,14 +65,15 @@ double hand_written(int64_t items, int threads, size_t in_flight) {
   return items / s;
 }
 
-double sluice_graph(const std::string& toml, int threads, size_t in_flight, double* wall = nullptr,
-                    sluice::RunReport* out = nullptr) {
+double sluice_graph(const std::string& toml, int threads, size_t in_flight, bool chain = true,
+                    double* wall = nullptr, sluice::RunReport* out = nullptr) {
   sluice::Registry reg;
   sluice::register_generic_stages(reg);
   sluice::ValidatedGraph g = sluice::load_pipeline_string(toml, "bench.toml", {}, reg);
   sluice::RunOptions opts;
   opts.threads = threads;
   opts.max_in_flight = in_flight;
+  opts.chain = chain;
   sluice::RunReport r = sluice::run_graph(g, opts);
   if (r.status != sluice::RunStatus::kCompleted) {
     std::cerr << "run failed: " << r.error << '\n';
@@ -87,11 +92,13 @@ int main(int argc, char** argv) {
   int threads = 2;
   double micros = 50;
   int repeat = 5;
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--items")) items = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--micros")) micros = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--only")) only = argv[i + 1];
   }
   spdlog::set_level(spdlog::level::warn);
   const size_t in_flight = 64;
@@ -112,16 +119,21 @@ offset = 1
 use = "util.discard"
 input = "b"
 )";
-  double best_tbb = 0, best_sluice = 0;
+  double best_tbb = 0, best_sluice = 0, best_unchained = 0;
   for (int r = 0; r < repeat; ++r) {
-    best_tbb = std::max(best_tbb, hand_written(items, threads, in_flight));
-    best_sluice = std::max(best_sluice, sluice_graph(trivial, threads, in_flight));
+    if (only != "sluice") best_tbb = std::max(best_tbb, hand_written(items, threads, in_flight));
+    if (only != "tbb") {
+      best_sluice = std::max(best_sluice, sluice_graph(trivial, threads, in_flight));
+      best_unchained = std::max(best_unchained, sluice_graph(trivial, threads, in_flight, false));
+    }
   }
   std::printf("trivial stages, %lld items, %d threads, %zu in flight (best of %d)\n",
               static_cast<long long>(items), threads, in_flight, repeat);
-  std::printf("  hand-written tbb::flow : %10.0f items/s\n", best_tbb);
-  std::printf("  sluice (profiling on)  : %10.0f items/s\n", best_sluice);
-  std::printf("  ratio sluice/tbb       : %10.2f   (target >= 0.50)\n", best_sluice / best_tbb);
+  std::printf("  hand-written tbb::flow     : %10.0f items/s\n", best_tbb);
+  std::printf("  sluice (profiling on)      : %10.0f items/s\n", best_sluice);
+  std::printf("  sluice, chaining off       : %10.0f items/s\n", best_unchained);
+  std::printf("  ratio sluice/tbb           : %10.2f   (target >= 0.50)\n", best_sluice / best_tbb);
+  std::printf("  ratio, chaining off        : %10.2f\n", best_unchained / best_tbb);
 
   if (micros <= 0) return 0;  // --micros 0: trivial-stage comparison only
   const int64_t work_items = static_cast<int64_t>(2.0e6 / micros);  // ~6 s of work at 2 threads
@@ -149,7 +161,7 @@ input = "s3"
   sluice::RunReport report;
   for (int r = 0; r < repeat; ++r) {
     sluice::RunReport rr;
-    double v = sluice_graph(busy, threads, in_flight, nullptr, &rr);
+    double v = sluice_graph(busy, threads, in_flight, true, nullptr, &rr);
     if (v > best_busy) best_busy = v, report = rr;
   }
   double ideal = threads / (3 * micros * 1e-6);
