@@ -42,7 +42,10 @@ endforeach()
 set_target_properties(sluice_sdk PROPERTIES EXPORT_NAME sdk)
 set_target_properties(sluice_pipeline PROPERTIES EXPORT_NAME pipeline)
 
-set_target_properties(sluice PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}")
+# The installed binary finds the core library beside it, and dependencies outside the
+# system's library folders (a pip wheel's LibTorch, say) where it was linked against them.
+set_target_properties(sluice PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}"
+                                        INSTALL_RPATH_USE_LINK_PATH TRUE)
 install(TARGETS sluice RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 install(TARGETS sluice_pipeline sluice_sdk EXPORT sluiceTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime
