@@ -307,6 +307,16 @@ Distributed::~Distributed() { detach(); }
 int64_t Distributed::rank() const { return impl_->env.rank; }
 int64_t Distributed::world_size() const { return impl_->env.world_size; }
 const std::string& Distributed::backend() const { return impl_->backend; }
+
+bool Distributed::has_backend(const std::string& name) {
+#ifdef SLUICE_HAVE_GLOO
+  if (name == "gloo") return true;
+#endif
+#ifdef USE_C10D_NCCL
+  if (name == "nccl") return true;
+#endif
+  return false;
+}
 const DistributedOptions& Distributed::options() const { return impl_->options; }
 double Distributed::gradient_sync_seconds() const { return impl_->sync_seconds; }
 int64_t Distributed::verified_steps() const { return impl_->verified; }

@@ -49,6 +49,10 @@ class Distributed {
   const std::string& backend() const;
   const DistributedOptions& options() const;
 
+  // Whether this build has the process-group backend `name` ("gloo", "nccl"). A LibTorch
+  // without the gloo headers (pip wheels) gives a build without Gloo, hence no CPU runs.
+  static bool has_backend(const std::string& name);
+
   // "auto" or "cuda" -> "cuda:LOCAL_RANK" when CUDA is available (one device per rank).
   static void assign_local_device(TrainerConfig& config, const LaunchEnv& env);
 

@@ -34,6 +34,7 @@
 #include "stages/data/epoch_order.h"
 #include "stages/data/launch_env.h"
 #include "stages/data/synth_celeba.h"
+#include "stages/train/distributed.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -244,7 +245,14 @@ TEST(LaunchEnv, ReadsTorchrunVariablesAndRejectsInconsistentOnes) {
   }
 }
 
+// The two-rank tests run on CPU, over Gloo.
+#define SKIP_WITHOUT_GLOO()                                                                   \
+  if (!sluice::train::Distributed::has_backend("gloo")) {                                     \
+    GTEST_SKIP() << "this build has no Gloo backend (its LibTorch came without gloo headers)"; \
+  }
+
 TEST_F(Distributed, TwoRanksStayIdenticalAndMatchOneProcess) {
+  SKIP_WITHOUT_GLOO();
   // One process on global batches of 16 == two ranks on local batches of 8: the
   // strided shards of the shuffled order put the same 16 samples in each global step.
   const auto single_cfg = config("single", 16, 2);
@@ -298,6 +306,7 @@ TEST_F(Distributed, TwoRanksStayIdenticalAndMatchOneProcess) {
 }
 
 TEST_F(Distributed, KilledOrHungRankFailsTheOtherWithinTheTimeout) {
+  SKIP_WITHOUT_GLOO();
   // Many epochs, so the pair is still training when one rank goes away.
   const auto cfg = config("failures", 8, 500);
   for (const int signal : {SIGKILL, SIGSTOP}) {
