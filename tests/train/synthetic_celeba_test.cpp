@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -106,6 +107,8 @@ TEST_F(SyntheticCeleba, NarrowVggReaches95PercentOnMale) {
   ASSERT_EQ(evaluated.status, sluice::RunStatus::kCompleted) << evaluated.error;
   std::ifstream in(report);
   const auto j = nlohmann::json::parse(in);
+  std::cout << "test accuracy on Male: " << j["accuracy"].get<double>() << " over "
+            << j["count"].get<int64_t>() << " images\n";
   EXPECT_GT(j["count"].get<int64_t>(), 300);
   EXPECT_GE(j["accuracy"].get<double>(), 0.95) << j.dump(2);
   EXPECT_TRUE(j["attributes"].contains("Eyeglasses"));
