@@ -1,5 +1,7 @@
 #include "pipeline/run_control.h"
 
+#include <algorithm>
+
 #include <csignal>
 
 namespace sluice {
@@ -33,6 +35,18 @@ std::map<std::string, int64_t> CounterSet::snapshot() const {
 
 bool RunControl::stop_requested() const {
   return stop_.load(std::memory_order_relaxed) || g_signal_count > 0;
+}
+
+void RunControl::request_start_epoch(int64_t epoch) {
+  epoch = std::max<int64_t>(epoch, 0);
+  int64_t now = start_epoch_.load(std::memory_order_relaxed);
+  while ((now < 0 || epoch < now) &&
+         !start_epoch_.compare_exchange_weak(now, epoch, std::memory_order_relaxed)) {
+  }
+}
+
+int64_t RunControl::start_epoch() const {
+  return std::max<int64_t>(start_epoch_.load(std::memory_order_relaxed), 0);
 }
 
 SignalGuard::SignalGuard() {

@@ -1,5 +1,6 @@
 // Run-wide state shared by the runner and the stages: the stop request (from a
-// stage, e.g. early stopping, or from SIGINT/SIGTERM) and named counters.
+// stage, e.g. early stopping, or from SIGINT/SIGTERM), the epoch sources start
+// at (a resumed trainer's request) and named counters.
 #pragma once
 
 #include <atomic>
@@ -26,10 +27,14 @@ class RunControl {
  public:
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
   bool stop_requested() const;
+  // The earliest epoch requested, 0 when none was.
+  void request_start_epoch(int64_t epoch);
+  int64_t start_epoch() const;
   int threads = 1;
 
  private:
   std::atomic<bool> stop_{false};
+  std::atomic<int64_t> start_epoch_{-1};  // -1: no request
 };
 
 // Process-wide SIGINT/SIGTERM handling for runs. The first signal asks the

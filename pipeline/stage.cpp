@@ -31,6 +31,8 @@ StageContext::StageContext(std::string id, uint64_t run_seed, spdlog::logger* lo
 Counter& StageContext::counter(const std::string& name) { return counters_->get(id_ + "." + name); }
 void StageContext::request_stop() { control_->request_stop(); }
 bool StageContext::stop_requested() const { return control_->stop_requested(); }
+void StageContext::request_start_epoch(int64_t epoch) { control_->request_start_epoch(epoch); }
+int64_t StageContext::start_epoch() const { return control_->start_epoch(); }
 int StageContext::threads() const { return control_->threads; }
 
 }  // namespace sluice

@@ -126,6 +126,16 @@ class StageContext {
   // In-flight items still drain, and every stage's finish() still runs.
   void request_stop();
   bool stop_requested() const;
+  // Resuming: ask the sources to start at `epoch` because the epochs before it
+  // are done (a trainer restoring a checkpoint). Sources that emit epochs then
+  // skip the earlier ones without reading them; a source that cannot still
+  // emits them, so a requester must also tolerate seeing them. Call it in
+  // open(); with several requests the earliest epoch wins.
+  void request_start_epoch(int64_t epoch);
+  // The epoch a source should start at: 0 unless a stage asked otherwise. Read
+  // it when producing starts, not in open() (sources open before the stages
+  // downstream of them).
+  int64_t start_epoch() const;
   // Number of worker threads of the run (for sizing pools).
   int threads() const;
 

@@ -70,6 +70,7 @@ class IndexSource : public Source {
   }
 
   void open(StageContext& ctx) override {
+    ctx_ = &ctx;
     order_options_.seed = seed_param_ >= 0 ? static_cast<uint64_t>(seed_param_) : ctx.seed();
     size_t total = 0;
     for (const auto& g : groups_) total += g.members.size();
@@ -83,6 +84,14 @@ class IndexSource : public Source {
   }
 
   bool produce(Emitter& out) override {
+    if (!positioned_) {  // a resumed trainer may have asked to skip finished epochs
+      positioned_ = true;
+      epoch_ = std::min(ctx_->start_epoch(), epochs_);
+      if (epoch_ > 0) {
+        ctx_->log().info("starting at epoch {} of {}: the epochs before are done (resume)",
+                         epoch_ + 1, epochs_);
+      }
+    }
     while (epoch_ < epochs_) {
       if (group_ == groups_.size()) {
         out.emit_control(Control{ControlKind::kEndOfEpoch, {}, epoch_});
@@ -124,6 +133,8 @@ class IndexSource : public Source {
   int64_t seed_param_;
   EpochOrderOptions order_options_;
   std::vector<Group> groups_;
+  StageContext* ctx_ = nullptr;
+  bool positioned_ = false;
   int64_t epoch_ = 0;
   size_t group_ = 0;
   bool started_ = false;

@@ -85,6 +85,9 @@ class TrainVgg : public Sink {
     if (!resume.empty()) {
       state_ = trainer_->load_checkpoint(resume);
       early_stopping_.restore(state_.early_stopping);
+      // The sources skip the finished epochs; consume() still drops their batches
+      // should a source emit them anyway.
+      ctx.request_start_epoch(state_.epoch);
       ctx.log().info("resumed from {}: {} epoch(s) done, {} steps", resume, state_.epoch,
                      state_.step);
     }

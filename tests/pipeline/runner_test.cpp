@@ -438,6 +438,19 @@ TEST(Runner, ProfileJsonHasEveryStage) {
   EXPECT_EQ(j["status"], "completed");
 }
 
+TEST(RunControl, TheEarliestRequestedStartEpochWins) {
+  RunControl control;
+  EXPECT_EQ(control.start_epoch(), 0);  // nobody asked
+  control.request_start_epoch(5);
+  EXPECT_EQ(control.start_epoch(), 5);
+  control.request_start_epoch(7);
+  EXPECT_EQ(control.start_epoch(), 5);
+  control.request_start_epoch(3);
+  EXPECT_EQ(control.start_epoch(), 3);
+  control.request_start_epoch(-2);
+  EXPECT_EQ(control.start_epoch(), 0);
+}
+
 TEST(StageHarness, RunsOneStageFromInlineToml) {
   StageHarness h(testing::test_registry(), R"(use = "test.repeat"
 copies = 2)");

@@ -122,13 +122,22 @@ TEST_F(SyntheticCeleba, ResumedRunEqualsUnbrokenRun) {
   const std::string two_epochs = data_stages(splits, 2, true, 256);
   ASSERT_NE(run(two_epochs + train_stage(whole, "patience = 0\n")).status,
             sluice::RunStatus::kFailed);
-  ASSERT_NE(run(data_stages(splits, 1, true, 256) + train_stage(part, "patience = 0\n")).status,
-            sluice::RunStatus::kFailed);
-  ASSERT_NE(
-      run(two_epochs + train_stage(resumed, "patience = 0\nresume = \"" + part + "/last.pt\"\n"))
-          .status,
-      sluice::RunStatus::kFailed);
+  const auto first = run(data_stages(splits, 1, true, 256) + train_stage(part, "patience = 0\n"));
+  ASSERT_NE(first.status, sluice::RunStatus::kFailed);
+  const auto second =
+      run(two_epochs + train_stage(resumed, "patience = 0\nresume = \"" + part + "/last.pt\"\n"));
+  ASSERT_NE(second.status, sluice::RunStatus::kFailed);
   const auto a = last_epoch(whole + "/metrics.jsonl");
   EXPECT_EQ(a["epoch"].get<double>(), 2.0);
   EXPECT_EQ(a, last_epoch(resumed + "/metrics.jsonl"));
+  // The resumed run read the second epoch only: the index skipped the first.
+  auto decoded = [](const sluice::RunReport& r) {
+    for (const auto& s : r.stages) {
+      if (s.id == "decode") return s.items_in;
+    }
+    return uint64_t{0};
+  };
+  EXPECT_GT(decoded(first), 0u);
+  EXPECT_EQ(decoded(second), decoded(first));
+  EXPECT_EQ(second.counters.at("train.skipped_batches"), 0);
 }
