@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "pipeline/config.h"
+#include "pipeline/config_writer.h"
 #include "pipeline/validate.h"
 #include "tests/pipeline/test_stages.h"
 
@@ -227,6 +228,60 @@ chain = 1
   EXPECT_TRUE(load_pipeline_string(text(kValid), "test.toml", {}, registry).settings.chain);
   EXPECT_FALSE(load_pipeline_string(text(kValid), "test.toml", {"pipeline.chain=false"}, registry)
                    .settings.chain);
+}
+
+TEST(ResolvedConfig, LoadsBackAsTheSameGraph) {
+  Registry registry = testing::test_registry();
+  const std::string toml = text(R"(
+[pipeline]
+name = "it's \"quoted\""
+description = """two
+lines"""
+threads = 3
+seed = 9
+chain = false
+[stages.numbers]
+use = "test.count"
+count = 20
+[stages.left]
+use = "test.kinds"
+input = "numbers"
+concurrency = 3
+ratio = 1e-5
+label = "tab\there"
+floats = [0.0039215686274509803, -2.5, 3]
+names = ["x y", "z"]
+[stages.right]
+use = "test.jitter"
+input = "numbers"
+[stages.out]
+use = "test.record"
+input = ["left", "right"]
+)");
+  const ValidatedGraph g = load_pipeline_string(toml, "a.toml", {"numbers.count=7"}, registry);
+  const std::string resolved = resolved_config_toml(g);
+  const ValidatedGraph back = load_pipeline_string(resolved, "resolved.toml", {}, registry);
+  auto body = [](const std::string& r) { return r.substr(r.find('\n')); };  // past the comment
+  EXPECT_EQ(body(resolved_config_toml(back)), body(resolved));
+  EXPECT_EQ(back.settings.name, "it's \"quoted\"");
+  EXPECT_EQ(back.settings.description, "two\nlines");
+  EXPECT_EQ(back.settings.threads, 3);
+  EXPECT_EQ(back.settings.seed, 9);
+  EXPECT_FALSE(back.settings.chain);
+  ASSERT_EQ(back.stages.size(), g.stages.size());
+  for (size_t i = 0; i < g.stages.size(); ++i) {
+    EXPECT_EQ(back.stages[i].id, g.stages[i].id);
+    EXPECT_EQ(back.stages[i].entry, g.stages[i].entry);
+    EXPECT_EQ(back.stages[i].inputs, g.stages[i].inputs) << g.stages[i].id;
+    EXPECT_EQ(back.stages[i].concurrency.limit, g.stages[i].concurrency.limit) << g.stages[i].id;
+    EXPECT_EQ(back.stages[i].params.values(), g.stages[i].params.values()) << g.stages[i].id;
+  }
+  // Overrides applied, defaults written out, the unset optional left out.
+  EXPECT_EQ(back.find("numbers")->params.get_int("count"), 7);
+  EXPECT_NE(resolved.find("ints = []"), std::string::npos) << resolved;
+  EXPECT_NE(resolved.find("flag = false"), std::string::npos) << resolved;
+  EXPECT_EQ(resolved.find("maybe"), std::string::npos) << resolved;
+  EXPECT_EQ(back.find("left")->params.get_floats("floats")[0], 0.0039215686274509803);
 }
 
 TEST(Config, SetWithUnknownKeyIsReportedAgainstTheOverride) {

@@ -191,6 +191,18 @@ inline Registry test_registry() {
                       .ordered()
                       .param(ParamSpec::integer("sleep_us", 0, "delay per item").min(0)));
   r.add<Tracked>(StageSpec("test.tracked").doc("tracks live items").transform(kAnyPort, kAnyPort));
+  // A pass-through with a parameter of every type (the resolved-config tests).
+  r.add<Tracked>(StageSpec("test.kinds")
+                     .doc("every parameter type")
+                     .transform(kAnyPort, kAnyPort)
+                     .parallel()
+                     .param(ParamSpec::boolean("flag", false, "a boolean"))
+                     .param(ParamSpec::number("ratio", 0.1, "a float"))
+                     .param(ParamSpec::string("label", "plain", "a string"))
+                     .param(ParamSpec::numbers("floats", {0.9, 1.1}, "floats"))
+                     .param(ParamSpec::integers("ints", {}, "integers"))
+                     .param(ParamSpec::strings("names", {"a"}, "strings"))
+                     .param(ParamSpec::optional("maybe", ParamType::kInt, "unset by default")));
   r.add<StopAfter>(StageSpec("test.stop_after")
                        .doc("requests a stop")
                        .transform(kIntPort, kIntPort)

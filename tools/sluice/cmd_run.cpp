@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/config_writer.h"
 #include "pipeline/runner.h"
 #include "stages/data/launch_env.h"
 #include "tools/sluice/cli_common.h"
@@ -98,13 +99,21 @@ int check_cmd(const std::vector<std::string>& args) {
   po::options_description o("options");
   po::positional_options_description pos;
   add_config_options(o, c, pos);
+  o.add_options()("print", po::bool_switch(),
+                  "print the resolved config instead (includes merged, overrides applied, "
+                  "every parameter at its value): one TOML file that runs the same pipeline");
   po::variables_map vm;
-  if (auto code = parse_command_line("check", "CONFIG [--set STAGE.KEY=VALUE]...", args, o, pos, vm)) {
+  if (auto code = parse_command_line("check", "CONFIG [--set STAGE.KEY=VALUE]... [--print]", args,
+                                     o, pos, vm)) {
     return *code;
   }
   Registry registry = make_registry(c.plugins);
   auto graph = load_validated(c.config, c.overrides, registry);
   if (!graph) return kExitConfigError;
+  if (vm["print"].as<bool>()) {
+    std::cout << resolved_config_toml(*graph);
+    return kExitOk;
+  }
   std::cout << c.config << ": ok — " << graph->stages.size() << " stages:";
   for (const auto& s : graph->stages) {
     std::cout << "\n  " << s.id << " (" << s.entry->spec.name << ", " << s.concurrency.to_string()

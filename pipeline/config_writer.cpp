@@ -1,0 +1,110 @@
+#include "pipeline/config_writer.h"
+
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <sstream>
+#include <type_traits>
+#include <variant>
+#include <vector>
+
+#include <toml++/toml.h>
+
+namespace sluice {
+namespace {
+
+// The shortest decimal that reads back as the same double, as a TOML float.
+std::string toml_float(double d) {
+  if (std::isnan(d)) return "nan";
+  if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, d);
+  std::string s(buf, r.ptr);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+// TOML++ prints the rest the way TOML writes it (quoting, escapes).
+template <class T>
+std::string toml_value(const T& v) {
+  if constexpr (std::is_same_v<T, double>) {
+    return toml_float(v);
+  } else {
+    std::ostringstream os;
+    os << toml::value<T>(v);
+    return os.str();
+  }
+}
+
+template <class T>
+std::string toml_array(const std::vector<T>& v) {
+  if (v.empty()) return "[]";
+  std::string s = "[ ";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + toml_value(v[i]);
+  return s + " ]";
+}
+
+std::string format(const ParamValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return "";
+        } else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, int64_t> ||
+                             std::is_same_v<T, double> || std::is_same_v<T, std::string>) {
+          return toml_value(v);
+        } else {
+          return toml_array(v);
+        }
+      },
+      value);
+}
+
+// A bare key when TOML allows one, else a quoted one.
+std::string key(const std::string& k) {
+  bool bare = !k.empty();
+  for (char c : k) {
+    bare = bare && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
+  }
+  return bare ? k : toml_value(k);
+}
+
+}  // namespace
+
+std::string resolved_config_toml(const ValidatedGraph& g) {
+  const PipelineSettings& s = g.settings;
+  std::ostringstream os;
+  os << "# Resolved from " << (g.path.empty() ? std::string("a config") : g.path)
+     << ": includes merged, overrides applied, every parameter at its value.\n";
+  os << "[pipeline]\n";
+  if (!s.name.empty()) os << "name = " << toml_value(s.name) << '\n';
+  if (!s.description.empty()) os << "description = " << toml_value(s.description) << '\n';
+  os << "threads = " << s.threads << '\n';
+  if (s.max_in_flight > 0) os << "max_in_flight = " << s.max_in_flight << '\n';
+  os << "seed = " << s.seed << '\n';
+  os << "chain = " << (s.chain ? "true" : "false") << '\n';
+  if (!s.plugins.empty()) os << "plugins = " << toml_array(s.plugins) << '\n';
+  for (const ValidatedStage& st : g.stages) {
+    os << "\n[stages." << key(st.id) << "]\n";
+    os << "use = " << toml_value(st.entry->spec.name) << '\n';
+    if (st.inputs.size() == 1) {
+      os << "input = " << toml_value(g.stages[st.inputs[0]].id) << '\n';
+    } else if (!st.inputs.empty()) {
+      std::vector<std::string> ids;
+      for (size_t i : st.inputs) ids.push_back(g.stages[i].id);
+      os << "input = " << toml_array(ids) << '\n';
+    }
+    if (st.entry->spec.kind != StageKind::kSource) {
+      const Concurrency& c = st.concurrency;
+      os << "concurrency = "
+         << (c.limit > 1 ? std::to_string(c.limit) : toml_value(c.to_string())) << '\n';
+    }
+    for (const auto& [name, value] : st.params.values()) {
+      if (std::holds_alternative<std::monostate>(value)) continue;  // optional, unset
+      os << key(name) << " = " << format(value) << '\n';
+    }
+  }
+  return os.str();
+}
+
+}  // namespace sluice

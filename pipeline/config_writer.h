@@ -1,0 +1,16 @@
+// The resolved form of a validated pipeline as TOML: one self-contained file
+// with the includes merged, every --set override applied and every parameter
+// at its effective value (defaults filled in). Loading it gives the same graph.
+// `sluice check CONFIG --print` prints it; a run hands it to its stages
+// (StageContext::run_config), and train.vgg stores it with its checkpoints.
+#pragma once
+
+#include <string>
+
+#include "pipeline/validate.h"
+
+namespace sluice {
+
+std::string resolved_config_toml(const ValidatedGraph& graph);
+
+}  // namespace sluice
