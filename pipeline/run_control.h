@@ -31,6 +31,7 @@ class RunControl {
   void request_start_epoch(int64_t epoch);
   int64_t start_epoch() const;
   int threads = 1;
+  std::string config_toml;  // the resolved pipeline (StageContext::run_config)
 
  private:
   std::atomic<bool> stop_{false};

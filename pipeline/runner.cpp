@@ -17,6 +17,7 @@
 
 #include "pipeline/bundle.h"
 #include "pipeline/clock.h"
+#include "pipeline/config_writer.h"
 #include "pipeline/node_bodies.h"
 #include "pipeline/run_control.h"
 #include "pipeline/trace.h"
@@ -110,6 +111,7 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
                                   static_cast<size_t>(threads));
   RunControl control;
   control.threads = threads;
+  control.config_toml = resolved_config_toml(g);
   CounterSet counters;
   std::optional<SignalGuard> signals;
   reset_signals();

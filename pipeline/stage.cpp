@@ -33,6 +33,7 @@ void StageContext::request_stop() { control_->request_stop(); }
 bool StageContext::stop_requested() const { return control_->stop_requested(); }
 void StageContext::request_start_epoch(int64_t epoch) { control_->request_start_epoch(epoch); }
 int64_t StageContext::start_epoch() const { return control_->start_epoch(); }
+const std::string& StageContext::run_config() const { return control_->config_toml; }
 int StageContext::threads() const { return control_->threads; }
 
 }  // namespace sluice

@@ -136,6 +136,9 @@ class StageContext {
   // it when producing starts, not in open() (sources open before the stages
   // downstream of them).
   int64_t start_epoch() const;
+  // The run's pipeline as one resolved TOML file (pipeline/config_writer.h), to
+  // record with results; empty outside a run_graph() run.
+  const std::string& run_config() const;
   // Number of worker threads of the run (for sizing pools).
   int threads() const;
 

@@ -35,6 +35,7 @@
 
 #include "pipeline/registry.h"
 #include "stages/data/launch_env.h"
+#include "stages/train/atomic_file.h"
 #include "stages/train/distributed.h"
 #include "stages/train/early_stopping.h"
 #include "stages/train/metrics.h"
@@ -99,10 +100,16 @@ class TrainVgg : public Sink {
       ctx.log().info("distributed: rank {} of {} (local rank {}), {} backend, weights from rank 0",
                      launch.rank, launch.world_size, launch.local_rank, dist_->backend());
     }
-    state_.config_text = params_to_toml(ctx.id(), params_);
+    // The whole pipeline goes with the checkpoints, and beside them as config.toml:
+    // `sluice run OUTPUT_DIR/config.toml` reruns it. A stage run outside a graph (the
+    // harness) has only its own parameters to record.
+    state_.config_text =
+        ctx.run_config().empty() ? params_to_toml(ctx.id(), params_) : ctx.run_config();
     if (root()) {
       std::filesystem::create_directories(output_dir_);
       log_ = std::make_unique<MetricsLog>(output_dir_);
+      write_file_atomically((std::filesystem::path(output_dir_) / "config.toml").string(),
+                            state_.config_text);
     }
     progress_ = std::make_unique<Progress>(root() && ::isatty(STDERR_FILENO) != 0,
                                            [this](const std::string& line) {

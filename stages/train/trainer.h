@@ -54,7 +54,7 @@ struct TrainingState {
   int64_t step = 0;   // optimizer steps taken
   EarlyStoppingState early_stopping;
   InputSpec input;
-  std::string config_text;  // the config that produced the run
+  std::string config_text;  // the resolved pipeline config that produced the run
 };
 
 struct StepResult {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -140,4 +141,15 @@ TEST_F(SyntheticCeleba, ResumedRunEqualsUnbrokenRun) {
   EXPECT_GT(decoded(first), 0u);
   EXPECT_EQ(decoded(second), decoded(first));
   EXPECT_EQ(second.counters.at("train.skipped_batches"), 0);
+  // Beside the checkpoints: the resolved pipeline, which loads as the same run.
+  std::ifstream resolved(whole + "/config.toml");
+  ASSERT_TRUE(resolved) << "no config.toml in " << whole;
+  const std::string text((std::istreambuf_iterator<char>(resolved)),
+                         std::istreambuf_iterator<char>());
+  sluice::Registry registry;
+  sluice::register_builtin_stages(registry);
+  const auto again = sluice::load_pipeline_string(text, "config.toml", {}, registry);
+  ASSERT_EQ(again.stages.size(), 5u);
+  EXPECT_EQ(again.find("train")->params.get_string("output_dir"), whole);
+  EXPECT_EQ(again.find("index")->params.get_int("epochs"), 2);
 }
