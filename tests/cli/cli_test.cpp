@@ -69,6 +69,23 @@ TEST(Cli, CheckAcceptsTheShippedConfigs) {
   EXPECT_NE(r.out.find("ok"), std::string::npos);
 }
 
+TEST(Cli, CheckPrintWritesAResolvedConfigThatRunsTheSame) {
+  Result r = run("check " + config("numbers.toml") + " --print --set numbers.count=300");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("ok"), std::string::npos) << "only the TOML goes to stdout";
+  EXPECT_EQ(r.out.find("include ="), std::string::npos) << r.out;  // merged, not referenced
+  EXPECT_NE(r.out.find("count = 300"), std::string::npos) << r.out;
+  fs::path resolved = temp_file("resolved.toml", r.out);
+  fs::path json = fs::temp_directory_path() / ("sluice_cli_resolved_" + std::to_string(getpid()) + ".json");
+  Result again = run("run " + resolved.string() + " --profile " + json.string());
+  ASSERT_EQ(again.code, 0) << again.out;
+  std::ifstream in(json);
+  auto j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["stages"][0]["items_out"], 600);  // 300 x 2 epochs
+  fs::remove(resolved);
+  fs::remove(json);
+}
+
 TEST(Cli, ConfigErrorsExitTwoWithPositions) {
   fs::path bad = temp_file("bad.toml", "[stages.a]\nuse = \"gen.rang\"\n\n[stages.b]\nuse = \"util.sum\"\ninput = \"x\"\n");
   Result r = run("check " + bad.string());
