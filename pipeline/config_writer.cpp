@@ -96,8 +96,8 @@ std::string resolved_config_toml(const ValidatedGraph& g) {
     }
     if (st.entry->spec.kind != StageKind::kSource) {
       const Concurrency& c = st.concurrency;
-      os << "concurrency = "
-         << (c.limit > 1 ? std::to_string(c.limit) : toml_value(c.to_string())) << '\n';
+      os << "concurrency = " << (c.limit > 1 ? std::to_string(c.limit) : toml_value(c.to_string()))
+         << '\n';
     }
     for (const auto& [name, value] : st.params.values()) {
       if (std::holds_alternative<std::monostate>(value)) continue;  // optional, unset
