@@ -66,7 +66,7 @@ double hand_written(int64_t items, int threads, size_t in_flight) {
 }
 
 double sluice_graph(const std::string& toml, int threads, size_t in_flight, bool chain = true,
-                    double* wall = nullptr, sluice::RunReport* out = nullptr) {
+                    sluice::RunReport* out = nullptr) {
   sluice::Registry reg;
   sluice::register_generic_stages(reg);
   sluice::ValidatedGraph g = sluice::load_pipeline_string(toml, "bench.toml", {}, reg);
@@ -79,7 +79,6 @@ double sluice_graph(const std::string& toml, int threads, size_t in_flight, bool
     std::cerr << "run failed: " << r.error << '\n';
     std::exit(1);
   }
-  if (wall) *wall = r.wall_s;
   double items = static_cast<double>(r.stages.front().items_out);
   if (out) *out = r;
   return items / r.wall_s;
@@ -161,7 +160,7 @@ input = "s3"
   sluice::RunReport report;
   for (int r = 0; r < repeat; ++r) {
     sluice::RunReport rr;
-    double v = sluice_graph(busy, threads, in_flight, true, nullptr, &rr);
+    double v = sluice_graph(busy, threads, in_flight, true, &rr);
     if (v > best_busy) best_busy = v, report = rr;
   }
   double ideal = threads / (3 * micros * 1e-6);

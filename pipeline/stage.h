@@ -137,7 +137,7 @@ class StageContext {
   // downstream of them).
   int64_t start_epoch() const;
   // The run's pipeline as one resolved TOML file (pipeline/config_writer.h), to
-  // record with results; empty outside a run_graph() run.
+  // record with results.
   const std::string& run_config() const;
   // Number of worker threads of the run (for sizing pools).
   int threads() const;

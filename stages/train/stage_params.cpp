@@ -1,6 +1,6 @@
 #include "stages/train/stage_params.h"
 
-#include <sstream>
+#include <stdexcept>
 
 namespace sluice::train {
 
@@ -78,16 +78,6 @@ OptimizerConfig optimizer_config_from(const Params& p) {
   o.momentum = p.get_float("momentum");
   o.nesterov = p.get_bool("nesterov");
   return o;
-}
-
-std::string params_to_toml(const std::string& stage_id, const Params& p) {
-  std::ostringstream os;
-  os << "[stages." << stage_id << "]\n";
-  for (const auto& [name, value] : p.values()) {
-    if (std::holds_alternative<std::monostate>(value)) continue;
-    os << name << " = " << format_param_value(value) << "\n";
-  }
-  return os.str();
 }
 
 void apply_training_input(const InputSpec& trained, Batch& batch) {

@@ -21,9 +21,6 @@ VggConfig model_config_from(const Params& p);
 void apply_device_params(const Params& p, TrainerConfig& config);
 OptimizerConfig optimizer_config_from(const Params& p);
 
-// The stage's parameters as a TOML table body, stored in checkpoints.
-std::string params_to_toml(const std::string& stage_id, const Params& p);
-
 // Uses the normalisation a checkpoint was trained with (when it saw any batch), so
 // evaluation and prediction scale pixels exactly as training did.
 void apply_training_input(const InputSpec& trained, Batch& batch);

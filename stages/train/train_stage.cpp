@@ -101,10 +101,8 @@ class TrainVgg : public Sink {
                      launch.rank, launch.world_size, launch.local_rank, dist_->backend());
     }
     // The whole pipeline goes with the checkpoints, and beside them as config.toml:
-    // `sluice run OUTPUT_DIR/config.toml` reruns it. A stage run outside a graph (the
-    // harness) has only its own parameters to record.
-    state_.config_text =
-        ctx.run_config().empty() ? params_to_toml(ctx.id(), params_) : ctx.run_config();
+    // `sluice run OUTPUT_DIR/config.toml` reruns it.
+    state_.config_text = ctx.run_config();
     if (root()) {
       std::filesystem::create_directories(output_dir_);
       log_ = std::make_unique<MetricsLog>(output_dir_);
