@@ -1,7 +1,7 @@
 # Two entry points on a fresh Debian 12 machine:
 #   make demo   install what is missing, build, run the demo pipeline
 #   make test   install what is missing, build, run the test suite
-# Other targets: deps, build, bench, clean. BUILD=dir and JOBS=n override.
+# Other targets: deps, build, soak, bench, clean. BUILD=dir and JOBS=n override.
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -16,7 +16,7 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgloo-dev \
   python3 python3-torch python3-torchvision
 
-.PHONY: all deps configure build test demo bench clean
+.PHONY: all deps configure build test soak demo bench clean
 
 all: build
 
@@ -42,7 +42,11 @@ build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900 -LE soak
+
+# Long runs that watch memory over millions of items (minutes): not part of `test`.
+soak: build
+	cd $(BUILD) && ctest --output-on-failure -L soak --timeout 3600
 
 demo: build
 	@bash tools/demo.sh $(BUILD) $(DEMO_DIR)
