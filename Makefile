@@ -1,7 +1,7 @@
 # Two entry points on a fresh Debian 12 machine:
 #   make demo   install what is missing, build, run the demo pipeline
 #   make test   install what is missing, build, run the test suite
-# Other targets: deps, build, soak, bench, clean. BUILD=dir and JOBS=n override.
+# Other targets: deps, build, test-notorch, soak, bench, clean. BUILD=dir and JOBS=n override.
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -16,7 +16,7 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgloo-dev \
   python3 python3-torch python3-torchvision
 
-.PHONY: all deps configure build test soak demo bench clean
+.PHONY: all deps configure build test test-notorch soak demo bench clean
 
 all: build
 
@@ -43,6 +43,15 @@ build: configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900 -LE soak
+
+# The core, data stages, CLI and their tests without LibTorch (-DSLUICE_WITH_TORCH=OFF),
+# in a build folder of its own.
+NOTORCH_BUILD ?= build-notorch
+test-notorch: deps
+	cmake -S . -B $(NOTORCH_BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DSLUICE_WITH_TORCH=OFF \
+	  -DCMAKE_DISABLE_FIND_PACKAGE_Torch=ON
+	cmake --build $(NOTORCH_BUILD) -j$(JOBS)
+	cd $(NOTORCH_BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 900 -LE soak
 
 # Long runs that watch memory over millions of items (minutes): not part of `test`.
 soak: build

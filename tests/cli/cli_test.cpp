@@ -76,7 +76,8 @@ TEST(Cli, CheckPrintWritesAResolvedConfigThatRunsTheSame) {
   EXPECT_EQ(r.out.find("include ="), std::string::npos) << r.out;  // merged, not referenced
   EXPECT_NE(r.out.find("count = 300"), std::string::npos) << r.out;
   fs::path resolved = temp_file("resolved.toml", r.out);
-  fs::path json = fs::temp_directory_path() / ("sluice_cli_resolved_" + std::to_string(getpid()) + ".json");
+  fs::path json =
+      fs::temp_directory_path() / ("sluice_cli_resolved_" + std::to_string(getpid()) + ".json");
   Result again = run("run " + resolved.string() + " --profile " + json.string());
   ASSERT_EQ(again.code, 0) << again.out;
   std::ifstream in(json);
@@ -87,10 +88,14 @@ TEST(Cli, CheckPrintWritesAResolvedConfigThatRunsTheSame) {
 }
 
 TEST(Cli, ConfigErrorsExitTwoWithPositions) {
-  fs::path bad = temp_file("bad.toml", "[stages.a]\nuse = \"gen.rang\"\n\n[stages.b]\nuse = \"util.sum\"\ninput = \"x\"\n");
+  fs::path bad = temp_file(
+      "bad.toml",
+      "[stages.a]\nuse = \"gen.rang\"\n\n[stages.b]\nuse = \"util.sum\"\ninput = \"x\"\n");
   Result r = run("check " + bad.string());
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.out.find(bad.string() + ":2:7: error: stage 'a': unknown stage type 'gen.rang'; did you mean 'gen.range'?"),
+  EXPECT_NE(r.out.find(
+                bad.string() +
+                ":2:7: error: stage 'a': unknown stage type 'gen.rang'; did you mean 'gen.range'?"),
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find(bad.string() + ":6:9: error:"), std::string::npos) << r.out;
@@ -100,8 +105,10 @@ TEST(Cli, ConfigErrorsExitTwoWithPositions) {
 }
 
 TEST(Cli, RunPrintsProfileAndWritesJson) {
-  fs::path json = fs::temp_directory_path() / ("sluice_cli_profile_" + std::to_string(getpid()) + ".json");
-  Result r = run("run " + config("numbers.toml") + " --set numbers.count=500 --profile " + json.string());
+  fs::path json =
+      fs::temp_directory_path() / ("sluice_cli_profile_" + std::to_string(getpid()) + ".json");
+  Result r =
+      run("run " + config("numbers.toml") + " --set numbers.count=500 --profile " + json.string());
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("profile: numbers"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("<- bottleneck"), std::string::npos) << r.out;
@@ -126,7 +133,8 @@ input = "f"
 )");
   Result r = run("run " + cfg.string());
   EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.out.find("stage 'f' failed on item #1234 (Int 1234): corrupt record"), std::string::npos)
+  EXPECT_NE(r.out.find("stage 'f' failed on item #1234 (Int 1234): corrupt record"),
+            std::string::npos)
       << r.out;
   fs::remove(cfg);
 }
@@ -193,6 +201,28 @@ TEST(Cli, StagesListsAndDescribes) {
   Result typo = run("stages math.scal");
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.out.find("did you mean 'math.scale'"), std::string::npos) << typo.out;
+}
+
+}  // namespace
+
+namespace {
+
+// A build without LibTorch leaves the training stages out and says so wherever a
+// user would look for them; a build with it has them.
+TEST(Cli, TrainingStagesArePresentOrTheirAbsenceIsExplained) {
+  const Result stages = run("stages");
+  ASSERT_EQ(stages.code, 0) << stages.out;
+  const bool note = stages.out.find("-DSLUICE_WITH_TORCH=OFF") != std::string::npos;
+  const bool listed = stages.out.find("train.vgg  [sink") != std::string::npos;
+  EXPECT_EQ(listed, bool(SLUICE_WITH_TORCH)) << stages.out;
+  EXPECT_EQ(note, !SLUICE_WITH_TORCH) << stages.out;
+  if (SLUICE_WITH_TORCH) return;
+  const Result check = run("check " + config("demo.toml"));
+  EXPECT_EQ(check.code, 2) << check.out;
+  EXPECT_NE(check.out.find("unknown stage type 'train.vgg'"), std::string::npos) << check.out;
+  EXPECT_NE(check.out.find("note: this sluice was built without LibTorch"), std::string::npos)
+      << check.out;
+  EXPECT_EQ(run("bench train").code, 2);
 }
 
 }  // namespace

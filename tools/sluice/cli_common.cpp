@@ -62,6 +62,20 @@ void log_loaded(const LoadedPlugin& p) {
   spdlog::debug("plugin '{}' from {}: {} stage(s)", p.name, p.path, p.stages.size());
 }
 
+// In a build without LibTorch, a config that uses a training stage gets told why
+// the stage type is unknown.
+void print_torch_note(std::ostream& out, const std::vector<Diagnostic>& errors) {
+  if (SLUICE_WITH_TORCH) return;
+  for (const Diagnostic& d : errors) {
+    for (const char* family : {"'train.", "'eval.", "'predict."}) {
+      if (d.message.find(std::string("unknown stage type ") + family) != std::string::npos) {
+        out << "note: " << kNoTorchNote << '\n';
+        return;
+      }
+    }
+  }
+}
+
 }  // namespace
 
 Registry make_registry(const std::vector<std::string>& plugin_paths) {
@@ -100,6 +114,7 @@ std::optional<ValidatedGraph> load_validated(const std::string& config_path,
   if (!config.stages.empty()) graph = validate(config, registry, errors);
   if (!errors.empty()) {
     print_diagnostics(std::cerr, errors);
+    print_torch_note(std::cerr, errors);
     return std::nullopt;
   }
   return graph;

@@ -15,6 +15,12 @@ namespace sluice::cli {
 
 namespace po = boost::program_options;
 
+// Said where a build without LibTorch (-DSLUICE_WITH_TORCH=OFF) leaves something out.
+inline constexpr const char* kNoTorchNote =
+    "this sluice was built without LibTorch (-DSLUICE_WITH_TORCH=OFF): the training stages "
+    "(train.vgg, eval.classifier, predict.csv) and the commands `predict` and `bench train` "
+    "are left out; rebuild with -DSLUICE_WITH_TORCH=ON to have them";
+
 // Parses `args` against `options` (+ positional), printing usage on --help.
 // Returns the exit code to stop with, or nullopt to go on.
 std::optional<int> parse_command_line(const std::string& command, const std::string& usage,

@@ -12,7 +12,9 @@
 
 namespace sluice::cli {
 
+#if SLUICE_WITH_TORCH
 int bench_train(const std::vector<std::string>& args);  // bench_train.cpp
+#endif
 
 namespace {
 
@@ -101,7 +103,15 @@ int bench_cmd(const std::vector<std::string>& args) {
     return !args.empty() && (args[0] == "--help" || args[0] == "-h") ? kExitOk : kExitConfigError;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
-  return args[0] == "train" ? bench_train(rest) : bench_data(rest);
+#if SLUICE_WITH_TORCH
+  if (args[0] == "train") return bench_train(rest);
+#else
+  if (args[0] == "train") {
+    std::cerr << "sluice bench train: " << kNoTorchNote << '\n';
+    return kExitConfigError;
+  }
+#endif
+  return bench_data(rest);
 }
 
 }  // namespace

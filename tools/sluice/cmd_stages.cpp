@@ -11,9 +11,12 @@ namespace {
 
 std::string ports(const StageSpec& s) {
   switch (s.kind) {
-    case StageKind::kSource: return "-> " + s.output_type;
-    case StageKind::kTransform: return s.input_type + " -> " + s.output_type;
-    case StageKind::kSink: return s.input_type + " ->";
+    case StageKind::kSource:
+      return "-> " + s.output_type;
+    case StageKind::kTransform:
+      return s.input_type + " -> " + s.output_type;
+    case StageKind::kSink:
+      return s.input_type + " ->";
   }
   return {};
 }
@@ -58,7 +61,8 @@ int stages_cmd(const std::vector<std::string>& args) {
   std::vector<std::string> plugins;
   po::options_description o("options");
   o.add_options()("name", po::value(&name), "a stage type to describe in full")(
-      "plugin", po::value(&plugins)->composing(), "also list the stages of this plugin (repeatable)");
+      "plugin", po::value(&plugins)->composing(),
+      "also list the stages of this plugin (repeatable)");
   po::positional_options_description pos;
   pos.add("name", 1);
   po::variables_map vm;
@@ -69,8 +73,8 @@ int stages_cmd(const std::vector<std::string>& args) {
   if (!name.empty()) {
     const StageEntry* e = registry.find(name);
     if (!e) {
-      std::cerr << "sluice stages: no stage type '" << name << "'" << did_you_mean(registry.closest(name))
-                << '\n';
+      std::cerr << "sluice stages: no stage type '" << name << "'"
+                << did_you_mean(registry.closest(name)) << '\n';
       return kExitConfigError;
     }
     print_detail(*e);
@@ -92,6 +96,7 @@ int stages_cmd(const std::vector<std::string>& args) {
       std::cout << "\n";
     }
   }
+  if (!SLUICE_WITH_TORCH) std::cout << "\nnote: " << kNoTorchNote << "\n";
   return kExitOk;
 }
 
