@@ -39,16 +39,57 @@ uint32_t le32(const uint8_t* p) {
   return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
 }
 
-// One decompressor per thread, created on first use and destroyed at thread exit.
-tjhandle thread_decompressor() {
-  struct Handle {
-    tjhandle h = tjInitDecompress();
-    ~Handle() {
-      if (h) tjDestroy(h);
-    }
-  };
-  thread_local Handle handle;
-  return handle.h;
+// One decompressor per thread, created on first use and destroyed at thread
+// exit. libjpeg-turbo 2.1 leaves a handle in a bad state after a failed call
+// (the next good JPEG fails with "Bogus marker length" or "two SOI markers"),
+// so after any error or warning the handle is destroyed and the next call on
+// this thread gets a new one.
+class ThreadDecompressor {
+ public:
+  ~ThreadDecompressor() { discard(); }
+  tjhandle get() {
+    if (!handle_) handle_ = tjInitDecompress();
+    return handle_;
+  }
+  void discard() {
+    if (handle_) tjDestroy(handle_);
+    handle_ = nullptr;
+  }
+
+ private:
+  tjhandle handle_ = nullptr;
+};
+
+ThreadDecompressor& thread_decompressor() {
+  thread_local ThreadDecompressor decompressor;
+  return decompressor;
+}
+
+struct TjOutcome {
+  bool ok = true;
+  bool warning = false;  // the image is complete despite the message
+  std::string message;
+};
+
+// Runs one TurboJPEG call on this thread's handle; replaces the handle if the
+// call reports anything.
+template <class Call>
+TjOutcome tj_run(Call&& call) {
+  ThreadDecompressor& d = thread_decompressor();
+  tjhandle tj = d.get();
+  if (!tj) return {false, false, "cannot create a TurboJPEG decompressor"};
+  if (call(tj) == 0) return {};
+  TjOutcome out{false, tjGetErrorCode(tj) == TJERR_WARNING, tjGetErrorStr2(tj)};
+  d.discard();
+  return out;
+}
+
+TjOutcome jpeg_header(const uint8_t* data, size_t size, int& w, int& h, int& subsamp,
+                      int& colorspace) {
+  return tj_run([&](tjhandle tj) {
+    return tjDecompressHeader3(tj, const_cast<unsigned char*>(data),
+                               static_cast<unsigned long>(size), &w, &h, &subsamp, &colorspace);
+  });
 }
 
 DecodeResult fail(DecodeStatus s, std::string msg) { return DecodeResult{s, std::move(msg)}; }
@@ -90,29 +131,29 @@ bool jpeg_ends_before_scan(const uint8_t* d, size_t n) {
 
 DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& options,
                          const PixelAllocator& allocate, Image& out) {
-  tjhandle tj = thread_decompressor();
-  if (!tj) return fail(DecodeStatus::kCorrupt, "cannot create a TurboJPEG decompressor");
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  auto* buf = const_cast<unsigned char*>(data);
-  const auto len = static_cast<unsigned long>(size);
-  const bool header_ok = tjDecompressHeader3(tj, buf, len, &w, &h, &subsamp, &colorspace) == 0;
-  if (!header_ok || w <= 0 || h <= 0) {
-    const std::string msg = header_ok ? "no frame header" : tjGetErrorStr2(tj);
+  const TjOutcome header = jpeg_header(data, size, w, h, subsamp, colorspace);
+  if (!header.ok || w <= 0 || h <= 0) {
     // A JPEG that ends before its first scan is truncated, not corrupt.
     if (jpeg_ends_before_scan(data, size)) {
       return fail(DecodeStatus::kTruncated, "the data ends inside the JPEG header");
     }
-    return fail(DecodeStatus::kCorrupt, "JPEG header: " + msg);
+    return fail(DecodeStatus::kCorrupt,
+                "JPEG header: " + (header.ok ? std::string("no frame header") : header.message));
   }
   if (too_many(w, h, options)) return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
 
+  auto* buf = const_cast<unsigned char*>(data);
+  const auto len = static_cast<unsigned long>(size);
   const int flags = options.fast_dct ? TJFLAG_FASTDCT : 0;
   const size_t npix = static_cast<size_t>(w) * h;
   ByteBuffer pixels = allocate(npix * 3);
-  int rc = 0;
+  TjOutcome body;
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
     std::vector<uint8_t> cmyk(npix * 4);
-    rc = tjDecompress2(tj, buf, len, cmyk.data(), w, 0, h, TJPF_CMYK, flags);
+    body = tj_run([&](tjhandle tj) {
+      return tjDecompress2(tj, buf, len, cmyk.data(), w, 0, h, TJPF_CMYK, flags);
+    });
     // Adobe (Photoshop) CMYK JPEGs store inverted values: channel = 255 - ink.
     uint8_t* dst = pixels.get();
     for (size_t i = 0; i < npix; ++i) {
@@ -121,15 +162,16 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& 
         dst[3 * i + c] = static_cast<uint8_t>((cmyk[4 * i + c] * k + 127) / 255);
     }
   } else {
-    rc = tjDecompress2(tj, buf, len, pixels.get(), w, 0, h, TJPF_RGB, flags);
+    body = tj_run([&](tjhandle tj) {
+      return tjDecompress2(tj, buf, len, pixels.get(), w, 0, h, TJPF_RGB, flags);
+    });
   }
-  if (rc != 0) {
-    std::string msg = tjGetErrorStr2(tj);
-    if (is_eof_warning(msg)) return fail(DecodeStatus::kTruncated, "JPEG data: " + msg);
-    // Other warnings (e.g. extraneous bytes before a marker) leave a complete image.
-    if (tjGetErrorCode(tj) != TJERR_WARNING) {
-      return fail(DecodeStatus::kCorrupt, "JPEG data: " + msg);
+  if (!body.ok) {
+    if (is_eof_warning(body.message)) {
+      return fail(DecodeStatus::kTruncated, "JPEG data: " + body.message);
     }
+    // Other warnings (e.g. extraneous bytes before a marker) leave a complete image.
+    if (!body.warning) return fail(DecodeStatus::kCorrupt, "JPEG data: " + body.message);
   }
   out.width = w;
   out.height = h;
@@ -225,11 +267,8 @@ bool read_image_size(const uint8_t* data, size_t size, int& width, int& height) 
       return true;
     }
     case Format::kJpeg: {
-      tjhandle tj = thread_decompressor();
       int subsamp = 0, cs = 0;
-      return tj && tjDecompressHeader3(tj, const_cast<unsigned char*>(data),
-                                       static_cast<unsigned long>(size), &width, &height, &subsamp,
-                                       &cs) == 0;
+      return jpeg_header(data, size, width, height, subsamp, cs).ok;
     }
     default:
       return false;

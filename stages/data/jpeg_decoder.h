@@ -6,7 +6,8 @@
 // Bad inputs are classified, not thrown, so a pipeline can skip them cheaply.
 // The pixel limit is checked from the header (JPEG SOF, PNG IHDR, BMP info
 // header) before any pixel buffer is allocated, so a decompression bomb costs a
-// header read. One TurboJPEG handle is kept per thread.
+// header read. One TurboJPEG handle is kept per thread, replaced after any error
+// or warning so that one bad file cannot fail the good ones decoded after it.
 #pragma once
 
 #include <cstdint>

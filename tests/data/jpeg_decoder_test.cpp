@@ -9,6 +9,7 @@
 #include <fstream>
 #include <new>
 #include <opencv2/imgcodecs.hpp>
+#include <thread>
 
 // GCC warns that the replaced operator delete frees what operator new
 // returned; both are the malloc/free pair defined here.
@@ -246,6 +247,165 @@ TEST(ImageDecoder, DecompressionBombIsRefusedFromTheHeader) {
   EXPECT_EQ(r.status, DecodeStatus::kTooManyPixels) << r.message;
   EXPECT_LT(g_largest_new.load(), size_t{1} << 20);
   EXPECT_EQ(img.pixels, nullptr);
+}
+
+// ---- One bad file must not fail the good ones decoded after it -------------
+
+struct Named {
+  std::string name;
+  std::vector<uint8_t> bytes;
+};
+
+// Overwrites the first SOF0 frame's height and width.
+std::vector<uint8_t> with_sof_size(std::vector<uint8_t> jpeg, int w, int h) {
+  for (size_t i = 0; i + 9 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC0) {
+      jpeg[i + 5] = static_cast<uint8_t>(h >> 8);
+      jpeg[i + 6] = static_cast<uint8_t>(h & 0xFF);
+      jpeg[i + 7] = static_cast<uint8_t>(w >> 8);
+      jpeg[i + 8] = static_cast<uint8_t>(w & 0xFF);
+      return jpeg;
+    }
+  }
+  ADD_FAILURE() << "no SOF0 marker";
+  return jpeg;
+}
+
+std::vector<uint8_t> bmp_bomb(int32_t w, int32_t h) {
+  std::vector<uint8_t> b(64, 0);
+  b[0] = 'B';
+  b[1] = 'M';
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int k = 0; k < 4; ++k) b[at + k] = static_cast<uint8_t>(v >> (8 * k));
+  };
+  put32(2, 64);
+  put32(10, 54);
+  put32(14, 40);
+  put32(18, static_cast<uint32_t>(w));
+  put32(22, static_cast<uint32_t>(h));
+  b[26] = 1;
+  b[28] = 24;
+  return b;
+}
+
+std::vector<Named> bad_inputs() {
+  const auto rgb = pattern_rgb();
+  const auto good = tj_encode(rgb.data(), TJPF_RGB, TJSAMP_420, 0);
+  std::vector<Named> bad;
+  bad.push_back({"SOF 0x0", with_sof_size(good, 0, 0)});
+  bad.push_back({"SOF 65535x100", with_sof_size(good, 65535, 100)});
+  bad.push_back({"SOF 100x65535", with_sof_size(good, 100, 65535)});
+  bad.push_back({"truncated header", {good.begin(), good.begin() + 20}});
+  bad.push_back(
+      {"truncated data", {good.begin(), good.begin() + static_cast<long>(good.size() * 6 / 10)}});
+  std::vector<uint8_t> garbage = {0xFF, 0xD8};
+  for (int i = 0; i < 300; ++i) garbage.push_back(static_cast<uint8_t>(i * 37 + 11));
+  bad.push_back({"garbage after SOI", garbage});
+  std::vector<uint8_t> two_soi = {0xFF, 0xD8};
+  two_soi.insert(two_soi.end(), good.begin(), good.end());
+  bad.push_back({"two SOI", two_soi});
+  std::vector<uint8_t> bogus = good;  // SOF0 length other than 8 + 3 x components
+  for (size_t i = 0; i + 3 < bogus.size(); ++i) {
+    if (bogus[i] == 0xFF && bogus[i + 1] == 0xC0) {
+      bogus[i + 3] = static_cast<uint8_t>(bogus[i + 3] + 3);
+      break;
+    }
+  }
+  bad.push_back({"bogus marker length", bogus});
+  bad.push_back({"empty", {}});
+  const std::string text = "image_id,partition\n000001.jpg,0\n";
+  bad.push_back({"not an image", {text.begin(), text.end()}});
+  bad.push_back({"PNG 100000x100000", png_bomb(100000, 100000)});
+  bad.push_back({"BMP 100000x100000", bmp_bomb(100000, 100000)});
+  return bad;
+}
+
+std::vector<Named> good_jpegs() {
+  const auto rgb = pattern_rgb();
+  std::vector<uint8_t> gray(kW * kH), cmyk;
+  for (size_t i = 0; i < gray.size(); ++i) gray[i] = static_cast<uint8_t>(i % 200 + 20);
+  for (int i = 0; i < kW * kH; ++i) {
+    cmyk.insert(cmyk.end(), {static_cast<uint8_t>(i % 255), 30, static_cast<uint8_t>(i % 97), 200});
+  }
+  return {{"baseline", tj_encode(rgb.data(), TJPF_RGB, TJSAMP_420, 0)},
+          {"progressive", tj_encode(rgb.data(), TJPF_RGB, TJSAMP_444, TJFLAG_PROGRESSIVE)},
+          {"grayscale", tj_encode(gray.data(), TJPF_GRAY, TJSAMP_GRAY, 0)},
+          {"CMYK", tj_encode(cmyk.data(), TJPF_CMYK, TJSAMP_444, 0)}};
+}
+
+std::vector<uint8_t> pixels_of(const Image& img) {
+  return std::vector<uint8_t>(img.pixels.get(), img.pixels.get() + img.bytes());
+}
+
+// Each good JPEG decoded on a thread of its own, with a decompressor nothing
+// else has used.
+std::vector<std::vector<uint8_t>> fresh_decodes(const std::vector<Named>& good) {
+  std::vector<std::vector<uint8_t>> out(good.size());
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::thread([&, i] {
+      Image img;
+      const DecodeResult r = decode(good[i].bytes, img);
+      ASSERT_TRUE(r.ok()) << good[i].name << ": " << r.message;
+      out[i] = pixels_of(img);
+    }).join();
+  }
+  return out;
+}
+
+// Decodes `bad` then `good` on the calling thread; "" when `good` came out as
+// it does fresh, else what went wrong.
+std::string after_bad(const Named& bad, const Named& good, const std::vector<uint8_t>& fresh) {
+  Image img;
+  if (decode(bad.bytes, img, 1 << 26).ok()) return bad.name + " decoded";
+  Image again;
+  const DecodeResult r = decode(good.bytes, again);
+  if (!r.ok()) return good.name + " after " + bad.name + ": " + r.message;
+  if (pixels_of(again) != fresh) return good.name + " after " + bad.name + ": other pixels";
+  return {};
+}
+
+TEST(ImageDecoder, GoodJpegAfterEveryKindOfBadInputDecodesAsFresh) {
+  const auto bad = bad_inputs();
+  const auto good = good_jpegs();
+  const auto fresh = fresh_decodes(good);
+  for (const Named& b : bad) {
+    for (size_t g = 0; g < good.size(); ++g) EXPECT_EQ(after_bad(b, good[g], fresh[g]), "");
+  }
+  // read_image_size shares the decompressor: a bad header there must not fail
+  // the next decode either.
+  for (const Named& b : bad) {
+    int w = 0, h = 0;
+    read_image_size(b.bytes.data(), b.bytes.size(), w, h);
+    Image img;
+    const DecodeResult r = decode(good[0].bytes, img);
+    ASSERT_TRUE(r.ok()) << "after read_image_size(" << b.name << "): " << r.message;
+    EXPECT_EQ(pixels_of(img), fresh[0]) << b.name;
+  }
+}
+
+TEST(ImageDecoder, BadAndGoodJpegsInterleavedOnFourThreads) {
+  const auto bad = bad_inputs();
+  const auto good = good_jpegs();
+  const auto fresh = fresh_decodes(good);
+  std::atomic<int> failures{0};
+  std::vector<std::string> first_failure(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        for (size_t i = 0; i < bad.size(); ++i) {
+          const size_t b = (i + static_cast<size_t>(t) * 3) % bad.size();
+          const size_t g = (i + static_cast<size_t>(t + round)) % good.size();
+          const std::string why = after_bad(bad[b], good[g], fresh[g]);
+          if (!why.empty() && failures.fetch_add(1) == 0) first_failure[t] = why;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::string why;
+  for (const auto& w : first_failure) why += w;
+  EXPECT_EQ(failures.load(), 0) << why;
 }
 
 }  // namespace
