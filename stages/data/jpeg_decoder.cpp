@@ -1,5 +1,7 @@
 #include "stages/data/jpeg_decoder.h"
 
+#include "stages/data/image_header.h"
+
 #include <sys/stat.h>
 #include <turbojpeg.h>
 
@@ -12,32 +14,6 @@
 
 namespace sluice::data {
 namespace {
-
-enum class Format { kJpeg, kPng, kBmp, kOtherOpenCv, kUnknown };
-
-Format sniff(const uint8_t* d, size_t n) {
-  if (n >= 2 && d[0] == 0xFF && d[1] == 0xD8) return Format::kJpeg;
-  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-  if (n >= 8 && std::memcmp(d, kPng, 8) == 0) return Format::kPng;
-  if (n >= 2 && d[0] == 'B' && d[1] == 'M') return Format::kBmp;
-  // Formats OpenCV reads that we do not special-case: TIFF, PNM, WebP.
-  if (n >= 4 && ((d[0] == 'I' && d[1] == 'I' && d[2] == 42 && d[3] == 0) ||
-                 (d[0] == 'M' && d[1] == 'M' && d[2] == 0 && d[3] == 42))) {
-    return Format::kOtherOpenCv;
-  }
-  if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') return Format::kOtherOpenCv;
-  if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0) {
-    return Format::kOtherOpenCv;
-  }
-  return Format::kUnknown;
-}
-
-uint32_t be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-uint32_t le32(const uint8_t* p) {
-  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
-}
 
 // One decompressor per thread, created on first use and destroyed at thread
 // exit. libjpeg-turbo 2.1 leaves a handle in a bad state after a failed call
@@ -180,19 +156,22 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& 
   return {};
 }
 
-DecodeResult decode_opencv(const uint8_t* data, size_t size, Format format,
+// Every format OpenCV decodes for us has its size read from the header first:
+// imdecode allocates the whole image before it reads any pixel data.
+DecodeResult decode_opencv(const uint8_t* data, size_t size, ImageFormat format,
                            const DecodeOptions& options, const PixelAllocator& allocate,
                            Image& out) {
   int w = 0, h = 0;
-  if (format == Format::kPng || format == Format::kBmp) {
-    if (!read_image_size(data, size, w, h)) {
+  switch (read_header_size(data, size, format, w, h)) {
+    case HeaderStatus::kTruncated:
       return fail(DecodeStatus::kTruncated, "file ends inside the image header");
-    }
-    if (w <= 0 || h <= 0) return fail(DecodeStatus::kCorrupt, "header gives an empty image");
-    if (too_many(w, h, options)) {
-      return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
-    }
+    case HeaderStatus::kInvalid:
+      return fail(DecodeStatus::kCorrupt, "the image header is malformed");
+    case HeaderStatus::kOk:
+      break;
   }
+  if (w <= 0 || h <= 0) return fail(DecodeStatus::kCorrupt, "header gives an empty image");
+  if (too_many(w, h, options)) return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
   cv::Mat encoded(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
   cv::Mat bgr;
   try {
@@ -202,10 +181,12 @@ DecodeResult decode_opencv(const uint8_t* data, size_t size, Format format,
   }
   if (bgr.empty()) {
     bool truncated = false;
-    if (format == Format::kPng) {
+    if (format == ImageFormat::kPng) {
       truncated = size < 12 || std::memcmp(data + size - 8, "IEND", 4) != 0;
-    } else if (format == Format::kBmp) {
-      truncated = size < 6 || le32(data + 2) > size;
+    } else if (format == ImageFormat::kBmp) {
+      const uint32_t file_size = uint32_t{data[2]} | (uint32_t{data[3]} << 8) |
+                                 (uint32_t{data[4]} << 16) | (uint32_t{data[5]} << 24);
+      truncated = file_size > size;  // bmp_size has checked that 26 bytes are there
     }
     return fail(truncated ? DecodeStatus::kTruncated : DecodeStatus::kCorrupt,
                 truncated ? "the data ends before the image does" : "OpenCV cannot decode it");
@@ -248,41 +229,22 @@ const char* decode_status_name(DecodeStatus status) {
 ByteBuffer heap_buffer(size_t bytes) { return ByteBuffer(new uint8_t[bytes]); }
 
 bool read_image_size(const uint8_t* data, size_t size, int& width, int& height) {
-  switch (sniff(data, size)) {
-    case Format::kPng: {
-      // Signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).
-      if (size < 24 || std::memcmp(data + 12, "IHDR", 4) != 0) return false;
-      const uint32_t w = be32(data + 16), h = be32(data + 20);
-      width = w > 0x7FFFFFFFu ? -1 : static_cast<int>(w);
-      height = h > 0x7FFFFFFFu ? -1 : static_cast<int>(h);
-      return true;
-    }
-    case Format::kBmp: {
-      // BITMAPFILEHEADER (14), then the info header: size (4), width, height (int32).
-      if (size < 26) return false;
-      const auto w = static_cast<int32_t>(le32(data + 18));
-      const auto h = static_cast<int32_t>(le32(data + 22));
-      width = w;
-      height = h < 0 ? (h == INT32_MIN ? -1 : -h) : h;
-      return true;
-    }
-    case Format::kJpeg: {
-      int subsamp = 0, cs = 0;
-      return jpeg_header(data, size, width, height, subsamp, cs).ok;
-    }
-    default:
-      return false;
+  const ImageFormat format = sniff_image_format(data, size);
+  if (format == ImageFormat::kJpeg) {
+    int subsamp = 0, cs = 0;
+    return jpeg_header(data, size, width, height, subsamp, cs).ok;
   }
+  return read_header_size(data, size, format, width, height) == HeaderStatus::kOk;
 }
 
 DecodeResult decode_image(const uint8_t* data, size_t size, const DecodeOptions& options,
                           const PixelAllocator& allocate, Image& out) {
   if (size == 0) return fail(DecodeStatus::kEmptyFile, "zero bytes");
-  const Format format = sniff(data, size);
+  const ImageFormat format = sniff_image_format(data, size);
   switch (format) {
-    case Format::kJpeg:
+    case ImageFormat::kJpeg:
       return decode_jpeg(data, size, options, allocate, out);
-    case Format::kUnknown:
+    case ImageFormat::kUnknown:
       return fail(DecodeStatus::kNotAnImage, "not a JPEG, PNG, BMP, TIFF, PNM or WebP file");
     default:
       return decode_opencv(data, size, format, options, allocate, out);

@@ -5,9 +5,10 @@
 //
 // Bad inputs are classified, not thrown, so a pipeline can skip them cheaply.
 // The pixel limit is checked from the header (JPEG SOF, PNG IHDR, BMP info
-// header) before any pixel buffer is allocated, so a decompression bomb costs a
-// header read. One TurboJPEG handle is kept per thread, replaced after any error
-// or warning so that one bad file cannot fail the good ones decoded after it.
+// header, TIFF IFD, PNM header, WebP VP8/VP8L/VP8X chunk; image_header.h) before
+// any pixel buffer is allocated, so a decompression bomb costs a header read.
+// One TurboJPEG handle is kept per thread, replaced after any error or warning
+// so that one bad file cannot fail the good ones decoded after it.
 #pragma once
 
 #include <cstdint>
@@ -50,7 +51,8 @@ struct DecodeOptions {
   bool fast_dct = false;             // TJFLAG_FASTDCT: faster, slightly less exact
 };
 
-// Width and height from the header only (JPEG, PNG, BMP); false if unknown.
+// Width and height from the header only (JPEG, PNG, BMP, TIFF, PNM, WebP); false
+// if unknown.
 bool read_image_size(const uint8_t* data, size_t size, int& width, int& height);
 
 // Decodes an in-memory file into `out` (3-channel RGB, rows packed).

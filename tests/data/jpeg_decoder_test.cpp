@@ -9,6 +9,7 @@
 #include <fstream>
 #include <new>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 #include <thread>
 
 // GCC warns that the replaced operator delete frees what operator new
@@ -406,6 +407,150 @@ TEST(ImageDecoder, BadAndGoodJpegsInterleavedOnFourThreads) {
   std::string why;
   for (const auto& w : first_failure) why += w;
   EXPECT_EQ(failures.load(), 0) << why;
+}
+
+// ---- TIFF, PNM and WebP sizes come from the header, before imdecode --------
+
+cv::Mat pattern_bgr() {
+  const auto rgb = pattern_rgb();
+  cv::Mat bgr(kH, kW, CV_8UC3);
+  for (int i = 0; i < kW * kH; ++i) {
+    bgr.data[3 * i] = rgb[3 * i + 2];
+    bgr.data[3 * i + 1] = rgb[3 * i + 1];
+    bgr.data[3 * i + 2] = rgb[3 * i];
+  }
+  return bgr;
+}
+
+std::vector<uint8_t> encoded(const char* ext, std::vector<int> params = {}) {
+  std::vector<uchar> bytes;
+  cv::Mat image = pattern_bgr();
+  if (std::string(ext) == ".pgm") cv::cvtColor(image, image, cv::COLOR_BGR2GRAY);
+  EXPECT_TRUE(cv::imencode(ext, image, bytes, params)) << ext;
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+// A TIFF with only an IFD0 holding ImageWidth and ImageLength (type 3 SHORT or
+// 4 LONG), in either byte order.
+std::vector<uint8_t> tiff_header(bool little_endian, uint16_t type, uint32_t w, uint32_t h) {
+  std::vector<uint8_t> b;
+  auto put = [&](uint32_t v, int bytes) {
+    for (int k = 0; k < bytes; ++k) {
+      const int shift = little_endian ? 8 * k : 8 * (bytes - 1 - k);
+      b.push_back(static_cast<uint8_t>(v >> shift));
+    }
+  };
+  b.push_back(little_endian ? 'I' : 'M');
+  b.push_back(little_endian ? 'I' : 'M');
+  put(42, 2);
+  put(8, 4);  // IFD0 right after the header
+  put(3, 2);  // entries
+  for (const auto& [tag, value] : {std::pair<uint32_t, uint32_t>{256, w}, {257, h}, {258, 8}}) {
+    put(tag, 2);
+    put(type, 2);
+    put(1, 4);
+    if (type == 3) {
+      put(value, 2);
+      put(0, 2);
+    } else {
+      put(value, 4);
+    }
+  }
+  put(0, 4);  // no next IFD
+  b.resize(b.size() + 64, 0);
+  return b;
+}
+
+std::vector<uint8_t> webp_vp8x(uint32_t w, uint32_t h) {
+  std::vector<uint8_t> b = {'R', 'I', 'F', 'F', 0,  0, 0, 0, 'W', 'E', 'B', 'P',
+                            'V', 'P', '8', 'X', 10, 0, 0, 0, 0,   0,   0,   0};
+  for (uint32_t v : {w - 1, h - 1}) {
+    for (int k = 0; k < 3; ++k) b.push_back(static_cast<uint8_t>(v >> (8 * k)));
+  }
+  b.resize(128, 0);
+  const auto riff = static_cast<uint32_t>(b.size() - 8);
+  for (int k = 0; k < 4; ++k) b[4 + k] = static_cast<uint8_t>(riff >> (8 * k));
+  return b;
+}
+
+void expect_refused_from_header(const std::string& what, const std::vector<uint8_t>& bytes,
+                                const std::string& size) {
+  Image img;
+  const DecodeResult r = decode(bytes, img, 1'000'000);
+  EXPECT_EQ(r.status, DecodeStatus::kTooManyPixels) << what << ": " << r.message;
+  EXPECT_NE(r.message.find(size + " = "), std::string::npos) << what << ": " << r.message;
+  EXPECT_EQ(img.pixels, nullptr) << what;
+}
+
+TEST(ImageDecoder, TiffPnmAndWebpSizesAreReadFromTheHeader) {
+  struct File {
+    const char* what;
+    std::vector<uint8_t> bytes;
+    bool lossless_rgb;
+  };
+  const File files[] = {{"PPM", encoded(".ppm"), true},
+                        {"PGM", encoded(".pgm"), false},
+                        {"TIFF", encoded(".tiff"), true},
+                        {"WebP lossy", encoded(".webp", {cv::IMWRITE_WEBP_QUALITY, 90}), false},
+                        {"WebP lossless", encoded(".webp", {cv::IMWRITE_WEBP_QUALITY, 101}), true}};
+  for (const File& f : files) {
+    int w = 0, h = 0;
+    EXPECT_TRUE(read_image_size(f.bytes.data(), f.bytes.size(), w, h)) << f.what;
+    EXPECT_EQ(w, kW) << f.what;
+    EXPECT_EQ(h, kH) << f.what;
+    Image img;
+    const DecodeResult r = decode(f.bytes, img);
+    ASSERT_TRUE(r.ok()) << f.what << ": " << r.message;
+    EXPECT_EQ(img.width, kW) << f.what;
+    EXPECT_EQ(img.height, kH) << f.what;
+    if (f.lossless_rgb) {
+      EXPECT_EQ(mean_abs_diff(img, pattern_rgb()), 0.0) << f.what;
+    }
+  }
+  for (bool le : {true, false}) {
+    for (uint16_t type : {uint16_t{3}, uint16_t{4}}) {
+      int w = 0, h = 0;
+      const auto tiff = tiff_header(le, type, 300, 200);
+      EXPECT_TRUE(read_image_size(tiff.data(), tiff.size(), w, h));
+      EXPECT_EQ(w, 300);
+      EXPECT_EQ(h, 200);
+    }
+  }
+}
+
+TEST(ImageDecoder, TiffPnmAndWebpBombsAreRefusedBeforeDecoding) {
+  const std::string ppm = "P6\n20000 20000\n255\n....";
+  expect_refused_from_header("P6", {ppm.begin(), ppm.end()}, "20000x20000");
+  const std::string commented = "P5 # a comment\n# another\n 30000\t30000 255\n....";
+  expect_refused_from_header("P5 with comments", {commented.begin(), commented.end()},
+                             "30000x30000");
+  expect_refused_from_header("TIFF II LONG", tiff_header(true, 4, 20000, 20000), "20000x20000");
+  expect_refused_from_header("TIFF MM SHORT", tiff_header(false, 3, 40000, 40000), "40000x40000");
+  expect_refused_from_header("WebP VP8X", webp_vp8x(20000, 20000), "20000x20000");
+  auto lossy = encoded(".webp", {cv::IMWRITE_WEBP_QUALITY, 90});
+  ASSERT_EQ(std::string(lossy.begin() + 12, lossy.begin() + 16), "VP8 ");
+  lossy[26] = 16000 & 0xFF;
+  lossy[27] = 16000 >> 8;
+  lossy[28] = 16000 & 0xFF;
+  lossy[29] = 16000 >> 8;
+  expect_refused_from_header("WebP VP8", lossy, "16000x16000");
+  auto lossless = encoded(".webp", {cv::IMWRITE_WEBP_QUALITY, 101});
+  ASSERT_EQ(std::string(lossless.begin() + 12, lossless.begin() + 16), "VP8L");
+  const uint32_t bits = (16000 - 1) | ((16000 - 1) << 14) | (uint32_t{lossless[24]} & 0xF0) << 24;
+  for (int k = 0; k < 4; ++k) lossless[21 + k] = static_cast<uint8_t>(bits >> (8 * k));
+  expect_refused_from_header("WebP VP8L", lossless, "16000x16000");
+}
+
+TEST(ImageDecoder, TiffPnmAndWebpHeadersThatEndEarlyAreTruncated) {
+  Image img;
+  const std::string pnm = "P6\n61 4";
+  EXPECT_EQ(decode({pnm.begin(), pnm.end()}, img).status, DecodeStatus::kTruncated);
+  auto tiff = tiff_header(true, 4, 61, 47);
+  tiff.resize(20);
+  EXPECT_EQ(decode(tiff, img).status, DecodeStatus::kTruncated);
+  auto webp = webp_vp8x(61, 47);
+  webp.resize(24);
+  EXPECT_EQ(decode(webp, img).status, DecodeStatus::kTruncated);
 }
 
 }  // namespace
