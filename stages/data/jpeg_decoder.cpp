@@ -1,12 +1,10 @@
 #include "stages/data/jpeg_decoder.h"
 
+#include "pipeline/file_read.h"
 #include "stages/data/image_header.h"
 
-#include <sys/stat.h>
 #include <turbojpeg.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -252,30 +250,8 @@ DecodeResult decode_image(const uint8_t* data, size_t size, const DecodeOptions&
 }
 
 DecodeResult read_file_bytes(const std::string& path, std::vector<uint8_t>& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return fail(DecodeStatus::kMissingFile, std::strerror(errno));
-  bytes.clear();
-  struct stat st {};
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    std::fclose(f);
-    return fail(DecodeStatus::kMissingFile, "not a regular file");
-  }
-  const auto known = static_cast<long>(st.st_size);
-  if (known > 0) {
-    bytes.resize(static_cast<size_t>(known));
-    bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
-  } else {
-    uint8_t chunk[4096];
-    size_t n = 0;
-    while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) {
-      bytes.insert(bytes.end(), chunk, chunk + n);
-    }
-  }
-  const bool error = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (error)
-    return fail(DecodeStatus::kMissingFile, std::string("read error: ") + std::strerror(err));
+  const FileReadResult r = try_read_regular_file(path, kMaxImageBytes, "image", bytes);
+  if (!r.ok()) return fail(DecodeStatus::kMissingFile, r.message);
   if (bytes.empty()) return fail(DecodeStatus::kEmptyFile, "zero bytes");
   return {};
 }

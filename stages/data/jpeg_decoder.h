@@ -22,7 +22,8 @@ namespace sluice::data {
 
 enum class DecodeStatus {
   kOk,
-  kMissingFile,    // no such file, or it cannot be opened
+  kMissingFile,    // no such file, or it cannot be read: not a regular file (a FIFO,
+                   // a directory, a device), above kMaxImageBytes (pipeline/file_read.h)
   kEmptyFile,      // zero bytes
   kTruncated,      // the data ends before the image does
   kNotAnImage,     // not a format we can decode
@@ -63,7 +64,8 @@ DecodeResult decode_image(const uint8_t* data, size_t size, const DecodeOptions&
 DecodeResult decode_image_file(const std::string& path, const DecodeOptions& options,
                                const PixelAllocator& allocate, Image& out);
 
-// Reads a whole file; kMissingFile or kEmptyFile when it cannot be used.
+// Reads a whole file; kMissingFile or kEmptyFile when it cannot be used. Never
+// blocks on a FIFO or reads a device (read_regular_file).
 DecodeResult read_file_bytes(const std::string& path, std::vector<uint8_t>& bytes);
 
 }  // namespace sluice::data
