@@ -6,6 +6,7 @@
 
 #include <toml++/toml.h>
 
+#include "pipeline/file_read.h"
 #include "pipeline/suggest.h"
 
 namespace fs = std::filesystem;
@@ -112,17 +113,22 @@ class Loader {
       error(included_from, "include cycle: '" + path + "' includes itself");
       return;
     }
-    if (!fs::is_regular_file(path, ec)) {
+    // Read here, not by toml::parse_file: a FIFO or device is refused, not read.
+    std::string text;
+    const FileReadResult read = try_read_regular_file(path, kMaxConfigBytes, "config file", text);
+    if (!read.ok()) {
+      const bool missing = read.status == FileReadStatus::kCannotOpen && !fs::exists(path, ec);
       if (included_from.file.empty()) {
-        error({path, 0, 0}, "cannot read config: no such file");
+        error({path, 0, 0}, "cannot read config: " + (missing ? "no such file" : read.reason));
       } else {
-        error(included_from, "included file '" + path + "' does not exist");
+        error(included_from, "included file '" + path + "' " +
+                                 (missing ? "does not exist" : "cannot be read: " + read.reason));
       }
       return;
     }
     toml::table root;
     try {
-      root = toml::parse_file(path);
+      root = toml::parse(text, path);
     } catch (const toml::parse_error& e) {
       error(location(e.source(), path), std::string(e.description()));
       return;

@@ -1,20 +1,38 @@
 #include "pipeline/run_control.h"
 
-#include <algorithm>
+#include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 
 namespace sluice {
 namespace {
 
-volatile std::sig_atomic_t g_signal_count = 0;
-volatile std::sig_atomic_t g_last_signal = 0;
+// Lock-free atomics are async-signal-safe; a plain counter could lose a signal
+// that arrives on two threads at once.
+std::atomic<int> g_signal_count{0};
+std::atomic<int> g_last_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "signal counters must be lock-free");
 struct sigaction g_old_int;
 struct sigaction g_old_term;
 
+void write_stderr(const char* text) {
+  size_t n = 0;
+  while (text[n] != '\0') ++n;
+  const ssize_t ignored = ::write(STDERR_FILENO, text, n);
+  (void)ignored;
+}
+
+// The first signal asks the run to stop and drain. The second ends the process
+// here and now: a stage may be blocked where no flag is ever looked at (a read,
+// a sleep, a lock), so waiting for the graph cannot be relied on. Only
+// async-signal-safe calls: write(2) and _exit(2).
 void on_signal(int sig) {
-  g_last_signal = sig;
-  g_signal_count = g_signal_count + 1;
+  g_last_signal.store(sig);
+  if (g_signal_count.fetch_add(1) + 1 < 2) return;
+  write_stderr(sig == SIGINT ? "sluice: second SIGINT, exiting without waiting for the stages\n"
+                             : "sluice: second SIGTERM, exiting without waiting for the stages\n");
+  ::_exit(128 + sig);
 }
 
 }  // namespace
@@ -34,7 +52,7 @@ std::map<std::string, int64_t> CounterSet::snapshot() const {
 }
 
 bool RunControl::stop_requested() const {
-  return stop_.load(std::memory_order_relaxed) || g_signal_count > 0;
+  return stop_.load(std::memory_order_relaxed) || g_signal_count.load() > 0;
 }
 
 void RunControl::request_start_epoch(int64_t epoch) {
@@ -63,11 +81,11 @@ SignalGuard::~SignalGuard() {
   sigaction(SIGTERM, &g_old_term, nullptr);
 }
 
-int signals_received() { return g_signal_count; }
-int last_signal() { return g_last_signal; }
+int signals_received() { return g_signal_count.load(); }
+int last_signal() { return g_last_signal.load(); }
 void reset_signals() {
-  g_signal_count = 0;
-  g_last_signal = 0;
+  g_signal_count.store(0);
+  g_last_signal.store(0);
 }
 
 }  // namespace sluice

@@ -40,7 +40,9 @@ class RunControl {
 
 // Process-wide SIGINT/SIGTERM handling for runs. The first signal asks the
 // sources to stop (in-flight work drains, stages finish, a trainer saves); a
-// second one cancels the graph at once.
+// second one ends the process at once with status 128 + signal number,
+// whatever a stage is blocked on (checkpoints are written atomically, so none is
+// left half-written).
 class SignalGuard {
  public:
   SignalGuard();   // installs the handlers

@@ -265,22 +265,7 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     }
   }
 
-  // Run. A second SIGINT/SIGTERM cancels the graph outright.
-  std::mutex done_mutex;
-  std::condition_variable done_cv;
-  bool done = false;
-  std::thread watchdog;
-  if (options.handle_signals) {
-    watchdog = std::thread([&] {
-      std::unique_lock<std::mutex> lock(done_mutex);
-      while (!done_cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return done; })) {
-        if (signals_received() >= 2) {
-          holder->graph.cancel();
-          return;
-        }
-      }
-    });
-  }
+  // Run. A second SIGINT/SIGTERM ends the process from its handler (run_control.cpp).
   auto t0 = Clock::now();
   if (trace) trace->set_origin(ticks_now());
   std::exception_ptr failure;
@@ -291,12 +276,6 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     failure = std::current_exception();
   }
   auto t1 = Clock::now();
-  {
-    std::lock_guard<std::mutex> lock(done_mutex);
-    done = true;
-  }
-  done_cv.notify_all();
-  if (watchdog.joinable()) watchdog.join();
   const bool cancelled = holder->graph.is_cancelled();
 
   // Stages that could not finish in-stream (unordered input) finish now.

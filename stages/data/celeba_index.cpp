@@ -9,17 +9,18 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "pipeline/file_read.h"
+
 namespace sluice::data {
 namespace fs = std::filesystem;
 
 namespace {
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IndexError(path, 0, "cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  const FileReadResult r = try_read_regular_file(path, kMaxIndexBytes, "index file", text);
+  if (!r.ok()) throw IndexError(path, 0, r.reason);
+  return text;
 }
 
 std::string trim(const std::string& s) {

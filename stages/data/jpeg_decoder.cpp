@@ -1,10 +1,10 @@
 #include "stages/data/jpeg_decoder.h"
 
-#include <sys/stat.h>
+#include "pipeline/file_read.h"
+#include "stages/data/image_header.h"
+
 #include <turbojpeg.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -13,42 +13,57 @@
 namespace sluice::data {
 namespace {
 
-enum class Format { kJpeg, kPng, kBmp, kOtherOpenCv, kUnknown };
-
-Format sniff(const uint8_t* d, size_t n) {
-  if (n >= 2 && d[0] == 0xFF && d[1] == 0xD8) return Format::kJpeg;
-  static const uint8_t kPng[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
-  if (n >= 8 && std::memcmp(d, kPng, 8) == 0) return Format::kPng;
-  if (n >= 2 && d[0] == 'B' && d[1] == 'M') return Format::kBmp;
-  // Formats OpenCV reads that we do not special-case: TIFF, PNM, WebP.
-  if (n >= 4 && ((d[0] == 'I' && d[1] == 'I' && d[2] == 42 && d[3] == 0) ||
-                 (d[0] == 'M' && d[1] == 'M' && d[2] == 0 && d[3] == 42))) {
-    return Format::kOtherOpenCv;
+// One decompressor per thread, created on first use and destroyed at thread
+// exit. libjpeg-turbo 2.1 leaves a handle in a bad state after a failed call
+// (the next good JPEG fails with "Bogus marker length" or "two SOI markers"),
+// so after any error or warning the handle is destroyed and the next call on
+// this thread gets a new one.
+class ThreadDecompressor {
+ public:
+  ~ThreadDecompressor() { discard(); }
+  tjhandle get() {
+    if (!handle_) handle_ = tjInitDecompress();
+    return handle_;
   }
-  if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') return Format::kOtherOpenCv;
-  if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0) {
-    return Format::kOtherOpenCv;
+  void discard() {
+    if (handle_) tjDestroy(handle_);
+    handle_ = nullptr;
   }
-  return Format::kUnknown;
+
+ private:
+  tjhandle handle_ = nullptr;
+};
+
+ThreadDecompressor& thread_decompressor() {
+  thread_local ThreadDecompressor decompressor;
+  return decompressor;
 }
 
-uint32_t be32(const uint8_t* p) {
-  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-}
-uint32_t le32(const uint8_t* p) {
-  return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
+struct TjOutcome {
+  bool ok = true;
+  bool warning = false;  // the image is complete despite the message
+  std::string message;
+};
+
+// Runs one TurboJPEG call on this thread's handle; replaces the handle if the
+// call reports anything.
+template <class Call>
+TjOutcome tj_run(Call&& call) {
+  ThreadDecompressor& d = thread_decompressor();
+  tjhandle tj = d.get();
+  if (!tj) return {false, false, "cannot create a TurboJPEG decompressor"};
+  if (call(tj) == 0) return {};
+  TjOutcome out{false, tjGetErrorCode(tj) == TJERR_WARNING, tjGetErrorStr2(tj)};
+  d.discard();
+  return out;
 }
 
-// One decompressor per thread, created on first use and destroyed at thread exit.
-tjhandle thread_decompressor() {
-  struct Handle {
-    tjhandle h = tjInitDecompress();
-    ~Handle() {
-      if (h) tjDestroy(h);
-    }
-  };
-  thread_local Handle handle;
-  return handle.h;
+TjOutcome jpeg_header(const uint8_t* data, size_t size, int& w, int& h, int& subsamp,
+                      int& colorspace) {
+  return tj_run([&](tjhandle tj) {
+    return tjDecompressHeader3(tj, const_cast<unsigned char*>(data),
+                               static_cast<unsigned long>(size), &w, &h, &subsamp, &colorspace);
+  });
 }
 
 DecodeResult fail(DecodeStatus s, std::string msg) { return DecodeResult{s, std::move(msg)}; }
@@ -90,29 +105,29 @@ bool jpeg_ends_before_scan(const uint8_t* d, size_t n) {
 
 DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& options,
                          const PixelAllocator& allocate, Image& out) {
-  tjhandle tj = thread_decompressor();
-  if (!tj) return fail(DecodeStatus::kCorrupt, "cannot create a TurboJPEG decompressor");
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
-  auto* buf = const_cast<unsigned char*>(data);
-  const auto len = static_cast<unsigned long>(size);
-  const bool header_ok = tjDecompressHeader3(tj, buf, len, &w, &h, &subsamp, &colorspace) == 0;
-  if (!header_ok || w <= 0 || h <= 0) {
-    const std::string msg = header_ok ? "no frame header" : tjGetErrorStr2(tj);
+  const TjOutcome header = jpeg_header(data, size, w, h, subsamp, colorspace);
+  if (!header.ok || w <= 0 || h <= 0) {
     // A JPEG that ends before its first scan is truncated, not corrupt.
     if (jpeg_ends_before_scan(data, size)) {
       return fail(DecodeStatus::kTruncated, "the data ends inside the JPEG header");
     }
-    return fail(DecodeStatus::kCorrupt, "JPEG header: " + msg);
+    return fail(DecodeStatus::kCorrupt,
+                "JPEG header: " + (header.ok ? std::string("no frame header") : header.message));
   }
   if (too_many(w, h, options)) return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
 
+  auto* buf = const_cast<unsigned char*>(data);
+  const auto len = static_cast<unsigned long>(size);
   const int flags = options.fast_dct ? TJFLAG_FASTDCT : 0;
   const size_t npix = static_cast<size_t>(w) * h;
   ByteBuffer pixels = allocate(npix * 3);
-  int rc = 0;
+  TjOutcome body;
   if (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) {
     std::vector<uint8_t> cmyk(npix * 4);
-    rc = tjDecompress2(tj, buf, len, cmyk.data(), w, 0, h, TJPF_CMYK, flags);
+    body = tj_run([&](tjhandle tj) {
+      return tjDecompress2(tj, buf, len, cmyk.data(), w, 0, h, TJPF_CMYK, flags);
+    });
     // Adobe (Photoshop) CMYK JPEGs store inverted values: channel = 255 - ink.
     uint8_t* dst = pixels.get();
     for (size_t i = 0; i < npix; ++i) {
@@ -121,15 +136,16 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& 
         dst[3 * i + c] = static_cast<uint8_t>((cmyk[4 * i + c] * k + 127) / 255);
     }
   } else {
-    rc = tjDecompress2(tj, buf, len, pixels.get(), w, 0, h, TJPF_RGB, flags);
+    body = tj_run([&](tjhandle tj) {
+      return tjDecompress2(tj, buf, len, pixels.get(), w, 0, h, TJPF_RGB, flags);
+    });
   }
-  if (rc != 0) {
-    std::string msg = tjGetErrorStr2(tj);
-    if (is_eof_warning(msg)) return fail(DecodeStatus::kTruncated, "JPEG data: " + msg);
-    // Other warnings (e.g. extraneous bytes before a marker) leave a complete image.
-    if (tjGetErrorCode(tj) != TJERR_WARNING) {
-      return fail(DecodeStatus::kCorrupt, "JPEG data: " + msg);
+  if (!body.ok) {
+    if (is_eof_warning(body.message)) {
+      return fail(DecodeStatus::kTruncated, "JPEG data: " + body.message);
     }
+    // Other warnings (e.g. extraneous bytes before a marker) leave a complete image.
+    if (!body.warning) return fail(DecodeStatus::kCorrupt, "JPEG data: " + body.message);
   }
   out.width = w;
   out.height = h;
@@ -138,19 +154,22 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& 
   return {};
 }
 
-DecodeResult decode_opencv(const uint8_t* data, size_t size, Format format,
+// Every format OpenCV decodes for us has its size read from the header first:
+// imdecode allocates the whole image before it reads any pixel data.
+DecodeResult decode_opencv(const uint8_t* data, size_t size, ImageFormat format,
                            const DecodeOptions& options, const PixelAllocator& allocate,
                            Image& out) {
   int w = 0, h = 0;
-  if (format == Format::kPng || format == Format::kBmp) {
-    if (!read_image_size(data, size, w, h)) {
+  switch (read_header_size(data, size, format, w, h)) {
+    case HeaderStatus::kTruncated:
       return fail(DecodeStatus::kTruncated, "file ends inside the image header");
-    }
-    if (w <= 0 || h <= 0) return fail(DecodeStatus::kCorrupt, "header gives an empty image");
-    if (too_many(w, h, options)) {
-      return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
-    }
+    case HeaderStatus::kInvalid:
+      return fail(DecodeStatus::kCorrupt, "the image header is malformed");
+    case HeaderStatus::kOk:
+      break;
   }
+  if (w <= 0 || h <= 0) return fail(DecodeStatus::kCorrupt, "header gives an empty image");
+  if (too_many(w, h, options)) return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
   cv::Mat encoded(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
   cv::Mat bgr;
   try {
@@ -160,10 +179,12 @@ DecodeResult decode_opencv(const uint8_t* data, size_t size, Format format,
   }
   if (bgr.empty()) {
     bool truncated = false;
-    if (format == Format::kPng) {
+    if (format == ImageFormat::kPng) {
       truncated = size < 12 || std::memcmp(data + size - 8, "IEND", 4) != 0;
-    } else if (format == Format::kBmp) {
-      truncated = size < 6 || le32(data + 2) > size;
+    } else if (format == ImageFormat::kBmp) {
+      const uint32_t file_size = uint32_t{data[2]} | (uint32_t{data[3]} << 8) |
+                                 (uint32_t{data[4]} << 16) | (uint32_t{data[5]} << 24);
+      truncated = file_size > size;  // bmp_size has checked that 26 bytes are there
     }
     return fail(truncated ? DecodeStatus::kTruncated : DecodeStatus::kCorrupt,
                 truncated ? "the data ends before the image does" : "OpenCV cannot decode it");
@@ -206,44 +227,22 @@ const char* decode_status_name(DecodeStatus status) {
 ByteBuffer heap_buffer(size_t bytes) { return ByteBuffer(new uint8_t[bytes]); }
 
 bool read_image_size(const uint8_t* data, size_t size, int& width, int& height) {
-  switch (sniff(data, size)) {
-    case Format::kPng: {
-      // Signature (8), IHDR length (4), "IHDR" (4), width (4), height (4).
-      if (size < 24 || std::memcmp(data + 12, "IHDR", 4) != 0) return false;
-      const uint32_t w = be32(data + 16), h = be32(data + 20);
-      width = w > 0x7FFFFFFFu ? -1 : static_cast<int>(w);
-      height = h > 0x7FFFFFFFu ? -1 : static_cast<int>(h);
-      return true;
-    }
-    case Format::kBmp: {
-      // BITMAPFILEHEADER (14), then the info header: size (4), width, height (int32).
-      if (size < 26) return false;
-      const auto w = static_cast<int32_t>(le32(data + 18));
-      const auto h = static_cast<int32_t>(le32(data + 22));
-      width = w;
-      height = h < 0 ? (h == INT32_MIN ? -1 : -h) : h;
-      return true;
-    }
-    case Format::kJpeg: {
-      tjhandle tj = thread_decompressor();
-      int subsamp = 0, cs = 0;
-      return tj && tjDecompressHeader3(tj, const_cast<unsigned char*>(data),
-                                       static_cast<unsigned long>(size), &width, &height, &subsamp,
-                                       &cs) == 0;
-    }
-    default:
-      return false;
+  const ImageFormat format = sniff_image_format(data, size);
+  if (format == ImageFormat::kJpeg) {
+    int subsamp = 0, cs = 0;
+    return jpeg_header(data, size, width, height, subsamp, cs).ok;
   }
+  return read_header_size(data, size, format, width, height) == HeaderStatus::kOk;
 }
 
 DecodeResult decode_image(const uint8_t* data, size_t size, const DecodeOptions& options,
                           const PixelAllocator& allocate, Image& out) {
   if (size == 0) return fail(DecodeStatus::kEmptyFile, "zero bytes");
-  const Format format = sniff(data, size);
+  const ImageFormat format = sniff_image_format(data, size);
   switch (format) {
-    case Format::kJpeg:
+    case ImageFormat::kJpeg:
       return decode_jpeg(data, size, options, allocate, out);
-    case Format::kUnknown:
+    case ImageFormat::kUnknown:
       return fail(DecodeStatus::kNotAnImage, "not a JPEG, PNG, BMP, TIFF, PNM or WebP file");
     default:
       return decode_opencv(data, size, format, options, allocate, out);
@@ -251,30 +250,8 @@ DecodeResult decode_image(const uint8_t* data, size_t size, const DecodeOptions&
 }
 
 DecodeResult read_file_bytes(const std::string& path, std::vector<uint8_t>& bytes) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return fail(DecodeStatus::kMissingFile, std::strerror(errno));
-  bytes.clear();
-  struct stat st {};
-  if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-    std::fclose(f);
-    return fail(DecodeStatus::kMissingFile, "not a regular file");
-  }
-  const auto known = static_cast<long>(st.st_size);
-  if (known > 0) {
-    bytes.resize(static_cast<size_t>(known));
-    bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
-  } else {
-    uint8_t chunk[4096];
-    size_t n = 0;
-    while ((n = std::fread(chunk, 1, sizeof chunk, f)) > 0) {
-      bytes.insert(bytes.end(), chunk, chunk + n);
-    }
-  }
-  const bool error = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (error)
-    return fail(DecodeStatus::kMissingFile, std::string("read error: ") + std::strerror(err));
+  const FileReadResult r = try_read_regular_file(path, kMaxImageBytes, "image", bytes);
+  if (!r.ok()) return fail(DecodeStatus::kMissingFile, r.message);
   if (bytes.empty()) return fail(DecodeStatus::kEmptyFile, "zero bytes");
   return {};
 }

@@ -5,8 +5,10 @@
 //
 // Bad inputs are classified, not thrown, so a pipeline can skip them cheaply.
 // The pixel limit is checked from the header (JPEG SOF, PNG IHDR, BMP info
-// header) before any pixel buffer is allocated, so a decompression bomb costs a
-// header read. One TurboJPEG handle is kept per thread.
+// header, TIFF IFD, PNM header, WebP VP8/VP8L/VP8X chunk; image_header.h) before
+// any pixel buffer is allocated, so a decompression bomb costs a header read.
+// One TurboJPEG handle is kept per thread, replaced after any error or warning
+// so that one bad file cannot fail the good ones decoded after it.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +22,8 @@ namespace sluice::data {
 
 enum class DecodeStatus {
   kOk,
-  kMissingFile,    // no such file, or it cannot be opened
+  kMissingFile,    // no such file, or it cannot be read: not a regular file (a FIFO,
+                   // a directory, a device), above kMaxImageBytes (pipeline/file_read.h)
   kEmptyFile,      // zero bytes
   kTruncated,      // the data ends before the image does
   kNotAnImage,     // not a format we can decode
@@ -49,7 +52,8 @@ struct DecodeOptions {
   bool fast_dct = false;             // TJFLAG_FASTDCT: faster, slightly less exact
 };
 
-// Width and height from the header only (JPEG, PNG, BMP); false if unknown.
+// Width and height from the header only (JPEG, PNG, BMP, TIFF, PNM, WebP); false
+// if unknown.
 bool read_image_size(const uint8_t* data, size_t size, int& width, int& height);
 
 // Decodes an in-memory file into `out` (3-channel RGB, rows packed).
@@ -60,7 +64,8 @@ DecodeResult decode_image(const uint8_t* data, size_t size, const DecodeOptions&
 DecodeResult decode_image_file(const std::string& path, const DecodeOptions& options,
                                const PixelAllocator& allocate, Image& out);
 
-// Reads a whole file; kMissingFile or kEmptyFile when it cannot be used.
+// Reads a whole file; kMissingFile or kEmptyFile when it cannot be used. Never
+// blocks on a FIFO or reads a device (read_regular_file).
 DecodeResult read_file_bytes(const std::string& path, std::vector<uint8_t>& bytes);
 
 }  // namespace sluice::data

@@ -5,11 +5,10 @@
 #include <torch/version.h>
 
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
+#include "pipeline/file_read.h"
 #include "stages/train/vgg.h"
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -167,9 +166,7 @@ TrainingState state_from(const c10::impl::GenericDict& d, const std::string& ori
 }
 
 c10::impl::GenericDict read_checkpoint_dict(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open checkpoint");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> bytes = read_regular_file_bytes(path, kMaxCheckpointBytes, "checkpoint");
   torch::IValue v;
   try {
     v = torch::pickle_load(bytes);

@@ -1,11 +1,11 @@
 #include "stages/train/vgg.h"
 
 #include <algorithm>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <sstream>
 #include <stdexcept>
+
+#include "pipeline/file_read.h"
 
 namespace sluice::train {
 namespace {
@@ -155,9 +155,8 @@ int64_t count_parameters(torch::nn::Module& module, bool trainable_only) {
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> read_tensor_dict(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open weights file");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> bytes =
+      read_regular_file_bytes(path, kMaxCheckpointBytes, "weights file");
   torch::IValue value;
   try {
     value = torch::pickle_load(bytes);

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <new>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <thread>
 
 // GCC warns that the replaced operator delete frees what operator new
 // returned; both are the malloc/free pair defined here.
@@ -246,6 +248,309 @@ TEST(ImageDecoder, DecompressionBombIsRefusedFromTheHeader) {
   EXPECT_EQ(r.status, DecodeStatus::kTooManyPixels) << r.message;
   EXPECT_LT(g_largest_new.load(), size_t{1} << 20);
   EXPECT_EQ(img.pixels, nullptr);
+}
+
+// ---- One bad file must not fail the good ones decoded after it -------------
+
+struct Named {
+  std::string name;
+  std::vector<uint8_t> bytes;
+};
+
+// Overwrites the first SOF0 frame's height and width.
+std::vector<uint8_t> with_sof_size(std::vector<uint8_t> jpeg, int w, int h) {
+  for (size_t i = 0; i + 9 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC0) {
+      jpeg[i + 5] = static_cast<uint8_t>(h >> 8);
+      jpeg[i + 6] = static_cast<uint8_t>(h & 0xFF);
+      jpeg[i + 7] = static_cast<uint8_t>(w >> 8);
+      jpeg[i + 8] = static_cast<uint8_t>(w & 0xFF);
+      return jpeg;
+    }
+  }
+  ADD_FAILURE() << "no SOF0 marker";
+  return jpeg;
+}
+
+std::vector<uint8_t> bmp_bomb(int32_t w, int32_t h) {
+  std::vector<uint8_t> b(64, 0);
+  b[0] = 'B';
+  b[1] = 'M';
+  auto put32 = [&](size_t at, uint32_t v) {
+    for (int k = 0; k < 4; ++k) b[at + k] = static_cast<uint8_t>(v >> (8 * k));
+  };
+  put32(2, 64);
+  put32(10, 54);
+  put32(14, 40);
+  put32(18, static_cast<uint32_t>(w));
+  put32(22, static_cast<uint32_t>(h));
+  b[26] = 1;
+  b[28] = 24;
+  return b;
+}
+
+std::vector<Named> bad_inputs() {
+  const auto rgb = pattern_rgb();
+  const auto good = tj_encode(rgb.data(), TJPF_RGB, TJSAMP_420, 0);
+  std::vector<Named> bad;
+  bad.push_back({"SOF 0x0", with_sof_size(good, 0, 0)});
+  bad.push_back({"SOF 65535x100", with_sof_size(good, 65535, 100)});
+  bad.push_back({"SOF 100x65535", with_sof_size(good, 100, 65535)});
+  bad.push_back({"truncated header", {good.begin(), good.begin() + 20}});
+  bad.push_back(
+      {"truncated data", {good.begin(), good.begin() + static_cast<long>(good.size() * 6 / 10)}});
+  std::vector<uint8_t> garbage = {0xFF, 0xD8};
+  for (int i = 0; i < 300; ++i) garbage.push_back(static_cast<uint8_t>(i * 37 + 11));
+  bad.push_back({"garbage after SOI", garbage});
+  std::vector<uint8_t> two_soi = {0xFF, 0xD8};
+  two_soi.insert(two_soi.end(), good.begin(), good.end());
+  bad.push_back({"two SOI", two_soi});
+  std::vector<uint8_t> bogus = good;  // SOF0 length other than 8 + 3 x components
+  for (size_t i = 0; i + 3 < bogus.size(); ++i) {
+    if (bogus[i] == 0xFF && bogus[i + 1] == 0xC0) {
+      bogus[i + 3] = static_cast<uint8_t>(bogus[i + 3] + 3);
+      break;
+    }
+  }
+  bad.push_back({"bogus marker length", bogus});
+  bad.push_back({"empty", {}});
+  const std::string text = "image_id,partition\n000001.jpg,0\n";
+  bad.push_back({"not an image", {text.begin(), text.end()}});
+  bad.push_back({"PNG 100000x100000", png_bomb(100000, 100000)});
+  bad.push_back({"BMP 100000x100000", bmp_bomb(100000, 100000)});
+  return bad;
+}
+
+std::vector<Named> good_jpegs() {
+  const auto rgb = pattern_rgb();
+  std::vector<uint8_t> gray(kW * kH), cmyk;
+  for (size_t i = 0; i < gray.size(); ++i) gray[i] = static_cast<uint8_t>(i % 200 + 20);
+  for (int i = 0; i < kW * kH; ++i) {
+    cmyk.insert(cmyk.end(), {static_cast<uint8_t>(i % 255), 30, static_cast<uint8_t>(i % 97), 200});
+  }
+  return {{"baseline", tj_encode(rgb.data(), TJPF_RGB, TJSAMP_420, 0)},
+          {"progressive", tj_encode(rgb.data(), TJPF_RGB, TJSAMP_444, TJFLAG_PROGRESSIVE)},
+          {"grayscale", tj_encode(gray.data(), TJPF_GRAY, TJSAMP_GRAY, 0)},
+          {"CMYK", tj_encode(cmyk.data(), TJPF_CMYK, TJSAMP_444, 0)}};
+}
+
+std::vector<uint8_t> pixels_of(const Image& img) {
+  return std::vector<uint8_t>(img.pixels.get(), img.pixels.get() + img.bytes());
+}
+
+// Each good JPEG decoded on a thread of its own, with a decompressor nothing
+// else has used.
+std::vector<std::vector<uint8_t>> fresh_decodes(const std::vector<Named>& good) {
+  std::vector<std::vector<uint8_t>> out(good.size());
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::thread([&, i] {
+      Image img;
+      const DecodeResult r = decode(good[i].bytes, img);
+      ASSERT_TRUE(r.ok()) << good[i].name << ": " << r.message;
+      out[i] = pixels_of(img);
+    }).join();
+  }
+  return out;
+}
+
+// Decodes `bad` then `good` on the calling thread; "" when `good` came out as
+// it does fresh, else what went wrong.
+std::string after_bad(const Named& bad, const Named& good, const std::vector<uint8_t>& fresh) {
+  Image img;
+  if (decode(bad.bytes, img, 1 << 26).ok()) return bad.name + " decoded";
+  Image again;
+  const DecodeResult r = decode(good.bytes, again);
+  if (!r.ok()) return good.name + " after " + bad.name + ": " + r.message;
+  if (pixels_of(again) != fresh) return good.name + " after " + bad.name + ": other pixels";
+  return {};
+}
+
+TEST(ImageDecoder, GoodJpegAfterEveryKindOfBadInputDecodesAsFresh) {
+  const auto bad = bad_inputs();
+  const auto good = good_jpegs();
+  const auto fresh = fresh_decodes(good);
+  for (const Named& b : bad) {
+    for (size_t g = 0; g < good.size(); ++g) EXPECT_EQ(after_bad(b, good[g], fresh[g]), "");
+  }
+  // read_image_size shares the decompressor: a bad header there must not fail
+  // the next decode either.
+  for (const Named& b : bad) {
+    int w = 0, h = 0;
+    read_image_size(b.bytes.data(), b.bytes.size(), w, h);
+    Image img;
+    const DecodeResult r = decode(good[0].bytes, img);
+    ASSERT_TRUE(r.ok()) << "after read_image_size(" << b.name << "): " << r.message;
+    EXPECT_EQ(pixels_of(img), fresh[0]) << b.name;
+  }
+}
+
+TEST(ImageDecoder, BadAndGoodJpegsInterleavedOnFourThreads) {
+  const auto bad = bad_inputs();
+  const auto good = good_jpegs();
+  const auto fresh = fresh_decodes(good);
+  std::atomic<int> failures{0};
+  std::vector<std::string> first_failure(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        for (size_t i = 0; i < bad.size(); ++i) {
+          const size_t b = (i + static_cast<size_t>(t) * 3) % bad.size();
+          const size_t g = (i + static_cast<size_t>(t + round)) % good.size();
+          const std::string why = after_bad(bad[b], good[g], fresh[g]);
+          if (!why.empty() && failures.fetch_add(1) == 0) first_failure[t] = why;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::string why;
+  for (const auto& w : first_failure) why += w;
+  EXPECT_EQ(failures.load(), 0) << why;
+}
+
+// ---- TIFF, PNM and WebP sizes come from the header, before imdecode --------
+
+cv::Mat pattern_bgr() {
+  const auto rgb = pattern_rgb();
+  cv::Mat bgr(kH, kW, CV_8UC3);
+  for (int i = 0; i < kW * kH; ++i) {
+    bgr.data[3 * i] = rgb[3 * i + 2];
+    bgr.data[3 * i + 1] = rgb[3 * i + 1];
+    bgr.data[3 * i + 2] = rgb[3 * i];
+  }
+  return bgr;
+}
+
+std::vector<uint8_t> encoded(const char* ext, std::vector<int> params = {}) {
+  std::vector<uchar> bytes;
+  cv::Mat image = pattern_bgr();
+  if (std::string(ext) == ".pgm") cv::cvtColor(image, image, cv::COLOR_BGR2GRAY);
+  EXPECT_TRUE(cv::imencode(ext, image, bytes, params)) << ext;
+  return std::vector<uint8_t>(bytes.begin(), bytes.end());
+}
+
+// A TIFF with only an IFD0 holding ImageWidth and ImageLength (type 3 SHORT or
+// 4 LONG), in either byte order.
+std::vector<uint8_t> tiff_header(bool little_endian, uint16_t type, uint32_t w, uint32_t h) {
+  std::vector<uint8_t> b;
+  auto put = [&](uint32_t v, int bytes) {
+    for (int k = 0; k < bytes; ++k) {
+      const int shift = little_endian ? 8 * k : 8 * (bytes - 1 - k);
+      b.push_back(static_cast<uint8_t>(v >> shift));
+    }
+  };
+  b.push_back(little_endian ? 'I' : 'M');
+  b.push_back(little_endian ? 'I' : 'M');
+  put(42, 2);
+  put(8, 4);  // IFD0 right after the header
+  put(3, 2);  // entries
+  for (const auto& [tag, value] : {std::pair<uint32_t, uint32_t>{256, w}, {257, h}, {258, 8}}) {
+    put(tag, 2);
+    put(type, 2);
+    put(1, 4);
+    if (type == 3) {
+      put(value, 2);
+      put(0, 2);
+    } else {
+      put(value, 4);
+    }
+  }
+  put(0, 4);  // no next IFD
+  b.resize(b.size() + 64, 0);
+  return b;
+}
+
+std::vector<uint8_t> webp_vp8x(uint32_t w, uint32_t h) {
+  std::vector<uint8_t> b = {'R', 'I', 'F', 'F', 0,  0, 0, 0, 'W', 'E', 'B', 'P',
+                            'V', 'P', '8', 'X', 10, 0, 0, 0, 0,   0,   0,   0};
+  for (uint32_t v : {w - 1, h - 1}) {
+    for (int k = 0; k < 3; ++k) b.push_back(static_cast<uint8_t>(v >> (8 * k)));
+  }
+  b.resize(128, 0);
+  const auto riff = static_cast<uint32_t>(b.size() - 8);
+  for (int k = 0; k < 4; ++k) b[4 + k] = static_cast<uint8_t>(riff >> (8 * k));
+  return b;
+}
+
+void expect_refused_from_header(const std::string& what, const std::vector<uint8_t>& bytes,
+                                const std::string& size) {
+  Image img;
+  const DecodeResult r = decode(bytes, img, 1'000'000);
+  EXPECT_EQ(r.status, DecodeStatus::kTooManyPixels) << what << ": " << r.message;
+  EXPECT_NE(r.message.find(size + " = "), std::string::npos) << what << ": " << r.message;
+  EXPECT_EQ(img.pixels, nullptr) << what;
+}
+
+TEST(ImageDecoder, TiffPnmAndWebpSizesAreReadFromTheHeader) {
+  struct File {
+    const char* what;
+    std::vector<uint8_t> bytes;
+    bool lossless_rgb;
+  };
+  const File files[] = {{"PPM", encoded(".ppm"), true},
+                        {"PGM", encoded(".pgm"), false},
+                        {"TIFF", encoded(".tiff"), true},
+                        {"WebP lossy", encoded(".webp", {cv::IMWRITE_WEBP_QUALITY, 90}), false},
+                        {"WebP lossless", encoded(".webp", {cv::IMWRITE_WEBP_QUALITY, 101}), true}};
+  for (const File& f : files) {
+    int w = 0, h = 0;
+    EXPECT_TRUE(read_image_size(f.bytes.data(), f.bytes.size(), w, h)) << f.what;
+    EXPECT_EQ(w, kW) << f.what;
+    EXPECT_EQ(h, kH) << f.what;
+    Image img;
+    const DecodeResult r = decode(f.bytes, img);
+    ASSERT_TRUE(r.ok()) << f.what << ": " << r.message;
+    EXPECT_EQ(img.width, kW) << f.what;
+    EXPECT_EQ(img.height, kH) << f.what;
+    if (f.lossless_rgb) {
+      EXPECT_EQ(mean_abs_diff(img, pattern_rgb()), 0.0) << f.what;
+    }
+  }
+  for (bool le : {true, false}) {
+    for (uint16_t type : {uint16_t{3}, uint16_t{4}}) {
+      int w = 0, h = 0;
+      const auto tiff = tiff_header(le, type, 300, 200);
+      EXPECT_TRUE(read_image_size(tiff.data(), tiff.size(), w, h));
+      EXPECT_EQ(w, 300);
+      EXPECT_EQ(h, 200);
+    }
+  }
+}
+
+TEST(ImageDecoder, TiffPnmAndWebpBombsAreRefusedBeforeDecoding) {
+  const std::string ppm = "P6\n20000 20000\n255\n....";
+  expect_refused_from_header("P6", {ppm.begin(), ppm.end()}, "20000x20000");
+  const std::string commented = "P5 # a comment\n# another\n 30000\t30000 255\n....";
+  expect_refused_from_header("P5 with comments", {commented.begin(), commented.end()},
+                             "30000x30000");
+  expect_refused_from_header("TIFF II LONG", tiff_header(true, 4, 20000, 20000), "20000x20000");
+  expect_refused_from_header("TIFF MM SHORT", tiff_header(false, 3, 40000, 40000), "40000x40000");
+  expect_refused_from_header("WebP VP8X", webp_vp8x(20000, 20000), "20000x20000");
+  auto lossy = encoded(".webp", {cv::IMWRITE_WEBP_QUALITY, 90});
+  ASSERT_EQ(std::string(lossy.begin() + 12, lossy.begin() + 16), "VP8 ");
+  lossy[26] = 16000 & 0xFF;
+  lossy[27] = 16000 >> 8;
+  lossy[28] = 16000 & 0xFF;
+  lossy[29] = 16000 >> 8;
+  expect_refused_from_header("WebP VP8", lossy, "16000x16000");
+  auto lossless = encoded(".webp", {cv::IMWRITE_WEBP_QUALITY, 101});
+  ASSERT_EQ(std::string(lossless.begin() + 12, lossless.begin() + 16), "VP8L");
+  const uint32_t bits = (16000 - 1) | ((16000 - 1) << 14) | (uint32_t{lossless[24]} & 0xF0) << 24;
+  for (int k = 0; k < 4; ++k) lossless[21 + k] = static_cast<uint8_t>(bits >> (8 * k));
+  expect_refused_from_header("WebP VP8L", lossless, "16000x16000");
+}
+
+TEST(ImageDecoder, TiffPnmAndWebpHeadersThatEndEarlyAreTruncated) {
+  Image img;
+  const std::string pnm = "P6\n61 4";
+  EXPECT_EQ(decode({pnm.begin(), pnm.end()}, img).status, DecodeStatus::kTruncated);
+  auto tiff = tiff_header(true, 4, 61, 47);
+  tiff.resize(20);
+  EXPECT_EQ(decode(tiff, img).status, DecodeStatus::kTruncated);
+  auto webp = webp_vp8x(61, 47);
+  webp.resize(24);
+  EXPECT_EQ(decode(webp, img).status, DecodeStatus::kTruncated);
 }
 
 }  // namespace

@@ -374,31 +374,40 @@ input = "numbers"
   reset_signals();
 }
 
-TEST(Runner, SecondSignalCancelsAStuckDrain) {
-  RunOptions opts;
-  opts.threads = 2;
-  opts.max_in_flight = 64;
-  opts.handle_signals = true;
-  auto result = std::async(std::launch::async, [&] {
-    return run_text(R"(
+// A stage stuck inside one call (here a 10-minute sleep) never looks at a stop
+// flag, so the drain after the first signal cannot end: the second signal ends
+// the process from its handler, with status 128 + SIGTERM.
+TEST(RunnerDeathTest, SecondSignalEndsTheProcessWhateverAStageIsBlockedOn) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  auto stuck_run = [] {
+    RunOptions opts;
+    opts.threads = 2;
+    opts.handle_signals = true;
+    std::thread run([opts] {
+      run_text(R"(
 [stages.numbers]
 use = "test.count"
 count = 100000000
 [stages.out]
 use = "test.record"
 input = "numbers"
-sleep_us = 50000
-)", opts);
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  std::raise(SIGINT);  // draining 64 items x 50 ms would take ~3 s
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  std::raise(SIGTERM);
-  ASSERT_EQ(result.wait_for(std::chrono::seconds(2)), std::future_status::ready) << "run hung";
-  RunReport r = result.get();
-  EXPECT_EQ(r.status, RunStatus::kInterrupted);
-  EXPECT_LT(recorded_ints().size(), 60u);
-  reset_signals();
+sleep_us = 600000000
+)",
+               opts);
+    });
+    run.detach();
+    struct sigaction now {};
+    while (sigaction(SIGTERM, nullptr, &now) == 0 && now.sa_handler == SIG_DFL) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the sink is asleep
+    std::raise(SIGINT);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::raise(SIGTERM);
+    std::this_thread::sleep_for(std::chrono::seconds(5));
+    std::_Exit(0);  // still alive: the second signal did not end the process
+  };
+  EXPECT_EXIT(stuck_run(), ::testing::ExitedWithCode(128 + SIGTERM), "second SIGTERM");
 }
 
 TEST(Runner, TraceFileIsChromeTraceJson) {
