@@ -2,6 +2,15 @@
 
 namespace sluice {
 
+std::string format_location(const SourceLocation& where) {
+  std::string s = where.file;
+  if (where.line > 0) {
+    s += ":" + std::to_string(where.line);
+    if (where.column > 0) s += ":" + std::to_string(where.column);
+  }
+  return s;
+}
+
 std::string format_diagnostic(const Diagnostic& d) {
   std::string s = d.where.file;
   if (d.where.line > 0) {

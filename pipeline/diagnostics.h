@@ -21,6 +21,8 @@ struct Diagnostic {
 };
 
 std::string format_diagnostic(const Diagnostic& d);
+// FILE:LINE:COL (or less, as far as known), for warnings that point into a config.
+std::string format_location(const SourceLocation& where);
 void print_diagnostics(std::ostream& out, const std::vector<Diagnostic>& diagnostics);
 
 // Thrown by the loading helpers when a config has errors; holds all of them.

@@ -41,13 +41,20 @@ class Registry {
     add(std::move(spec), [](const Params& p) { return std::make_unique<S>(p); });
   }
 
+  // An old name of a registered stage, still accepted for one version: validation
+  // warns and points to `name`.
+  void add_deprecated_alias(const std::string& old_name, const std::string& name);
+  // The registered (or aliased) stage; nullptr when neither.
   const StageEntry* find(const std::string& name) const;
+  // The current name when `name` is a deprecated alias; empty otherwise.
+  std::string renamed_to(const std::string& name) const;
   std::vector<const StageEntry*> entries() const;  // sorted by name
   // Up to `n` registered names closest to `name` (for "did you mean").
   std::vector<std::string> closest(const std::string& name, size_t n = 3) const;
 
  private:
   std::map<std::string, StageEntry> entries_;
+  std::map<std::string, std::string> aliases_;  // old name -> current name
   std::string origin_ = "built-in";
 };
 

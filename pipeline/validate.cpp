@@ -9,6 +9,8 @@
 #include "pipeline/payloads.h"
 #include "pipeline/suggest.h"
 
+#include <spdlog/spdlog.h>
+
 namespace sluice {
 
 const ValidatedStage* ValidatedGraph::find(const std::string& id) const {
@@ -232,6 +234,11 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
                         "stage '" + d.id + "': unknown stage type '" + *type + "'" +
                             did_you_mean(near) + " (`sluice stages` lists them)"});
       continue;
+    }
+    if (const std::string now = registry.renamed_to(*type); !now.empty()) {
+      spdlog::warn("{}: stage '{}': stage type '{}' is now called '{}'; the old name is "
+                   "accepted for this version only",
+                   format_location(d.use->value_where), d.id, *type, now);
     }
     entries[i] = e;
     vs.entry = e;

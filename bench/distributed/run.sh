@@ -47,7 +47,7 @@ height = 48
 normalize = "none"
 rescale = 0.00392156862745098
 [stages.batch]
-use = "batch"
+use = "image.batch"
 input = "augment"
 batch_size = 16
 [stages.train]

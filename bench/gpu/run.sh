@@ -188,7 +188,7 @@ flip = true
 normalize = "imagenet"
 
 [stages.batch]
-use = "batch"
+use = "image.batch"
 input = "augment"
 batch_size = $b
 

@@ -1,4 +1,4 @@
-// batch: groups Images of one size into uint8 NHWC Batches, in stream order,
+// image.batch: groups Images of one size into uint8 NHWC Batches, in stream order,
 // with labels, sample indices, ids, paths and extra attributes alongside.
 // Buffers come from buffer_allocator() (pinned when a CUDA trainer installed
 // one) through a small pool, so steady state allocates nothing. A batch never
@@ -7,7 +7,7 @@
 //
 // Example config:
 //   [stages.batch]
-//   use = "batch"
+//   use = "image.batch"
 //   input = "augment"
 //   batch_size = 32
 //   drop_last = false
@@ -120,7 +120,7 @@ class BatchStage : public Transform {
 
 void register_batch_stage(Registry& r) {
   r.add<BatchStage>(
-      StageSpec("batch")
+      StageSpec("image.batch")
           .doc("Groups same-size Images into uint8 NHWC Batches, in order, never across splits.",
                "Labels, sample indices, ids, paths and attributes travel alongside. End-of-split "
                "and end-of-epoch markers flush the partial batch (dropped with drop_last).")
@@ -128,6 +128,7 @@ void register_batch_stage(Registry& r) {
           .ordered()
           .param(ParamSpec::integer("batch_size", 32, "images per batch").range(1, 65536))
           .param(ParamSpec::boolean("drop_last", false, "drop a short last batch of each split")));
+  r.add_deprecated_alias("batch", "image.batch");  // its name before stages were family.name
 }
 
 }  // namespace sluice::data

@@ -20,7 +20,7 @@
 //   rescale = 0.00392156862745098
 //
 //   [stages.batch]
-//   use = "batch"
+//   use = "image.batch"
 //   input = "augment"
 //   batch_size = 32
 #include "stages/data/data_stages.h"

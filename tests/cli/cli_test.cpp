@@ -226,3 +226,25 @@ TEST(Cli, TrainingStagesArePresentOrTheirAbsenceIsExplained) {
 }
 
 }  // namespace
+
+namespace {
+
+// Stage types are named family.name; `batch` became `image.batch` and the old name
+// still works for one version, with a warning at its position.
+TEST(Cli, TheOldBatchNameIsAcceptedWithADeprecationWarning) {
+  const fs::path old_name = temp_file("old_batch.toml",
+                                      "[stages.numbers]\nuse = \"gen.range\"\n"
+                                      "[stages.work]\nuse = \"work.spin\"\ninput = \"numbers\"\n"
+                                      "[stages.b]\nuse = \"batch\"\ninput = \"work\"\n"
+                                      "[stages.out]\nuse = \"util.discard\"\ninput = \"b\"\n");
+  const Result r = run("check " + old_name.string());
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find(old_name.string() + ":7:7"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("stage type 'batch' is now called 'image.batch'"), std::string::npos)
+      << r.out;
+  const Result listed = run("stages");
+  EXPECT_NE(listed.out.find("image.batch  ["), std::string::npos) << listed.out;
+  fs::remove(old_name);
+}
+
+}  // namespace

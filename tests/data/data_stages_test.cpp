@@ -73,7 +73,7 @@ class DataStages : public ::testing::Test {
            "\n[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\nwidth = 48\n"
            "height = 40\nshear = 20\nzoom = 0.3\nflip = true\nfill_mode = \"reflect\"\n"
            "rescale = 0.00392156862745098\n"
-           "\n[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\nbatch_size = 7\n"
+           "\n[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = 7\n"
            "\n[stages.out]\nuse = \"test.collect\"\ninput = \"batch\"\n";
   }
   static fs::path* root_;
@@ -262,7 +262,7 @@ TEST(DataStageHarness, BatchDropLastAndFlushOnMarkers) {
       img(0, "train"),      img(1, "train"),
       img(2, "train"),      Packet::control({ControlKind::kEndOfSplit, "train", 0}),
       img(3, "validation"), Packet::control({ControlKind::kEndOfSplit, "validation", 0})};
-  StageHarness keep(reg, "use = \"batch\"\nbatch_size = 2");
+  StageHarness keep(reg, "use = \"image.batch\"\nbatch_size = 2");
   const HarnessOutput a = keep.run_packets(in);
   std::vector<std::string> got;
   for (const Packet& p : a.packets) got.push_back(describe(p));
@@ -270,7 +270,7 @@ TEST(DataStageHarness, BatchDropLastAndFlushOnMarkers) {
             (std::vector<std::string>{"batch train e0 #0 n2 [0 1 ]", "batch train e0 #1 n1 [2 ]",
                                       "end of split:train:0", "batch validation e0 #0 n1 [3 ]",
                                       "end of split:validation:0"}));
-  StageHarness drop(reg, "use = \"batch\"\nbatch_size = 2\ndrop_last = true");
+  StageHarness drop(reg, "use = \"image.batch\"\nbatch_size = 2\ndrop_last = true");
   const HarnessOutput b = drop.run_packets(in);
   EXPECT_EQ(b.payloads().size(), 1u);
   EXPECT_EQ(b.report.counters.at("under_test.dropped_images"), 2);

@@ -163,7 +163,7 @@ class Distributed : public ::testing::Test {
       << "[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
       << "[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\nwidth = 32\n"
       << "height = 32\nnormalize = \"none\"\nrescale = 0.00392156862745098\n"
-      << "[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\nbatch_size = " << batch_size << "\n"
+      << "[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = " << batch_size << "\n"
       << "[stages.train]\nuse = \"train.vgg\"\ninput = \"batch\"\narch = \"vgg11\"\n"
       << "width_divisor = 32\nhead = \"gap\"\nfreeze = \"none\"\noptimizer = \"sgd\"\n"
       << "lr = 0.05\nmomentum = 0.9\ndevice = \"cpu\"\nseed = 1\npatience = 0\n"

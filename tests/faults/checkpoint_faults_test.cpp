@@ -102,7 +102,7 @@ class CheckpointFaults : public ::testing::Test {
                      << "[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
                      << "[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\n"
                      << "width = 32\nheight = 32\nrescale = 0.00392156862745098\n"
-                     << "[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\nbatch_size = 16\n"
+                     << "[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = 16\n"
                      << "[stages.train]\nuse = \"train.vgg\"\ninput = \"batch\"\narch = \"vgg11\"\n"
                      << "width_divisor = 32\nhead = \"gap\"\nfreeze = \"none\"\ndevice = \"cpu\"\n"
                      << "patience = 0\nlr = 0.001\n";

@@ -92,7 +92,7 @@ TEST(Soak, ImagePathMemoryStaysFlatOverMillionsOfItems) {
       "\n[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
       "[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\nwidth = 64\nheight = 80\n"
       "zoom = [0.8, 1.2]\nshear = 0.2\nflip = true\n"
-      "[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\nbatch_size = 32\n"
+      "[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = 32\n"
       "[stages.rss]\nuse = \"test.rss\"\ninput = \"batch\"\n";
   const auto graph = sluice::load_pipeline_string(toml, "soak.toml", {}, registry);
   sluice::run_graph(graph);

@@ -54,7 +54,7 @@ class SyntheticCeleba : public ::testing::Test {
     toml += "[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\n";
     toml += "width = 64\nheight = 80\nrescale = 0.00392156862745098\n";
     if (augment) toml += "zoom = [0.9, 1.1]\nflip = true\n";
-    toml += "[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\nbatch_size = 32\n";
+    toml += "[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = 32\n";
     return toml;
   }
 

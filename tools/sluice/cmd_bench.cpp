@@ -62,7 +62,7 @@ int bench_data(const std::vector<std::string>& args) {
     << (fast_dct ? "true" : "false") << "\n\n[stages.augment]\nuse = \"image.augment\"\n"
     << "input = \"decode\"\nwidth = " << size << "\nheight = " << size << "\nshear = " << shear
     << "\nzoom = " << zoom << "\nflip = true\nfill_mode = " << toml_string(fill)
-    << "\nrescale = 0.00392156862745098\n\n[stages.batch]\nuse = \"batch\"\ninput = \"augment\"\n"
+    << "\nrescale = 0.00392156862745098\n\n[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\n"
     << "batch_size = " << batch << "\n\n[stages.sink]\nuse = \"util.discard\"\ninput = \"batch\"\n";
   Registry registry = make_registry({});
   ValidatedGraph graph;
