@@ -1,7 +1,9 @@
 # Two entry points on a fresh Debian 12 machine:
 #   make demo   install what is missing, build, run the demo pipeline
 #   make test   install what is missing, build, run the test suite
-# Other targets: deps, build, test-notorch, soak, bench, clean. BUILD=dir and JOBS=n override.
+# Other targets: deps, build, test-notorch, soak, bench, fuzz, clean. BUILD=dir and JOBS=n override.
+#   make fuzz FUZZ_SECONDS=N   build the libFuzzer targets in build-fuzz (clang) and run
+#                              each for N seconds (see fuzz/run.sh, docs/reliability.md)
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -14,9 +16,10 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libtbb-dev libtorch-dev libopencv-dev libboost-program-options-dev \
   libtomlplusplus-dev libgtest-dev libgmock-dev libturbojpeg0-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgloo-dev \
-  python3 python3-torch python3-torchvision
+  python3 python3-torch python3-torchvision \
+  clang libfuzzer-14-dev libclang-rt-14-dev
 
-.PHONY: all deps configure build test test-notorch soak demo bench clean
+.PHONY: all deps configure build test test-notorch soak demo bench fuzz clean
 
 all: build
 
@@ -62,6 +65,17 @@ demo: build
 
 bench: build
 	$(BUILD)/bench/bench_framework
+
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+
+$(FUZZ_BUILD)/CMakeCache.txt: | deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -DSLUICE_FUZZ=ON -DSLUICE_BUILD_TESTS=OFF \
+	  -DCMAKE_BUILD_TYPE=Fuzz -DCMAKE_CXX_FLAGS=-O1
+
+fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_targets
+	bash fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(BUILD) $(DEMO_DIR)
