@@ -92,6 +92,39 @@ ParamValue to_param_value(const toml::node& node, std::string& type_name) {
   return std::monostate{};
 }
 
+// Well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF):
+// what a TOML string can hold, so what a --set value may be.
+bool valid_utf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // the sequence runs past the end
+    for (size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    const uint32_t min_cp[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min_cp[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 ConfigValue make_value(const toml::node& node, SourceLocation key_where, const std::string& file) {
   ConfigValue cv;
   cv.value = to_param_value(node, cv.toml_type);
@@ -171,6 +204,12 @@ class Loader {
     try {
       parsed = toml::parse("v = " + raw);
     } catch (const toml::parse_error&) {
+      // TOML strings are UTF-8: a value that is not could not be written back to
+      // the resolved config (or would come back as other text).
+      if (!valid_utf8(raw)) {
+        error(value_where, "the value is not valid UTF-8 text");
+        return;
+      }
       parsed = toml::table{{"v", raw}};
     }
     ConfigValue cv = make_value(*parsed.get("v"), key_where, where.file);

@@ -298,6 +298,23 @@ TEST(Config, SetOnUnknownStageSuggests) {
   EXPECT_NE(errors[0].message.find("no stage 'numbrs' in this pipeline; did you mean 'numbers'?"), std::string::npos);
 }
 
+// A bare --set word is taken as a string; bytes that are not UTF-8 cannot be a TOML
+// string, and the resolved config used to write them back as other characters.
+TEST(Config, SetRejectsAValueThatIsNotUtf8) {
+  expect_one(errors_of(text(kValid), {"pipeline.name=caf\xE9 \xE2\xE2"}), 1, 15,
+             "not valid UTF-8");
+  expect_one(errors_of(text(kValid), {"pipeline.name=\xF4\x90\x80\x80"}), 1, 15,
+             "not valid UTF-8");  // above U+10FFFF
+  expect_one(errors_of(text(kValid), {"pipeline.name=\xC0\xAF"}), 1, 15,
+             "not valid UTF-8");  // overlong '/'
+  Registry registry = testing::test_registry();
+  const ValidatedGraph g =
+      load_pipeline_string(text(kValid), "t.toml", {"pipeline.name=caf\xC3\xA9 \xF0\x9F\x98\x80"}, registry);
+  EXPECT_EQ(g.settings.name, "caf\xC3\xA9 \xF0\x9F\x98\x80");
+  const ValidatedGraph back = load_pipeline_string(resolved_config_toml(g), "t.toml", {}, registry);
+  EXPECT_EQ(back.settings.name, g.settings.name);
+}
+
 class ConfigFiles : public ::testing::Test {
  protected:
   void SetUp() override {
