@@ -4,9 +4,8 @@
 # The committed corpus (fuzz/corpus/<target>) seeds each run; new inputs go to a
 # scratch folder (FUZZ_WORK, default /tmp/sluice-fuzz/<target>), never into the
 # repository; crashes, leaks and timeouts go to fuzz/crashes/<target>-* (ignored
-# by git). Each target runs in libFuzzer's fork mode with crashes, timeouts and
-# out-of-memory inputs recorded and skipped, so one finding does not end the
-# run. Prints execs, corpus size and the result per target; exits 1 if any
+# by git). A target that finds something is started again for the rest of its
+# time. Prints execs, corpus size and the result per target; exits 1 if any
 # target found something.
 set -u
 build=${1:?usage: fuzz/run.sh BUILD_DIR SECONDS [TARGET...]}
@@ -17,6 +16,7 @@ targets=("$@")
 here=$(cd "$(dirname "$0")" && pwd)
 work=${FUZZ_WORK:-/tmp/sluice-fuzz}
 mkdir -p "$here/crashes"
+export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 # Longest input per target: configs and --set lines are text; images and .pt
 # files need room for a real seed.
@@ -43,24 +43,37 @@ for t in "${targets[@]}"; do
   dict=()
   [ -f "$here/dict/$t.dict" ] && dict=(-dict="$here/dict/$t.dict")
   echo "== fuzz_$t for ${seconds}s (log $log)"
-  before=$(ls "$here/crashes" | grep -c "^$t-")
-  "$bin" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-    -max_total_time="$seconds" -max_len="$(max_len "$t")" -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="$here/crashes/$t-" "${dict[@]}" \
-    "$work/$t" "$here/corpus/$t" >"$log" 2>&1
-  # Fork mode's status lines: "#EXECS: cov: N ft: N corp: FILES exec/s N oom/timeout/crash: A/B/C ..."
-  last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
-  execs=$(echo "$last" | sed -E 's/^#([0-9]+):.*/\1/')
-  corpus="$(echo "$last" | sed -E 's/.* corp: ([0-9]+) .*/\1/') files"
-  otc=$(echo "$last" | sed -E 's#.*oom/timeout/crash: ([0-9/]+).*#\1#')
-  new=$(($(ls "$here/crashes" | grep -c "^$t-") - before))
-  if [ "$new" -eq 0 ]; then
-    result="ok (oom/timeout/crash ${otc:-0/0/0})"
+  # libFuzzer stops at the first finding; start it again (the corpus it built so
+  # far is kept) until the time is used up, at most 20 times.
+  deadline=$((SECONDS + seconds))
+  execs=0 starts=0 found=()
+  : >"$log"
+  while [ $SECONDS -lt "$deadline" ] && [ $starts -lt 20 ]; do
+    starts=$((starts + 1))
+    "$bin" -max_total_time=$((deadline - SECONDS)) -max_len="$(max_len "$t")" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$here/crashes/$t-" "${dict[@]}" \
+      "$work/$t" "$here/corpus/$t" >"$log.run" 2>&1
+    rc=$?
+    cat "$log.run" >>"$log"
+    n=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log.run" | grep -o '[0-9]*$' | tail -1)
+    execs=$((execs + ${n:-0}))
+    if [ $rc -ne 0 ]; then
+      unit=$(grep -o 'Test unit written to .*' "$log.run" | tail -1 | sed 's/Test unit written to //')
+      kind=$(grep -o -m1 'fuzz property violated\|ERROR: [A-Za-z]*Sanitizer: [a-z-]*\|runtime error\|terminate called after throwing an instance of [^ ]*\|ERROR: libFuzzer: [a-z -]*' "$log.run" | head -1)
+      found+=("${kind:-rc $rc}: ${unit:-no input saved}")
+      [ -n "$unit" ] || break
+    fi
+  done
+  rm -f "$log.run"
+  # Units in the fuzzer's corpus at the end (seeds + new), and the new ones saved.
+  corpus="$(grep -o 'corp: [0-9]*/[0-9]*[a-zA-Z]*' "$log" | tail -1 | cut -d' ' -f2) ($(find "$work/$t" -type f | wc -l) new)"
+  if [ ${#found[@]} -eq 0 ]; then
+    result=ok
   else
-    result="FOUND $new (oom/timeout/crash $otc): $(ls -t "$here/crashes" | grep "^$t-" | head -"$new" | tr '\n' ' ')"
+    result="FOUND ${#found[@]}: $(printf '[%s] ' "${found[@]}")"
     status=1
   fi
-  summary+=("$(printf '%-11s %6ss  execs %-10s corpus %-12s %s' "$t" "$seconds" "${execs:-?}" "${corpus:-?}" "$result")")
+  summary+=("$(printf '%-11s %6ss  execs %-9s corpus %-20s %s' "$t" "$seconds" "${execs:-?}" "${corpus:-?}" "$result")")
   echo "${summary[-1]}"
 done
 echo
