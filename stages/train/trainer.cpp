@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "pipeline/file_read.h"
+#include "stages/train/pickle_read.h"
 #include "stages/train/vgg.h"
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -169,7 +170,7 @@ c10::impl::GenericDict read_checkpoint_dict(const std::string& path) {
   const std::vector<char> bytes = read_regular_file_bytes(path, kMaxCheckpointBytes, "checkpoint");
   torch::IValue v;
   try {
-    v = torch::pickle_load(bytes);
+    v = pickle_load_bounded(bytes);
   } catch (const std::exception& e) {
     throw std::runtime_error(path + ": unreadable checkpoint: " + e.what());
   }

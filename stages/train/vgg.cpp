@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "pipeline/file_read.h"
+#include "stages/train/pickle_read.h"
 
 namespace sluice::train {
 namespace {
@@ -159,7 +160,7 @@ std::vector<std::pair<std::string, torch::Tensor>> read_tensor_dict(const std::s
       read_regular_file_bytes(path, kMaxCheckpointBytes, "weights file");
   torch::IValue value;
   try {
-    value = torch::pickle_load(bytes);
+    value = pickle_load_bounded(bytes);
   } catch (const std::exception& e) {
     throw std::runtime_error(path +
                              ": not a torch.save zip of a plain dict of tensors "
