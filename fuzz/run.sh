@@ -17,6 +17,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 work=${FUZZ_WORK:-/tmp/sluice-fuzz}
 mkdir -p "$here/crashes"
 export LSAN_OPTIONS="suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+# The harnesses' scratch files (index files, .pt files): removed at the end, with
+# whatever a crashed harness could not remove itself.
+export SLUICE_FUZZ_SCRATCH
+SLUICE_FUZZ_SCRATCH=$( [ -d /dev/shm ] && echo /dev/shm || echo /tmp )/sluice-fuzz-run-$$
+trap 'rm -rf "$SLUICE_FUZZ_SCRATCH"' EXIT
 
 # Longest input per target: configs and --set lines are text; images and .pt
 # files need room for a real seed.

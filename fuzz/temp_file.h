@@ -1,13 +1,15 @@
 // A scratch file for harnesses whose code under test reads only from a path:
 // the fuzz input is written to a private folder in /dev/shm (memory, not disk),
 // removed when the process ends. One folder per process, so parallel fuzzers and
-// test runs do not share files.
+// test runs do not share files. SLUICE_FUZZ_SCRATCH names another parent folder
+// (fuzz/run.sh sets one and removes it, with what crashed processes left there).
 #pragma once
 
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -18,8 +20,10 @@ class ScratchDir {
  public:
   ScratchDir() {
     namespace fs = std::filesystem;
-    const fs::path base =
-        fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+    const char* env = std::getenv("SLUICE_FUZZ_SCRATCH");
+    const fs::path base = env && *env                    ? fs::path(env)
+                          : fs::is_directory("/dev/shm") ? fs::path("/dev/shm")
+                                                         : fs::temp_directory_path();
     path_ = (base / ("sluice-fuzz-" + std::to_string(::getpid()))).string();
     fs::create_directories(path_);
   }
