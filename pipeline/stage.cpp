@@ -13,6 +13,23 @@ const char* stage_kind_name(StageKind kind) {
   return "?";
 }
 
+ParamCheck::ParamCheck(std::string stage_id, const Params& params,
+                       std::map<std::string, SourceLocation> value_where, SourceLocation header,
+                       std::string config_dir, std::string label, std::vector<Diagnostic>& errors)
+    : stage_id_(std::move(stage_id)),
+      params_(params),
+      value_where_(std::move(value_where)),
+      header_(std::move(header)),
+      config_dir_(std::move(config_dir)),
+      label_(std::move(label)),
+      errors_(errors) {}
+
+void ParamCheck::error(const std::string& key, const std::string& message) const {
+  auto it = value_where_.find(key);
+  errors_.push_back({it != value_where_.end() ? it->second : header_, label_ + ": " + message});
+  ++count_;
+}
+
 const ParamSpec* StageSpec::find_param(const std::string& pname) const {
   for (const auto& p : params) {
     if (p.name == pname) return &p;

@@ -24,10 +24,13 @@
 #include <any>
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "pipeline/diagnostics.h"
 #include "pipeline/packet.h"
 #include "pipeline/params.h"
 #include "pipeline/payloads.h"
@@ -42,6 +45,53 @@ namespace sluice {
 enum class StageKind { kSource, kTransform, kSink };
 const char* stage_kind_name(StageKind kind);
 
+// What a stage's check hook (StageSpec::check) is given: its parameters, typed
+// and checked against their ParamSpecs, and a way to report an error at a key.
+// validate() runs the hook, so `sluice check` reports the stage's own rules
+// (a file that must exist, two parameters that exclude each other) with the
+// other config errors, before anything runs.
+class ParamCheck {
+ public:
+  // `value_where`: the position of each key the config gave (its value);
+  // `header`: the stage's [stages.ID] header; `label` prefixes every message.
+  ParamCheck(std::string stage_id, const Params& params,
+             std::map<std::string, SourceLocation> value_where, SourceLocation header,
+             std::string config_dir, std::string label, std::vector<Diagnostic>& errors);
+
+  // The stage's id in the config ("train"), e.g. for a `--set ID.KEY=...` hint.
+  const std::string& stage_id() const { return stage_id_; }
+  // The stage's parameters, defaults filled in: what its constructor will get.
+  const Params& params() const { return params_; }
+  // Whether the config (or a --set) gave `key`, rather than it taking its default.
+  bool given(const std::string& key) const { return value_where_.count(key) > 0; }
+  // The folder of the config file (absolute, or "." for a config read from a
+  // string). Stage paths are opened as written, relative to the working
+  // directory, as the run opens them; a stage that defines its paths relative
+  // to the config file resolves them against this.
+  const std::string& config_dir() const { return config_dir_; }
+  // Records an error at the position of `key`'s value, or at the stage's header
+  // when the key was not given; `sluice check` and `sluice run` then exit 2.
+  // Write `message` as the constructor would throw it, naming the key.
+  void error(const std::string& key, const std::string& message) const;
+  // Number of errors this stage's hook recorded so far.
+  size_t error_count() const { return count_; }
+
+ private:
+  std::string stage_id_;
+  const Params& params_;
+  std::map<std::string, SourceLocation> value_where_;
+  SourceLocation header_;
+  std::string config_dir_;
+  std::string label_;
+  std::vector<Diagnostic>& errors_;
+  mutable size_t count_ = 0;
+};
+
+// A stage's own rules on its parameters, run by validate() after every
+// parameter of the stage was typed and checked without error. It must only
+// look (stat a file, read a header line), never create or change anything.
+using ParamCheckFn = std::function<void(const ParamCheck&)>;
+
 // The declaration of a stage type. Build it with chained calls.
 struct StageSpec {
   std::string name;        // registered name, e.g. "image.decode_jpeg"
@@ -51,8 +101,9 @@ struct StageSpec {
   std::string input_type;   // port type name; empty for sources
   std::string output_type;  // port type name; empty for sinks
   std::vector<ParamSpec> params;
-  bool thread_safe = false;    // process() may run concurrently: default "auto"
-  bool ordered_input = false;  // needs its input in stream order (batching, training)
+  bool thread_safe = false;          // process() may run concurrently: default "auto"
+  bool ordered_input = false;        // needs its input in stream order (batching, training)
+  std::vector<ParamCheckFn> checks;  // the stage's own parameter rules, in order
 
   explicit StageSpec(std::string n) : name(std::move(n)) {}
   StageSpec& doc(std::string one_line, std::string details = {}) {
@@ -88,6 +139,15 @@ struct StageSpec {
   // The stage must see items (and control markers) in stream order.
   StageSpec& ordered() {
     ordered_input = true;
+    return *this;
+  }
+  // Adds a rule the ParamSpecs cannot state (see ParamCheck); several add up.
+  //   .check([](const sluice::ParamCheck& c) {
+  //     if (c.params().get_float("lo") > c.params().get_float("hi"))
+  //       c.error("lo", "lo must not exceed hi");
+  //   })
+  StageSpec& check(ParamCheckFn fn) {
+    checks.push_back(std::move(fn));
     return *this;
   }
   const ParamSpec* find_param(const std::string& pname) const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <tuple>
@@ -169,6 +170,32 @@ Concurrency parse_concurrency(const StageDecl& d, const StageEntry* e,
   return c;
 }
 
+// The folder of the config file, for ParamCheck::config_dir().
+std::string config_dir_of(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path p(path);
+  if (path.empty() || !std::filesystem::is_regular_file(p, ec)) return ".";
+  const std::filesystem::path dir = std::filesystem::absolute(p, ec).parent_path();
+  return ec || dir.empty() ? std::string(".") : dir.string();
+}
+
+// Runs the StageSpec::check hooks of one stage; a hook that throws is reported
+// as an error of the stage rather than escaping validation.
+void run_stage_checks(const StageDecl& d, const StageEntry* e, const Params& params,
+                      const std::string& config_path, std::vector<Diagnostic>& errors) {
+  std::map<std::string, SourceLocation> where;
+  for (const auto& [key, cv] : d.params) where[key] = cv.value_where;
+  const ParamCheck check(d.id, params, std::move(where), d.where, config_dir_of(config_path),
+                         stage_label(d, e), errors);
+  for (const ParamCheckFn& fn : e->spec.checks) {
+    try {
+      fn(check);
+    } catch (const std::exception& ex) {
+      errors.push_back({d.where, stage_label(d, e) + ": parameter check failed: " + ex.what()});
+    }
+  }
+}
+
 }  // namespace
 
 ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
@@ -244,6 +271,7 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
     vs.entry = e;
     vs.concurrency = parse_concurrency(d, e, errors);
 
+    const size_t errors_before_params = errors.size();
     std::map<std::string, ParamValue> values;
     for (const auto& p : e->spec.params) values[p.name] = p.default_value;
     std::vector<std::string> param_names;
@@ -277,6 +305,10 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
       }
     }
     vs.params = Params(std::move(values));
+    // The stage's own rules see only parameters that all passed their specs.
+    if (errors.size() == errors_before_params && !e->spec.checks.empty()) {
+      run_stage_checks(d, e, vs.params, config.path, errors);
+    }
   }
 
   // Wiring: inputs exist, kinds allow them, port types agree.

@@ -14,7 +14,7 @@
 // The public headers are those `cmake --install` copies (cmake/install.cmake).
 #pragma once
 
-#define SLUICE_SDK_VERSION 1
+#define SLUICE_SDK_VERSION 2
 
 namespace sluice {
 
