@@ -23,6 +23,7 @@ set(SLUICE_PUBLIC_HEADERS
   pipeline/registry.h
   pipeline/rng.h
   pipeline/version.h
+  pipeline/choice_list.h
   pipeline/plugin_api.h
   pipeline/plugin.h
   # The stage harness and its includes.

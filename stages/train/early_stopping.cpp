@@ -3,13 +3,12 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "stages/train/train_choices.h"
+
 namespace sluice::train {
 
 MonitorMode parse_monitor_mode(const std::string& name) {
-  if (name == "min") return MonitorMode::kMin;
-  if (name == "max") return MonitorMode::kMax;
-  if (name == "auto") return MonitorMode::kAuto;
-  throw std::invalid_argument("unknown mode '" + name + "' (expected min, max or auto)");
+  return monitor_mode_choices().parse(name);
 }
 
 EarlyStopping::EarlyStopping(std::string monitor, MonitorMode mode, int64_t patience,

@@ -2,6 +2,8 @@
 
 #include <stdexcept>
 
+#include "stages/train/train_choices.h"
+
 namespace sluice::train {
 
 void add_model_params(StageSpec& spec) {
@@ -13,12 +15,12 @@ void add_model_params(StageSpec& spec) {
       .param(ParamSpec::string("head", "replace_last",
                                "imagenet: 1000-class classifier; replace_last: keep fc6/fc7, "
                                "one output unit; gap: global average pooling + one unit")
-                 .one_of({"imagenet", "replace_last", "gap"}))
+                 .one_of(head_choices().names()))
       .param(ParamSpec::number("dropout", 0.5, "dropout of the fc6/fc7 classifier").range(0, 1))
       .param(ParamSpec::string("freeze", "features",
                                "parameters that are not trained: features (all convolutions), "
                                "none, or until (features.0 .. freeze_until)")
-                 .one_of({"features", "none", "until"}))
+                 .one_of(freeze_choices().names()))
       .param(ParamSpec::string("freeze_until", "",
                                "with freeze = \"until\": last frozen layer, e.g. features.23"));
 }
@@ -37,7 +39,7 @@ void add_device_params(StageSpec& spec) {
 
 void add_optimizer_params(StageSpec& spec) {
   spec.param(ParamSpec::string("optimizer", "adam", "adam or sgd (with momentum)")
-                 .one_of({"adam", "sgd"}))
+                 .one_of(optimizer_choices().names()))
       .param(ParamSpec::number("lr", 1e-4, "learning rate").min(0))
       .param(ParamSpec::numbers("betas", {0.9, 0.999}, "Adam's beta1, beta2").list_size(2, 2))
       .param(ParamSpec::number("weight_decay", 0.0, "L2 penalty").min(0))
@@ -49,10 +51,10 @@ VggConfig model_config_from(const Params& p) {
   VggConfig c;
   c.arch = p.get_string("arch");
   c.width_divisor = static_cast<int>(p.get_int("width_divisor"));
-  c.head = parse_head(p.get_string("head"));
+  c.head = head_choices().parse(p.get_string("head"));
   c.num_classes = c.head == Head::kImagenet ? 1000 : 1;
   c.dropout = p.get_float("dropout");
-  c.freeze = parse_freeze(p.get_string("freeze"));
+  c.freeze = freeze_choices().parse(p.get_string("freeze"));
   c.freeze_until = p.get_string("freeze_until");
   if (c.freeze == Freeze::kUntil && c.freeze_until.empty()) {
     throw std::invalid_argument("freeze = \"until\" needs freeze_until, e.g. \"features.23\"");

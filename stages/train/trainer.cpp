@@ -10,6 +10,7 @@
 
 #include "pipeline/file_read.h"
 #include "stages/train/pickle_read.h"
+#include "stages/train/train_choices.h"
 #include "stages/train/vgg.h"
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
@@ -203,18 +204,19 @@ struct Trainer::Impl {
     }
     if (params.empty()) throw std::runtime_error("every parameter is frozen: nothing to train");
     const auto& o = config.optimizer;
-    if (o.name == "adam") {
-      optimizer =
-          std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr)
-                                                           .betas(std::make_tuple(o.beta1, o.beta2))
-                                                           .weight_decay(o.weight_decay));
-    } else if (o.name == "sgd") {
-      optimizer = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(o.lr)
-                                                                  .momentum(o.momentum)
-                                                                  .nesterov(o.nesterov)
-                                                                  .weight_decay(o.weight_decay));
-    } else {
-      throw std::invalid_argument("unknown optimizer '" + o.name + "' (expected adam or sgd)");
+    switch (optimizer_choices().parse(o.name)) {
+      case OptimizerKind::kAdam:
+        optimizer = std::make_unique<torch::optim::Adam>(
+            params, torch::optim::AdamOptions(o.lr)
+                        .betas(std::make_tuple(o.beta1, o.beta2))
+                        .weight_decay(o.weight_decay));
+        break;
+      case OptimizerKind::kSgd:
+        optimizer = std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(o.lr)
+                                                                    .momentum(o.momentum)
+                                                                    .nesterov(o.nesterov)
+                                                                    .weight_decay(o.weight_decay));
+        break;
     }
   }
 

@@ -2,46 +2,17 @@
 
 #include <stdexcept>
 
+#include "stages/train/train_choices.h"
+
 namespace sluice::train {
 
-const char* head_name(Head head) {
-  switch (head) {
-    case Head::kImagenet:
-      return "imagenet";
-    case Head::kReplaceLast:
-      return "replace_last";
-    case Head::kGap:
-      return "gap";
-  }
-  return "?";
-}
+const char* head_name(Head head) { return head_choices().name(head).c_str(); }
 
-const char* freeze_name(Freeze freeze) {
-  switch (freeze) {
-    case Freeze::kFeatures:
-      return "features";
-    case Freeze::kNone:
-      return "none";
-    case Freeze::kUntil:
-      return "until";
-  }
-  return "?";
-}
+const char* freeze_name(Freeze freeze) { return freeze_choices().name(freeze).c_str(); }
 
-Head parse_head(const std::string& name) {
-  if (name == "imagenet") return Head::kImagenet;
-  if (name == "replace_last") return Head::kReplaceLast;
-  if (name == "gap") return Head::kGap;
-  throw std::invalid_argument("unknown head '" + name +
-                              "' (expected imagenet, replace_last or gap)");
-}
+Head parse_head(const std::string& name) { return head_choices().parse(name); }
 
-Freeze parse_freeze(const std::string& name) {
-  if (name == "features") return Freeze::kFeatures;
-  if (name == "none") return Freeze::kNone;
-  if (name == "until") return Freeze::kUntil;
-  throw std::invalid_argument("unknown freeze '" + name + "' (expected features, none or until)");
-}
+Freeze parse_freeze(const std::string& name) { return freeze_choices().parse(name); }
 
 std::vector<int> vgg_layer_plan(const std::string& arch) {
   constexpr int M = 0;
