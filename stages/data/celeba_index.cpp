@@ -1,5 +1,7 @@
 #include "stages/data/celeba_index.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -456,6 +458,46 @@ DatasetIndex load_csv_index(const CsvIndexOptions& options) {
   }
   index.description = "CSV index " + file;
   return index;
+}
+
+CelebaHeader read_celeba_header(const std::string& root) {
+  const bool csv = detect_celeba_layout(root) == CelebaLayout::kKaggle;
+  CelebaHeader h;
+  h.file = (fs::path(root) / (csv ? "list_attr_celeba.csv" : "list_attr_celeba.txt")).string();
+  h.line = csv ? 1 : 2;
+  std::error_code ec;
+  const auto type = fs::status(h.file, ec).type();
+  if (type != fs::file_type::regular) {  // opening a FIFO would block
+    struct stat st {};
+    const bool exists = ::stat(h.file.c_str(), &st) == 0;
+    throw IndexError(h.file, 0,
+                     exists ? std::string("the index file is ") + file_type_name(st.st_mode) +
+                                  ", not a regular file"
+                            : std::string("cannot open file"));
+  }
+  std::ifstream in(h.file, std::ios::binary);
+  if (!in) throw IndexError(h.file, 0, "cannot open file");
+  std::string line;
+  int64_t read = 0;
+  while (read < h.line && std::getline(in, line)) ++read;
+  if (read < h.line) line.clear();
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (csv) {
+    if (blank(line)) throw IndexError(h.file, 1, "missing header line");
+    auto header = split_csv(line);
+    if (header.size() < 2 || header[0] != "image_id") {
+      throw IndexError(h.file, 1, "header must start with 'image_id', found '" + header[0] + "'");
+    }
+    h.names.assign(header.begin() + 1, header.end());
+  } else {
+    h.names = split_spaces(line);
+    if (h.names.empty()) throw IndexError(h.file, 2, "missing attribute names");
+  }
+  return h;
+}
+
+void require_celeba_column(const CelebaHeader& header, const std::string& name, const char* what) {
+  find_column(header.names, name, header.file, header.line, what);
 }
 
 }  // namespace sluice::data

@@ -73,4 +73,18 @@ DatasetIndex load_csv_index(const CsvIndexOptions& options);
 // Splits `text` into lines, dropping a trailing '\r' from each (CRLF or LF).
 std::vector<std::string> split_lines(const std::string& text);
 
+// The attribute names of a CelebA folder, read from the attribute file's header
+// alone (cheap enough for `sluice check`). Throws the IndexError load_celeba_index
+// would for a missing folder, an unknown layout or a malformed header.
+struct CelebaHeader {
+  std::string file;  // the attribute file
+  int64_t line = 1;  // the header's line
+  std::vector<std::string> names;
+};
+CelebaHeader read_celeba_header(const std::string& root);
+
+// Throws load_celeba_index's IndexError ("unknown label attribute 'Mal' (did you
+// mean 'Male'?)") when `name` is not one of the header's attributes.
+void require_celeba_column(const CelebaHeader& header, const std::string& name, const char* what);
+
 }  // namespace sluice::data

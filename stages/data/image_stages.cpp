@@ -43,6 +43,31 @@
 namespace sluice::data {
 namespace {
 
+// The rules of image.augment's parameters that their ParamSpecs cannot state: the
+// constructor throws these messages and the check hook reports them.
+std::string zoom_problem(const std::vector<double>& zoom) {
+  if (zoom.size() != 1 && zoom.size() != 2) {
+    return "zoom: give one value z (range [1-z, 1+z]) or a pair [lo, hi]";
+  }
+  const double lo = zoom.size() == 1 ? 1.0 - zoom[0] : zoom[0];
+  const double hi = zoom.size() == 1 ? 1.0 + zoom[0] : zoom[1];
+  if (!(lo > 0) || !(hi >= lo)) return "zoom: the range must satisfy 0 < lo <= hi";
+  return {};
+}
+
+std::string scaling_problem(double rescale, const std::string& normalize) {
+  if (normalize == "imagenet" && rescale != 0.0) return "rescale: use either rescale or normalize";
+  return {};
+}
+
+void check_augment_params(const ParamCheck& c) {
+  const Params& p = c.params();
+  if (auto why = zoom_problem(p.get_floats("zoom")); !why.empty()) c.error("zoom", why);
+  if (auto why = scaling_problem(p.get_float("rescale"), p.get_string("normalize")); !why.empty()) {
+    c.error(c.given("rescale") ? "rescale" : "normalize", why);
+  }
+}
+
 constexpr DecodeStatus kBadKinds[] = {DecodeStatus::kMissingFile,   DecodeStatus::kEmptyFile,
                                       DecodeStatus::kTruncated,     DecodeStatus::kNotAnImage,
                                       DecodeStatus::kTooManyPixels, DecodeStatus::kCorrupt};
@@ -100,18 +125,9 @@ class AugmentStage : public Transform {
         augment_splits_(p.get_strings("augment_splits")) {
     ranges_.shear = p.get_float("shear");
     const std::vector<double> zoom = p.get_floats("zoom");
-    if (zoom.size() == 1) {
-      ranges_.zoom_lo = 1.0 - zoom[0];
-      ranges_.zoom_hi = 1.0 + zoom[0];
-    } else if (zoom.size() == 2) {
-      ranges_.zoom_lo = zoom[0];
-      ranges_.zoom_hi = zoom[1];
-    } else {
-      throw std::invalid_argument("zoom: give one value z (range [1-z, 1+z]) or a pair [lo, hi]");
-    }
-    if (ranges_.zoom_lo <= 0 || ranges_.zoom_hi < ranges_.zoom_lo) {
-      throw std::invalid_argument("zoom: the range must satisfy 0 < lo <= hi");
-    }
+    if (auto why = zoom_problem(zoom); !why.empty()) throw std::invalid_argument(why);
+    ranges_.zoom_lo = zoom.size() == 1 ? 1.0 - zoom[0] : zoom[0];
+    ranges_.zoom_hi = zoom.size() == 1 ? 1.0 + zoom[0] : zoom[1];
     ranges_.flip = p.get_bool("flip");
     if (!parse_fill_mode(p.get_string("fill_mode"), fill_)) {
       throw std::invalid_argument("fill_mode: unknown mode '" + p.get_string("fill_mode") + "'");
@@ -119,8 +135,10 @@ class AugmentStage : public Transform {
     cval_ = static_cast<uint8_t>(std::clamp(p.get_float("cval"), 0.0, 255.0) + 0.5);
     const double rescale = p.get_float("rescale");
     const std::string& normalize = p.get_string("normalize");
+    if (auto why = scaling_problem(rescale, normalize); !why.empty()) {
+      throw std::invalid_argument(why);
+    }
     if (normalize == "imagenet") {
-      if (rescale != 0.0) throw std::invalid_argument("rescale: use either rescale or normalize");
       norm_.kind = Normalization::Kind::kMeanStd;
       const double mean[3] = {0.485, 0.456, 0.406}, std[3] = {0.229, 0.224, 0.225};
       for (int c = 0; c < 3; ++c) {
@@ -221,7 +239,8 @@ void register_image_stages(Registry& r) {
           .param(ParamSpec::integer("seed", -1, "augmentation seed (-1: from pipeline.seed)"))
           .param(ParamSpec::strings("augment_splits", {"train"},
                                     "splits that get random transforms; others are only "
-                                    "resized (as a Keras validation generator)")));
+                                    "resized (as a Keras validation generator)"))
+          .check(check_augment_params));
 }
 
 }  // namespace sluice::data

@@ -27,13 +27,17 @@
 // launcher sets WORLD_SIZE > 1 (torchrun, Slurm), so each rank reads its own strided
 // shard. The train split is padded to equal shards (every rank takes the same number
 // of steps; n % world samples repeat); other splits are an exact partition.
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/file_read.h"
 #include "pipeline/registry.h"
 #include "stages/data/celeba_index.h"
 #include "stages/data/data_stages.h"
@@ -42,6 +46,11 @@
 
 namespace sluice::data {
 namespace {
+
+std::string shard_problem(int64_t rank, int64_t count) {
+  return "shard_rank " + std::to_string(rank) + " must be below shard_count " +
+         std::to_string(count);
+}
 
 // Ordering shared by the three sources: the samples of each split, in the
 // order the splits are requested.
@@ -56,9 +65,8 @@ class IndexSource : public Source {
     order_options_.shard_count =
         p.has("shard_count") ? p.get_int("shard_count") : launch.world_size;
     if (order_options_.shard_rank >= order_options_.shard_count) {
-      throw std::invalid_argument("shard_rank " + std::to_string(order_options_.shard_rank) +
-                                  " must be below shard_count " +
-                                  std::to_string(order_options_.shard_count));
+      throw std::invalid_argument(
+          shard_problem(order_options_.shard_rank, order_options_.shard_count));
     }
     for (const auto& split : splits) {
       std::vector<int64_t> members;
@@ -210,6 +218,75 @@ class CsvIndexSource : public IndexSource {
       : IndexSource(p, index, csv_splits(index, p.get_strings("split"))) {}
 };
 
+// An IndexError's text without its " error:" marker: the diagnostic has one.
+std::string index_problem(const std::string& key, const IndexError& e) {
+  std::string what = e.what();
+  const auto at = what.find(": error: ");
+  if (at != std::string::npos) what.erase(at, 7);
+  return key + ": " + what;
+}
+
+// What load_celeba_index would refuse, found from the attribute file's header.
+void check_celeba_params(const ParamCheck& c) {
+  const Params& p = c.params();
+  try {
+    celeba_splits(p.get_strings("split"));
+  } catch (const std::invalid_argument& e) {
+    c.error("split", e.what());
+  }
+  CelebaHeader header;
+  try {
+    header = read_celeba_header(p.get_string("root"));
+  } catch (const IndexError& e) {
+    c.error("root", index_problem("root", e));
+    return;
+  }
+  try {
+    require_celeba_column(header, p.get_string("label"), "label attribute");
+  } catch (const IndexError& e) {
+    c.error("label", index_problem("label", e));
+  }
+  for (const auto& attribute : p.get_strings("attributes")) {
+    try {
+      require_celeba_column(header, attribute, "attribute");
+    } catch (const IndexError& e) {
+      c.error("attributes", index_problem("attributes", e));
+    }
+  }
+}
+
+void check_dir_params(const ParamCheck& c) {
+  const std::string& root = c.params().get_string("root");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(root, ec)) {
+    c.error("root", index_problem("root", IndexError(root, 0, "not a directory")));
+  }
+}
+
+void check_csv_params(const ParamCheck& c) {
+  const std::string& file = c.params().get_string("file");
+  struct stat st {};  // stat only: opening a FIFO would block
+  if (::stat(file.c_str(), &st) != 0) {
+    c.error("file", index_problem("file", IndexError(file, 0, "cannot open file")));
+  } else if (!S_ISREG(st.st_mode)) {
+    c.error("file", index_problem("file", IndexError(file, 0,
+                                                     std::string("the index file is ") +
+                                                         file_type_name(st.st_mode) +
+                                                         ", not a regular file")));
+  }
+}
+
+// The shard the constructor would pick must exist.
+void check_shard_params(const ParamCheck& c) {
+  const Params& p = c.params();
+  if (!c.given("shard_rank") && !c.given("shard_count")) return;  // from the launcher
+  const LaunchEnv launch = launch_env_from_environment();
+  const int64_t rank = p.has("shard_rank") ? p.get_int("shard_rank") : launch.rank;
+  const int64_t count = p.has("shard_count") ? p.get_int("shard_count") : launch.world_size;
+  if (rank >= count)
+    c.error(c.given("shard_rank") ? "shard_rank" : "shard_count", shard_problem(rank, count));
+}
+
 StageSpec& ordering_params(StageSpec& s) {
   return s.param(ParamSpec::integer("epochs", 1, "passes over the data").min(1))
       .param(ParamSpec::boolean("shuffle", true,
@@ -224,7 +301,8 @@ StageSpec& ordering_params(StageSpec& s) {
       .param(ParamSpec::optional("shard_count", ParamType::kInt,
                                  "number of shards (default: WORLD_SIZE, else 1); the train "
                                  "split is padded to equal shards")
-                 .min(1));
+                 .min(1))
+      .check(check_shard_params);
 }
 
 }  // namespace
@@ -241,14 +319,16 @@ void register_index_sources(Registry& r) {
       .param(ParamSpec::string("label", "Male", "attribute used as the 0/1 label"))
       .param(ParamSpec::strings("split", {"train"},
                                 "split(s) in emission order: train, validation, test or all"))
-      .param(ParamSpec::strings("attributes", {}, "extra attributes carried with each sample"));
+      .param(ParamSpec::strings("attributes", {}, "extra attributes carried with each sample"))
+      .check(check_celeba_params);
   r.add<CelebaIndexSource>(ordering_params(celeba));
 
   StageSpec dir("dir.index");
   dir.doc("Images in one sub-folder per class (sorted names), as Keras flow_from_directory.")
       .source(kSamplePort)
       .param(ParamSpec::required("root", ParamType::kString, "folder of class sub-folders"))
-      .param(ParamSpec::string("split", "train", "split name given to every sample"));
+      .param(ParamSpec::string("split", "train", "split name given to every sample"))
+      .check(check_dir_params);
   r.add<DirIndexSource>(ordering_params(dir));
 
   StageSpec csv("csv.index");
@@ -261,7 +341,8 @@ void register_index_sources(Registry& r) {
       .param(ParamSpec::string("path_column", "path", "column holding the image path"))
       .param(ParamSpec::string("label_column", "label", "column holding the label"))
       .param(ParamSpec::string("split_column", "", "optional column naming each row's split"))
-      .param(ParamSpec::strings("split", {}, "with split_column: the splits to emit, in order"));
+      .param(ParamSpec::strings("split", {}, "with split_column: the splits to emit, in order"))
+      .check(check_csv_params);
   r.add<CsvIndexSource>(ordering_params(csv));
 }
 

@@ -280,9 +280,16 @@ TEST(DataStageHarness, IndexErrorsNameTheFile) {
   Registry reg;
   register_builtin_stages(reg);
   StageHarness h(reg, "use = \"celeba.index\"\nroot = \"/nonexistent/celeba\"");
-  const HarnessOutput out = h.run();
-  EXPECT_EQ(out.report.status, RunStatus::kFailed);
-  EXPECT_NE(out.report.error.find("/nonexistent/celeba"), std::string::npos) << out.report.error;
+  // Found by validation (the stage's check hook), before anything runs.
+  try {
+    h.run();
+    FAIL() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    EXPECT_EQ(e.diagnostics()[0].message,
+              "stage 'under_test' (celeba.index): root: /nonexistent/celeba: dataset root is not "
+              "a directory");
+  }
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "plugin_test_util.h"
+#include "stages/data/synth_celeba.h"
 
 namespace sluice {
 namespace {
@@ -35,14 +36,26 @@ TEST(PluginCli, StagesListsPluginStagesWithTheirOrigin) {
   EXPECT_THAT(r.output, HasSubstr("scale (list of floats, default [0.02, 0.33]"));
 }
 
+// `sluice check` also checks that the data and files a config names exist: point
+// the example configs at a synthetic CelebA, no weights and a fresh run folder.
+std::string example_overrides(const plugin_test::ScratchDir& scratch) {
+  data::write_synthetic_celeba({scratch / "celeba", 12, 3, 90});
+  return " --set " + quote("index.root=\"" + scratch / "celeba" + "\"") + " --set " +
+         quote("train.weights=\"\"") + " --set " + quote("train.output_dir=\"" + scratch / "run" + "\"");
+}
+
 TEST(PluginCli, TheExampleConfigsValidate) {
   const fs::path dir = fs::path(SLUICE_EXAMPLE_CONFIG).parent_path();
   std::vector<std::string> configs = {"celeba-random-erasing.toml"};
   // The gender recipe trains: a build without LibTorch has no train.vgg.
   if (SLUICE_WITH_TORCH) configs.push_back("celeba-gender-random-erasing.toml");
+  plugin_test::ScratchDir scratch("plugin_cli_examples");
+  const std::string overrides = example_overrides(scratch);
   for (const std::string& config : configs) {
+    const bool trains = config == "celeba-gender-random-erasing.toml";
     auto r = run_command(kSluice + " check " + quote((dir / config).string()) + " --plugin " +
-                         quote(SLUICE_EXAMPLE_PLUGIN));
+                         quote(SLUICE_EXAMPLE_PLUGIN) +
+                         (trains ? overrides : " --set " + quote("index.root=\"" + scratch / "celeba" + "\"")));
     EXPECT_EQ(r.exit_code, 0) << config << ":\n" << r.output;
     EXPECT_THAT(r.output, HasSubstr("erase (image.random_erasing, auto) <- augment"));
     EXPECT_THAT(r.output, HasSubstr("stats (stats.batch_csv, serial) <- batch"));
