@@ -17,12 +17,14 @@ if [ ! -f "$out/celeba/list_attr_celeba.csv" ]; then
   "$sluice" synth --out "$out/celeba" --count "$count" --seed 1
 fi
 
+# Each demo trains afresh: overwrite replaces the previous demo's run in $out/run.
 step "sluice check configs/demo.toml"
-"$sluice" check configs/demo.toml --set index.root="$out/celeba" --set train.output_dir="$out/run"
+"$sluice" check configs/demo.toml --set index.root="$out/celeba" --set train.output_dir="$out/run" \
+  --set train.overwrite=true
 
 step "training: sluice run configs/demo.toml"
 "$sluice" run configs/demo.toml --set index.root="$out/celeba" --set train.output_dir="$out/run" \
-  --profile "$out/train-profile.json"
+  --set train.overwrite=true --profile "$out/train-profile.json"
 
 step "evaluating on the test split: sluice run configs/demo-eval.toml"
 "$sluice" run configs/demo-eval.toml --set index.root="$out/celeba" \

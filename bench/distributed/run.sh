@@ -79,7 +79,8 @@ export OMP_NUM_THREADS=1
 config "$work/single" "$samples"
 "$sluice" run "$work/single.toml" --profile "$work/single.json" >"$work/single.log" 2>&1
 for t in 0 1; do
-  "$sluice" run "$work/single.toml" --profile "$work/twin$t.json" >"$work/twin$t.log" 2>&1 &
+  "$sluice" run "$work/single.toml" --set train.output_dir="$work/twin$t" \
+    --profile "$work/twin$t.json" >"$work/twin$t.log" 2>&1 &
 done
 wait
 config "$work/pair" $((2 * samples))

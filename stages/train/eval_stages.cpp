@@ -43,6 +43,7 @@ struct LoadedModel {
 LoadedModel load_model(const Params& p, StageContext& ctx) {
   LoadedModel m;
   const std::string& path = p.get_string("checkpoint");
+  require_file("checkpoint", path);
   m.info = read_checkpoint_info(path);
   TrainerConfig config;
   config.model = m.info.model;
@@ -222,6 +223,7 @@ void add_checkpoint_params(StageSpec& spec) {
                  .range(0, 1))
       .param(ParamSpec::string("positive_name", "Male", "name of label 1"))
       .param(ParamSpec::string("negative_name", "Female", "name of label 0"));
+  check_file_param(spec, "checkpoint");
 }
 
 }  // namespace

@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
+
+#include "stages/train/atomic_file.h"
 
 namespace sluice::train {
 namespace {
@@ -185,6 +188,89 @@ std::string MetricsReport::to_table(const std::string& positive_name,
   return os.str();
 }
 
+const std::vector<EpochMetricInfo>& epoch_metrics() {
+  static const std::vector<EpochMetricInfo> kMetrics = {
+      {EpochMetric::kEpoch, "epoch", false},
+      {EpochMetric::kLoss, "loss", true},
+      {EpochMetric::kAccuracy, "accuracy", true},
+      {EpochMetric::kValLoss, "val_loss", true},
+      {EpochMetric::kValAccuracy, "val_accuracy", true},
+      {EpochMetric::kValPrecision, "val_precision", true},
+      {EpochMetric::kValRecall, "val_recall", true},
+      {EpochMetric::kValF1, "val_f1", true},
+      {EpochMetric::kValAuc, "val_auc", true},
+      {EpochMetric::kTrainImages, "train_images", false},
+      {EpochMetric::kValImages, "val_images", false},
+      {EpochMetric::kImagesPerSecond, "images_per_s", false},
+      {EpochMetric::kSeconds, "seconds", false},
+  };
+  return kMetrics;
+}
+
+const char* epoch_metric_name(EpochMetric metric) {
+  return epoch_metrics()[static_cast<size_t>(metric)].name;
+}
+
+namespace {
+// Abbreviations the epoch log line printed before it used the metric names.
+const std::pair<const char*, EpochMetric> kMetricAliases[] = {
+    {"acc", EpochMetric::kAccuracy}, {"val_acc", EpochMetric::kValAccuracy}};
+}  // namespace
+
+std::vector<std::string> monitor_names() {
+  std::vector<std::string> names;
+  for (const auto& m : epoch_metrics()) {
+    if (m.monitorable) names.emplace_back(m.name);
+  }
+  for (const auto& [alias, metric] : kMetricAliases) names.emplace_back(alias);
+  return names;
+}
+
+std::string canonical_metric_name(const std::string& name) {
+  for (const auto& [alias, metric] : kMetricAliases) {
+    if (name == alias) return epoch_metric_name(metric);
+  }
+  return name;
+}
+
+EpochRecord::EpochRecord() : values_(epoch_metrics().size(), std::nan("")) {}
+
+void EpochRecord::set(EpochMetric metric, double value) {
+  values_[static_cast<size_t>(metric)] = value;
+}
+
+double EpochRecord::get(EpochMetric metric) const { return values_[static_cast<size_t>(metric)]; }
+
+double EpochRecord::get(const std::string& name) const {
+  const std::string canonical = canonical_metric_name(name);
+  for (const auto& m : epoch_metrics()) {
+    if (canonical == m.name) return get(m.metric);
+  }
+  return std::nan("");
+}
+
+std::vector<std::pair<std::string, double>> EpochRecord::items() const {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& m : epoch_metrics()) out.emplace_back(m.name, get(m.metric));
+  return out;
+}
+
+std::string EpochRecord::log_line(const std::string& duration) const {
+  auto fixed = [](double v, int digits) {
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(digits) << v;
+    return os.str();
+  };
+  auto named = [&](EpochMetric m) {
+    return std::string(epoch_metric_name(m)) + " " + fixed(get(m), 4);
+  };
+  using M = EpochMetric;
+  const double rate = get(M::kImagesPerSecond);
+  return "epoch " + fixed(get(M::kEpoch), 0) + ": " + named(M::kLoss) + " " + named(M::kAccuracy) +
+         " | " + named(M::kValLoss) + " " + named(M::kValAccuracy) + " " + named(M::kValAuc) +
+         " | " + fixed(std::isfinite(rate) ? rate : 0.0, 1) + " img/s, " + duration;
+}
+
 MetricsLog::MetricsLog(std::string dir) : dir_(std::move(dir)) {
   std::filesystem::create_directories(dir_);
 }
@@ -211,6 +297,70 @@ void MetricsLog::write(const std::vector<std::pair<std::string, double>>& record
   }
   out << "\n";
   if (!out) throw std::runtime_error(csv + ": write failed");
+}
+
+namespace {
+
+// The lines of `path` (none when it does not exist).
+std::vector<std::string> read_lines(const std::string& path) {
+  std::vector<std::string> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Rewrites `path` with `lines` when some were dropped.
+void rewrite_lines(const std::string& path, const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  write_file_atomically(path, text);
+}
+
+double epoch_of_json_line(const std::string& line) {
+  const auto j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("epoch") && j["epoch"].is_number() ? j["epoch"].get<double>()
+                                                                        : std::nan("");
+}
+
+}  // namespace
+
+int64_t MetricsLog::keep_epochs(int64_t epochs_done) {
+  const auto done = static_cast<double>(epochs_done);
+  int64_t dropped = 0;
+  const std::string jsonl = dir_ + "/metrics.jsonl";
+  std::vector<std::string> kept;
+  const auto json_lines = read_lines(jsonl);
+  for (const auto& line : json_lines) {
+    if (epoch_of_json_line(line) > done) continue;
+    kept.push_back(line);
+  }
+  if (kept.size() != json_lines.size()) rewrite_lines(jsonl, kept);
+  dropped = static_cast<int64_t>(json_lines.size() - kept.size());
+
+  const std::string csv = dir_ + "/metrics.csv";
+  const auto csv_lines = read_lines(csv);
+  if (csv_lines.empty()) return dropped;
+  size_t column = 0;  // "epoch" is the first column; find it anyway
+  {
+    std::istringstream header(csv_lines[0]);
+    size_t i = 0;
+    for (std::string cell; std::getline(header, cell, ','); ++i) {
+      if (cell == epoch_metric_name(EpochMetric::kEpoch)) column = i;
+    }
+  }
+  kept.assign(1, csv_lines[0]);
+  for (size_t r = 1; r < csv_lines.size(); ++r) {
+    std::istringstream row(csv_lines[r]);
+    std::string cell;
+    for (size_t i = 0; i <= column && std::getline(row, cell, ','); ++i) {
+    }
+    char* end = nullptr;
+    const double epoch = std::strtod(cell.c_str(), &end);
+    if (end != cell.c_str() && epoch > done) continue;
+    kept.push_back(csv_lines[r]);
+  }
+  if (kept.size() != csv_lines.size()) rewrite_lines(csv, kept);
+  return std::max(dropped, static_cast<int64_t>(csv_lines.size() - kept.size()));
 }
 
 }  // namespace sluice::train

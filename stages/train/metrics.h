@@ -67,12 +67,70 @@ class BinaryMetrics {
 // Area under the ROC curve of (score, label) pairs; ties count one half.
 double roc_auc(std::vector<std::pair<float, int8_t>> scores);
 
+// The values train.vgg records per epoch, in column order. Their names are the one
+// list of epoch metric names: metrics.csv's header, metrics.jsonl's keys, the words
+// of the epoch log line and the values `monitor` accepts all come from it.
+enum class EpochMetric {
+  kEpoch,
+  kLoss,
+  kAccuracy,
+  kValLoss,
+  kValAccuracy,
+  kValPrecision,
+  kValRecall,
+  kValF1,
+  kValAuc,
+  kTrainImages,
+  kValImages,
+  kImagesPerSecond,
+  kSeconds,
+};
+
+struct EpochMetricInfo {
+  EpochMetric metric;
+  const char* name;  // "val_accuracy"
+  bool monitorable;  // a score or loss early stopping may watch
+};
+
+// Every epoch metric, in column order.
+const std::vector<EpochMetricInfo>& epoch_metrics();
+const char* epoch_metric_name(EpochMetric metric);
+// What train.vgg's `monitor` accepts: the monitorable metrics' names, then the
+// abbreviations earlier epoch log lines printed ("acc", "val_acc") as aliases.
+std::vector<std::string> monitor_names();
+// The metric a monitor name stands for: "val_acc" -> "val_accuracy"; other names
+// are returned unchanged.
+std::string canonical_metric_name(const std::string& name);
+
+// One epoch's values (NaN where there is none, written as null / an empty cell).
+class EpochRecord {
+ public:
+  EpochRecord();
+  void set(EpochMetric metric, double value);
+  double get(EpochMetric metric) const;
+  // By name or alias; NaN for a name that is not an epoch metric.
+  double get(const std::string& name) const;
+  // (name, value) in column order.
+  std::vector<std::pair<std::string, double>> items() const;
+  // "epoch 3: loss 0.2000 accuracy 0.9100 | val_loss ... | 812.5 img/s, 1m 02s":
+  // every value named as in metrics.csv.
+  std::string log_line(const std::string& duration) const;
+
+ private:
+  std::vector<double> values_;
+};
+
 // One line per epoch to metrics.jsonl and a row to metrics.csv in `dir`, appending to
-// what is there (a resumed run continues the same files).
+// what is there (a resumed run continues the same files, see keep_epochs).
 class MetricsLog {
  public:
   explicit MetricsLog(std::string dir);
   void write(const std::vector<std::pair<std::string, double>>& record);
+  void write(const EpochRecord& record) { write(record.items()); }
+  // A run resuming from a checkpoint with `epochs_done` epochs: drops the rows of
+  // later epochs from both files (rewritten atomically), so that the epochs the
+  // resumed run redoes are not listed twice. Returns how many rows were dropped.
+  int64_t keep_epochs(int64_t epochs_done);
 
  private:
   std::string dir_;

@@ -1,10 +1,44 @@
 #include "stages/train/stage_params.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <stdexcept>
+
+#include "pipeline/file_read.h"
 
 #include "stages/train/train_choices.h"
 
 namespace sluice::train {
+
+const char* const kFreezeUntilMissing =
+    "freeze = \"until\" needs freeze_until, e.g. \"features.23\"";
+
+std::string file_param_problem(const std::string& key, const std::string& path) {
+  // stat and access only: opening a FIFO to test it would block.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return key + ": no such file '" + path + "'";
+  if (!S_ISREG(st.st_mode)) {
+    return key + ": '" + path + "' is " + file_type_name(st.st_mode) + ", not a regular file";
+  }
+  if (::access(path.c_str(), R_OK) != 0) return key + ": cannot read '" + path + "'";
+  return {};
+}
+
+void require_file(const std::string& key, const std::string& path) {
+  const std::string problem = file_param_problem(key, path);
+  if (!problem.empty()) throw std::runtime_error(problem);
+}
+
+void check_file_param(StageSpec& spec, const std::string& key) {
+  spec.check([key](const ParamCheck& c) {
+    if (!c.params().has(key)) return;
+    const std::string& path = c.params().get_string(key);
+    if (path.empty()) return;
+    const std::string problem = file_param_problem(key, path);
+    if (!problem.empty()) c.error(key, problem);
+  });
+}
 
 void add_model_params(StageSpec& spec) {
   spec.param(ParamSpec::string("arch", "vgg16", "VGG depth").one_of(vgg_arch_names()))
@@ -22,7 +56,14 @@ void add_model_params(StageSpec& spec) {
                                "none, or until (features.0 .. freeze_until)")
                  .one_of(freeze_choices().names()))
       .param(ParamSpec::string("freeze_until", "",
-                               "with freeze = \"until\": last frozen layer, e.g. features.23"));
+                               "with freeze = \"until\": last frozen layer, e.g. features.23"))
+      .check([](const ParamCheck& c) {
+        const Params& p = c.params();
+        if (freeze_choices().parse(p.get_string("freeze")) == Freeze::kUntil &&
+            p.get_string("freeze_until").empty()) {
+          c.error("freeze", kFreezeUntilMissing);
+        }
+      });
 }
 
 void add_device_params(StageSpec& spec) {
@@ -57,7 +98,7 @@ VggConfig model_config_from(const Params& p) {
   c.freeze = freeze_choices().parse(p.get_string("freeze"));
   c.freeze_until = p.get_string("freeze_until");
   if (c.freeze == Freeze::kUntil && c.freeze_until.empty()) {
-    throw std::invalid_argument("freeze = \"until\" needs freeze_until, e.g. \"features.23\"");
+    throw std::invalid_argument(kFreezeUntilMissing);
   }
   return c;
 }

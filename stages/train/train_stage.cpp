@@ -5,6 +5,12 @@
 // atomically, and stops the run when early stopping says so. finish() saves `last`
 // when training went on after the last save (end of stream, SIGINT).
 //
+// Runs never overwrite each other (stages/train/run_dir.h): a fresh run needs an
+// empty output_dir; `resume` continues the run in it (metrics rows of epochs past
+// the checkpoint are dropped), `overwrite = true` first removes the files a run
+// writes there. These rules, the files it reads and freeze = "until" are checked
+// by `sluice check` (StageSpec::check) as well as here.
+//
 // Example config:
 //   [stages.train]
 //   use = "train.vgg"
@@ -17,7 +23,8 @@
 //   monitor = "val_loss"
 //   patience = 2
 //   output_dir = "runs/celeba-gender"
-//   # resume = "runs/celeba-gender/last.pt"
+//   # resume = "runs/celeba-gender/last.pt"   # continue the run in output_dir
+//   # overwrite = true                         # or replace it
 //
 // Launched with WORLD_SIZE > 1 (torchrun), every rank trains on its shard of the index
 // with gradients averaged across ranks (stages/train/distributed.h); the epoch's
@@ -40,7 +47,9 @@
 #include "stages/train/early_stopping.h"
 #include "stages/train/metrics.h"
 #include "stages/train/progress.h"
+#include "stages/train/run_dir.h"
 #include "stages/train/stage_params.h"
+#include "stages/train/train_choices.h"
 #include "stages/train/train_stages.h"
 #include "stages/train/trainer.h"
 
@@ -60,18 +69,20 @@ class TrainVgg : public Sink {
         output_dir_(p.get_string("output_dir")),
         train_split_(p.get_string("train_split")),
         validation_split_(p.get_string("validation_split")),
-        early_stopping_(p.get_string("monitor"), parse_monitor_mode(p.get_string("mode")),
-                        p.get_int("patience"), p.get_float("min_delta")),
+        early_stopping_(canonical_metric_name(p.get_string("monitor")),
+                        monitor_mode_choices().parse(p.get_string("mode")), p.get_int("patience"),
+                        p.get_float("min_delta")),
         save_best_(p.get_bool("save_best")) {}
 
   void open(StageContext& ctx) override {
     ctx_ = &ctx;
+    const LaunchEnv launch = launch_env_from_environment();
+    if (launch.rank == 0) claim_output_dir(ctx);
     TrainerConfig config;
     config.model = model_config_from(params_);
     config.optimizer = optimizer_config_from(params_);
     apply_device_params(params_, config);
     config.seed = params_.has("seed") ? static_cast<uint64_t>(params_.get_int("seed")) : ctx.seed();
-    const LaunchEnv launch = launch_env_from_environment();
     Distributed::assign_local_device(config, launch);
     trainer_ = std::make_unique<Trainer>(config);
     if (trainer_->on_cuda()) {
@@ -79,11 +90,13 @@ class TrainVgg : public Sink {
     }
     const std::string& weights = params_.get_string("weights");
     if (!weights.empty()) {
+      require_file("weights", weights);
       trainer_->load_pretrained(weights);
       ctx.log().info("loaded weights from {}", weights);
     }
     const std::string& resume = params_.get_string("resume");
     if (!resume.empty()) {
+      require_file("resume", resume);
       state_ = trainer_->load_checkpoint(resume);
       early_stopping_.restore(state_.early_stopping);
       // The sources skip the finished epochs; consume() still drops their batches
@@ -100,12 +113,19 @@ class TrainVgg : public Sink {
       ctx.log().info("distributed: rank {} of {} (local rank {}), {} backend, weights from rank 0",
                      launch.rank, launch.world_size, launch.local_rank, dist_->backend());
     }
-    // The whole pipeline goes with the checkpoints, and beside them as config.toml:
-    // `sluice run OUTPUT_DIR/config.toml` reruns it.
-    state_.config_text = ctx.run_config();
+    // The whole pipeline goes with the checkpoints, and beside them as config.toml.
+    // It names this output_dir, so `sluice run OUTPUT_DIR/config.toml` is refused
+    // rather than writing over this run (recorded_config also drops overwrite).
+    state_.config_text = recorded_config(ctx.run_config(), ctx.id());
     if (root()) {
       std::filesystem::create_directories(output_dir_);
       log_ = std::make_unique<MetricsLog>(output_dir_);
+      if (!resume.empty()) {
+        if (const int64_t dropped = log_->keep_epochs(state_.epoch)) {
+          ctx.log().info("metrics: dropped {} row(s) of epochs after {} (redone by this run)",
+                         dropped, state_.epoch);
+        }
+      }
       write_file_atomically((std::filesystem::path(output_dir_) / "config.toml").string(),
                             state_.config_text);
     }
@@ -138,7 +158,7 @@ class TrainVgg : public Sink {
       train_count_ += r.count;
       ++train_batches_;
       progress_->update(train_batches_, train_count_,
-                        "loss " + fixed(train_loss_ / train_count_) + " acc " +
+                        "loss " + fixed(train_loss_ / train_count_) + " accuracy " +
                             fixed(static_cast<double>(train_correct_) / train_count_));
     } else if (batch.split == validation_split_) {
       if (!in_epoch_) start_epoch(batch.epoch);
@@ -180,6 +200,22 @@ class TrainVgg : public Sink {
   }
 
  private:
+  // The rule of run_dir.h, checked again where the files are written; with
+  // overwrite = true, removes the previous run's files first.
+  void claim_output_dir(StageContext& ctx) {
+    const RunDirRequest request{ctx.id(), output_dir_, params_.get_string("resume"),
+                                params_.get_bool("overwrite")};
+    const std::string conflict = output_dir_conflict(request);
+    if (!conflict.empty()) throw std::runtime_error(conflict);
+    if (request.overwrite) {
+      const auto removed = remove_run_files(output_dir_);
+      if (!removed.empty()) {
+        ctx.log().info("overwrite: removed the previous run's {} file(s) from {}", removed.size(),
+                       output_dir_);
+      }
+    }
+  }
+
   void record_input(const Batch& b) {
     if (state_.input.height == 0) {
       state_.input.height = b.height;
@@ -213,33 +249,27 @@ class TrainVgg : public Sink {
     const double loss = train_count_ ? train_loss_ / train_count_ : NAN;
     const double acc = train_count_ ? static_cast<double>(train_correct_) / train_count_ : NAN;
     const double n_images = static_cast<double>(train_count_ + val.count);
-    std::vector<std::pair<std::string, double>> record = {
-        {"epoch", static_cast<double>(epoch_ + 1)},
-        {"loss", loss},
-        {"accuracy", acc},
-        {"val_loss", val.count ? val.loss : NAN},
-        {"val_accuracy", val.count ? val.accuracy : NAN},
-        {"val_precision", val.count ? val.precision : NAN},
-        {"val_recall", val.count ? val.recall : NAN},
-        {"val_f1", val.count ? val.f1 : NAN},
-        {"val_auc", val.count ? val.roc_auc : NAN},
-        {"train_images", static_cast<double>(train_count_)},
-        {"val_images", static_cast<double>(val.count)},
-        {"images_per_s", seconds > 0 ? n_images / seconds : NAN},
-        {"seconds", seconds},
-    };
+    using M = EpochMetric;
+    EpochRecord record;
+    record.set(M::kEpoch, static_cast<double>(epoch_ + 1));
+    record.set(M::kLoss, loss);
+    record.set(M::kAccuracy, acc);
+    if (val.count) {
+      record.set(M::kValLoss, val.loss);
+      record.set(M::kValAccuracy, val.accuracy);
+      record.set(M::kValPrecision, val.precision);
+      record.set(M::kValRecall, val.recall);
+      record.set(M::kValF1, val.f1);
+      record.set(M::kValAuc, val.roc_auc);
+    }
+    record.set(M::kTrainImages, static_cast<double>(train_count_));
+    record.set(M::kValImages, static_cast<double>(val.count));
+    record.set(M::kImagesPerSecond, seconds > 0 ? n_images / seconds : NAN);
+    record.set(M::kSeconds, seconds);
     state_.epoch = epoch_ + 1;
     if (log_) log_->write(record);
-    if (root()) {
-      ctx_->log().info(
-          "epoch {}: loss {} acc {} | val_loss {} val_acc {} val_auc {} | {} img/s, {}", epoch_ + 1,
-          fixed(loss), fixed(acc), fixed(val.loss), fixed(val.accuracy), fixed(val.roc_auc),
-          fixed(seconds > 0 ? n_images / seconds : 0, 1), Progress::format_duration(seconds));
-    }
-    double monitored = NAN;
-    for (const auto& [k, v] : record) {
-      if (k == early_stopping_.monitor()) monitored = v;
-    }
+    if (root()) ctx_->log().info(record.log_line(Progress::format_duration(seconds)));
+    const double monitored = record.get(early_stopping_.monitor());
     EarlyStopping::Decision decision;
     if (std::isnan(monitored)) {
       ctx_->log().warn("monitor '{}' has no value this epoch (no {} batches?): not deciding",
@@ -350,6 +380,22 @@ class TrainVgg : public Sink {
   std::shared_ptr<const std::vector<std::string>> val_attr_names_;
 };
 
+// The run-folder rule at check time. Only the rank that writes (rank 0) checks:
+// other ranks of a distributed run may see another filesystem.
+void check_output_dir(const ParamCheck& c) {
+  const Params& p = c.params();
+  if (p.get_bool("overwrite") && !p.get_string("resume").empty()) {
+    c.error("overwrite",
+            "overwrite = true would remove the run that resume continues; set one of them");
+    return;
+  }
+  if (launch_env_from_environment().rank != 0) return;
+  const RunDirRequest request{c.stage_id(), p.get_string("output_dir"), p.get_string("resume"),
+                              p.get_bool("overwrite")};
+  const std::string conflict = output_dir_conflict(request);
+  if (!conflict.empty()) c.error("output_dir", conflict);
+}
+
 }  // namespace
 
 void register_train_vgg(Registry& registry) {
@@ -364,12 +410,15 @@ void register_train_vgg(Registry& registry) {
   spec.param(ParamSpec::string("weights", "",
                                "pretrained weights: a torch.save'd dict of tensors "
                                "(tools/export_torchvision_weights.py); empty = random init"));
+  check_file_param(spec, "weights");
   add_optimizer_params(spec);
   add_device_params(spec);
-  spec.param(ParamSpec::string("monitor", "val_loss", "metric for early stopping and best")
-                 .one_of({"val_loss", "val_accuracy", "val_auc", "val_f1", "loss", "accuracy"}))
+  spec.param(ParamSpec::string("monitor", "val_loss",
+                               "metric for early stopping and best, named as in metrics.csv "
+                               "(acc, val_acc: aliases of accuracy, val_accuracy)")
+                 .one_of(monitor_names()))
       .param(ParamSpec::string("mode", "auto", "min, max, or auto (from the metric's name)")
-                 .one_of({"auto", "min", "max"}))
+                 .one_of(monitor_mode_choices().names()))
       .param(ParamSpec::integer("patience", 2,
                                 "epochs without improvement before stopping "
                                 "(0 = never stop)")
@@ -378,14 +427,20 @@ void register_train_vgg(Registry& registry) {
           ParamSpec::number("min_delta", 0.0, "smallest change that counts as improvement").min(0))
       .param(ParamSpec::boolean("save_best", true, "write best.pt when the monitor improves"))
       .param(ParamSpec::string("output_dir", "runs/train",
-                               "where metrics and checkpoints (best.pt, last.pt) go"))
+                               "where metrics, checkpoints (best.pt, last.pt) and config.toml "
+                               "go; must be empty or new unless resuming or overwriting"))
       .param(ParamSpec::string("resume", "",
                                "checkpoint to continue from (epochs it has "
                                "done are skipped)"))
+      .param(ParamSpec::boolean("overwrite", false,
+                                "replace the run in output_dir: removes the files a run writes "
+                                "there (best.pt, last.pt, metrics.*, config.toml), nothing else"))
       .param(ParamSpec::string("train_split", "train", "split that is trained on"))
       .param(ParamSpec::string("validation_split", "validation", "split that is scored"))
       .param(ParamSpec::optional("seed", ParamType::kInt,
                                  "model init and dropout seed (default: from the run seed)"));
+  check_file_param(spec, "resume");
+  spec.check(check_output_dir);
   registry.add<TrainVgg>(std::move(spec));
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -94,4 +96,54 @@ TEST(Progress, PlainLinesWhenNotATerminal) {
   for (int i = 1; i <= 10; ++i) p.update(i, i * 4, "");
   p.finish();
   EXPECT_EQ(lines.size(), 10u);
+}
+
+// One list of epoch metric names: every name the epoch log line prints is a column
+// of metrics.csv, and `monitor` accepts every monitorable one, plus the old
+// abbreviations as aliases of the columns they stood for.
+TEST(EpochMetrics, TheLogLineNamesAreTheColumnsAndMonitorAcceptsThem) {
+  using sluice::train::EpochMetric;
+  sluice::train::EpochRecord record;
+  record.set(EpochMetric::kEpoch, 3);
+  record.set(EpochMetric::kLoss, 0.25);
+  record.set(EpochMetric::kValAccuracy, 0.75);
+  const std::string line = record.log_line("2s");
+  EXPECT_EQ(line,
+            "epoch 3: loss 0.2500 accuracy nan | val_loss nan val_accuracy 0.7500 val_auc nan | "
+            "0.0 img/s, 2s");
+  std::vector<std::string> columns;
+  for (const auto& [name, value] : record.items()) columns.push_back(name);
+  const auto monitors = sluice::train::monitor_names();
+  std::istringstream words(line.substr(line.find(':') + 1));
+  for (std::string word, value; words >> word;) {
+    if (word == "|" || !std::isalpha(static_cast<unsigned char>(word[0]))) continue;
+    if (word == "img/s,") continue;
+    EXPECT_NE(std::find(columns.begin(), columns.end(), word), columns.end()) << word;
+    EXPECT_NE(std::find(monitors.begin(), monitors.end(), word), monitors.end()) << word;
+    words >> value;
+  }
+  EXPECT_EQ(sluice::train::canonical_metric_name("val_acc"), "val_accuracy");
+  EXPECT_EQ(sluice::train::canonical_metric_name("acc"), "accuracy");
+  EXPECT_EQ(record.get("val_acc"), 0.75);
+  EXPECT_TRUE(std::isnan(record.get("val_acuracy")));
+}
+
+TEST(Metrics, ResumingDropsTheRowsOfEpochsAfterTheCheckpoint) {
+  const auto dir = std::filesystem::temp_directory_path() / "sluice_metrics_keep_test";
+  std::filesystem::remove_all(dir);
+  MetricsLog log(dir.string());
+  for (int e = 1; e <= 4; ++e) log.write({{"epoch", static_cast<double>(e)}, {"loss", 1.0 / e}});
+  EXPECT_EQ(log.keep_epochs(2), 2);
+  log.write({{"epoch", 3}, {"loss", 0.3}});
+  std::ifstream csv(dir / "metrics.csv");
+  std::stringstream text;
+  text << csv.rdbuf();
+  EXPECT_EQ(text.str(), "epoch,loss\n1,1\n2,0.5\n3,0.3\n");
+  std::ifstream jsonl(dir / "metrics.jsonl");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(jsonl, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[2], R"({"epoch":3.0,"loss":0.3})");
+  EXPECT_EQ(log.keep_epochs(3), 0);
+  std::filesystem::remove_all(dir);
 }

@@ -148,8 +148,57 @@ TEST_F(SyntheticCeleba, ResumedRunEqualsUnbrokenRun) {
                          std::istreambuf_iterator<char>());
   sluice::Registry registry;
   sluice::register_builtin_stages(registry);
-  const auto again = sluice::load_pipeline_string(text, "config.toml", {}, registry);
+  // As recorded it names its own run folder, so it is refused rather than run over it;
+  // in a new folder it is the same pipeline.
+  try {
+    sluice::load_pipeline_string(text, "config.toml", {}, registry);
+    ADD_FAILURE() << "the recorded config was accepted over its own run";
+  } catch (const sluice::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("output_dir '" + whole + "' already holds a run"),
+              std::string::npos)
+        << e.what();
+  }
+  const auto again = sluice::load_pipeline_string(
+      text, "config.toml", {"train.output_dir=\"" + whole + "-again\""}, registry);
   ASSERT_EQ(again.stages.size(), 5u);
-  EXPECT_EQ(again.find("train")->params.get_string("output_dir"), whole);
   EXPECT_EQ(again.find("index")->params.get_int("epochs"), 2);
+}
+
+TEST_F(SyntheticCeleba, RunsNeverOverwriteEachOther) {
+  const auto out = (dir_ / "once").string();
+  const std::string toml =
+      data_stages("[\"train\", \"validation\"]", 1, false, 64) + train_stage(out, "");
+  ASSERT_EQ(run(toml).status, sluice::RunStatus::kCompleted);
+  // The same config again, and the run's own recorded config: refused, naming the way out.
+  try {
+    run(toml);
+    FAIL() << "a second run into " << out << " was not refused";
+  } catch (const sluice::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("already holds a run (best.pt, config.toml, last.pt, "
+                                         "metrics.csv, metrics.jsonl)"),
+              std::string::npos)
+        << e.what();
+  }
+  std::ifstream recorded(out + "/config.toml");
+  const std::string text((std::istreambuf_iterator<char>(recorded)),
+                         std::istreambuf_iterator<char>());
+  try {
+    run(text);
+    FAIL() << "the recorded config ran over its own run";
+  } catch (const sluice::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--set train.output_dir=" + out + "-2"), std::string::npos)
+        << e.what();
+  }
+  // overwrite = true replaces the run: one epoch's row, not two.
+  std::ofstream(out + "/notes.txt") << "mine";
+  ASSERT_EQ(run(toml + "overwrite = true\n").status, sluice::RunStatus::kCompleted);
+  std::ifstream csv(out + "/metrics.csv");
+  int rows = 0;
+  for (std::string line; std::getline(csv, line);) ++rows;
+  EXPECT_EQ(rows, 2) << "header + one epoch";
+  EXPECT_TRUE(fs::exists(out + "/notes.txt")) << "overwrite removes only the run's files";
+  std::ifstream again(out + "/config.toml");
+  const std::string text2((std::istreambuf_iterator<char>(again)),
+                          std::istreambuf_iterator<char>());
+  EXPECT_NE(text2.find("overwrite = false"), std::string::npos) << text2;
 }
