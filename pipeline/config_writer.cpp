@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <sstream>
 #include <type_traits>
 #include <variant>
@@ -69,6 +70,29 @@ std::string key(const std::string& k) {
   return bare ? k : toml_value(k);
 }
 
+// The plugin files the pipeline needs: those its config named, then those the
+// stages it uses came from (a plugin's stages have its absolute path as origin;
+// built-ins and test registries have names), each once.
+std::vector<std::string> plugins_needed(const ValidatedGraph& g) {
+  std::vector<std::string> out;
+  std::vector<std::filesystem::path> seen;
+  auto add = [&](const std::string& path) {
+    std::error_code ec;
+    std::filesystem::path canonical = std::filesystem::weakly_canonical(path, ec);
+    if (ec) canonical = path;
+    for (const auto& s : seen) {
+      if (s == canonical) return;
+    }
+    seen.push_back(canonical);
+    out.push_back(path);
+  };
+  for (const std::string& p : g.settings.plugins) add(p);
+  for (const ValidatedStage& st : g.stages) {
+    if (st.entry && std::filesystem::path(st.entry->origin).is_absolute()) add(st.entry->origin);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string resolved_config_toml(const ValidatedGraph& g) {
@@ -83,7 +107,8 @@ std::string resolved_config_toml(const ValidatedGraph& g) {
   if (s.max_in_flight > 0) os << "max_in_flight = " << s.max_in_flight << '\n';
   os << "seed = " << s.seed << '\n';
   os << "chain = " << (s.chain ? "true" : "false") << '\n';
-  if (!s.plugins.empty()) os << "plugins = " << toml_array(s.plugins) << '\n';
+  const std::vector<std::string> plugins = plugins_needed(g);
+  if (!plugins.empty()) os << "plugins = " << toml_array(plugins) << '\n';
   for (const ValidatedStage& st : g.stages) {
     os << "\n[stages." << key(st.id) << "]\n";
     os << "use = " << toml_value(st.entry->spec.name) << '\n';

@@ -1,6 +1,8 @@
 // The resolved form of a validated pipeline as TOML: one self-contained file
 // with the includes merged, every --set override applied and every parameter
-// at its effective value (defaults filled in). Loading it gives the same graph.
+// at its effective value (defaults filled in), and `plugins` listing every plugin
+// file whose stages it uses, however it was loaded (the config, --plugin,
+// SLUICE_PLUGIN_PATH), by its absolute path. Loading it gives the same graph.
 // `sluice check CONFIG --print` prints it; a run hands it to its stages
 // (StageContext::run_config), and train.vgg stores it with its checkpoints.
 #pragma once

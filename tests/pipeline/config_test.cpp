@@ -284,6 +284,25 @@ input = ["left", "right"]
   EXPECT_EQ(back.find("left")->params.get_floats("floats")[0], 0.0039215686274509803);
 }
 
+TEST(ResolvedConfig, ListsThePluginsItsStagesCameFrom) {
+  // Stages of a plugin have its absolute path as origin, however it was loaded
+  // (--plugin, SLUICE_PLUGIN_PATH): the resolved file must name it to load alone.
+  Registry registry = testing::test_registry();
+  registry.set_origin("/opt/plugins/libextra.so");
+  registry.add<testing::Counting>(StageSpec("extra.count")
+                                      .source(kIntPort)
+                                      .param(ParamSpec::integer("count", 3, "items"))
+                                      .param(ParamSpec::integer("epochs", 1, "epochs"))
+                                      .param(ParamSpec::integer("sleep_us", 0, "delay")));
+  const ValidatedGraph g = load_pipeline_string(
+      "[stages.a]\nuse = \"extra.count\"\n[stages.b]\nuse = \"extra.count\"\n"
+      "[stages.out]\nuse = \"test.record\"\ninput = [\"a\", \"b\"]\n",
+      "a.toml", {}, registry);
+  const std::string resolved = resolved_config_toml(g);
+  EXPECT_NE(resolved.find("plugins = [ '/opt/plugins/libextra.so' ]"), std::string::npos)
+      << resolved;
+}
+
 TEST(Config, SetWithUnknownKeyIsReportedAgainstTheOverride) {
   auto errors = errors_of(text(kValid), {"numbers.cont=7"});
   ASSERT_EQ(errors.size(), 1u);

@@ -41,7 +41,8 @@ TEST(PluginCli, StagesListsPluginStagesWithTheirOrigin) {
 std::string example_overrides(const plugin_test::ScratchDir& scratch) {
   data::write_synthetic_celeba({scratch / "celeba", 12, 3, 90});
   return " --set " + quote("index.root=\"" + scratch / "celeba" + "\"") + " --set " +
-         quote("train.weights=\"\"") + " --set " + quote("train.output_dir=\"" + scratch / "run" + "\"");
+         quote("train.weights=\"\"") + " --set " +
+         quote("train.output_dir=\"" + scratch / "run" + "\"");
 }
 
 TEST(PluginCli, TheExampleConfigsValidate) {
@@ -53,12 +54,36 @@ TEST(PluginCli, TheExampleConfigsValidate) {
   const std::string overrides = example_overrides(scratch);
   for (const std::string& config : configs) {
     const bool trains = config == "celeba-gender-random-erasing.toml";
-    auto r = run_command(kSluice + " check " + quote((dir / config).string()) + " --plugin " +
-                         quote(SLUICE_EXAMPLE_PLUGIN) +
-                         (trains ? overrides : " --set " + quote("index.root=\"" + scratch / "celeba" + "\"")));
+    auto r = run_command(
+        kSluice + " check " + quote((dir / config).string()) + " --plugin " +
+        quote(SLUICE_EXAMPLE_PLUGIN) +
+        (trains ? overrides : " --set " + quote("index.root=\"" + scratch / "celeba" + "\"")));
     EXPECT_EQ(r.exit_code, 0) << config << ":\n" << r.output;
     EXPECT_THAT(r.output, HasSubstr("erase (image.random_erasing, auto) <- augment"));
     EXPECT_THAT(r.output, HasSubstr("stats (stats.batch_csv, serial) <- batch"));
+  }
+}
+
+TEST(PluginCli, ThePrintedConfigNamesThePluginsItNeeds) {
+  // Loaded with --plugin or from SLUICE_PLUGIN_PATH, the plugin must be in the
+  // printed [pipeline] plugins, so that the file checks (and runs) on its own.
+  plugin_test::ScratchDir scratch("plugin_cli_print");
+  data::write_synthetic_celeba({scratch / "celeba", 12, 3, 90});
+  const std::string overrides = " --set " + quote("index.root=\"" + scratch / "celeba" + "\"");
+  const std::string config =
+      (fs::path(SLUICE_EXAMPLE_CONFIG).parent_path() / "celeba-random-erasing.toml").string();
+  const std::string plugin = fs::weakly_canonical(SLUICE_EXAMPLE_PLUGIN).string();
+  const std::string plugin_dir = fs::path(SLUICE_EXAMPLE_PLUGIN).parent_path().string();
+  for (const std::string& how : {" --plugin " + quote(SLUICE_EXAMPLE_PLUGIN), std::string()}) {
+    const std::string env = how.empty() ? "SLUICE_PLUGIN_PATH=" + quote(plugin_dir) + " " : "";
+    auto printed = run_command("{ " + env + kSluice + " check " + quote(config) + how + overrides +
+                               " --print 2>/dev/null; }");
+    ASSERT_EQ(printed.exit_code, 0) << printed.output;
+    EXPECT_THAT(printed.output, HasSubstr("plugins = [ '" + plugin + "' ]"));
+    plugin_test::write_file(scratch / "printed.toml", printed.output);
+    auto alone = run_command(kSluice + " check " + quote(scratch / "printed.toml"));
+    EXPECT_EQ(alone.exit_code, 0) << alone.output;
+    EXPECT_THAT(alone.output, HasSubstr("erase (image.random_erasing, auto) <- augment"));
   }
 }
 
