@@ -38,6 +38,18 @@ namespace {
 
 using sluice::Image;
 
+// Thrown by the constructor and reported by `sluice check` (the check hook below).
+const char* const kNotMinMax = "must be given as [min, max]";
+
+bool min_max(const std::vector<double>& v) { return v.size() == 2 && v[0] <= v[1]; }
+
+// StageSpec::check: the rule the ParamSpecs cannot state, reported at the key.
+void check_ranges(const sluice::ParamCheck& c) {
+  for (const char* key : {"scale", "ratio"}) {
+    if (!min_max(c.params().get_floats(key))) c.error(key, std::string(key) + " " + kNotMinMax);
+  }
+}
+
 class RandomErasing : public sluice::Transform {
  public:
   explicit RandomErasing(const sluice::Params& p)
@@ -46,8 +58,9 @@ class RandomErasing : public sluice::Transform {
         ratio_(p.get_floats("ratio")),
         value_(p.get_floats("value")),
         random_fill_(p.get_string("fill") == "random") {
-    if (scale_[0] > scale_[1] || ratio_[0] > ratio_[1]) {
-      throw std::invalid_argument("scale and ratio must be given as [min, max]");
+    for (const char* key : {"scale", "ratio"}) {
+      if (!min_max(p.get_floats(key)))
+        throw std::invalid_argument(std::string(key) + " " + kNotMinMax);
     }
     log_ratio_[0] = std::log(ratio_[0]);
     log_ratio_[1] = std::log(ratio_[1]);
@@ -168,7 +181,8 @@ void register_random_erasing(sluice::Registry& registry) {
                      .range(0.0, 255.0)
                      .list_size(1, 4))
           .param(ParamSpec::string("fill", "value", "fill with `value` or with random bytes")
-                     .one_of({"value", "random"})));
+                     .one_of({"value", "random"}))
+          .check(check_ranges));
 }
 
 }  // namespace sluice_example

@@ -129,6 +129,23 @@ TEST(RandomErasing, LeavesImagesAloneWithProbabilityZeroAndSharedBuffersUntouche
   EXPECT_EQ(changed_box(img, 77).changed, 0);
 }
 
+TEST(RandomErasing, ValidationReportsAReversedRangeAtItsKey) {
+  // The plugin's StageSpec::check hook runs inside the host's validate().
+  Registry registry = with_example_plugin();
+  StageHarness h(registry, "use = \"image.random_erasing\"\nratio = [3.0, 0.5]");
+  try {
+    h.run(std::vector<std::any>{});
+    FAIL() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    const Diagnostic& d = e.diagnostics()[0];
+    EXPECT_EQ(d.message,
+              "stage 'under_test' (image.random_erasing): ratio must be given as "
+              "[min, max]");
+    EXPECT_EQ(d.where.column, 9) << "at the value of ratio";
+  }
+}
+
 TEST(ExamplePlugin, RunsInTheCelebaGraphOfItsConfig) {
   plugin_test::ScratchDir dir("example_plugin");
   data::write_synthetic_celeba({dir / "celeba", 60, 3, 90});
