@@ -79,3 +79,20 @@ fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
 
 clean:
 	rm -rf $(BUILD) $(DEMO_DIR)
+
+# AddressSanitizer (leaks included) + UndefinedBehaviorSanitizer build and test
+# run in its own folder; suppressions (third-party code only) in tools/sanitize/.
+# SANITIZE_TESTS=regex limits ctest to matching tests (e.g. 'Runner|Config|Cli').
+SANITIZE_BUILD ?= build-sanitize
+SANITIZE_TESTS ?=
+SANITIZE_ENV := \
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_stacktrace=1:abort_on_error=0 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(CURDIR)/tools/sanitize/ubsan.supp
+
+.PHONY: sanitize
+sanitize: deps
+	cmake -S . -B $(SANITIZE_BUILD) -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(SANITIZE_BUILD) -j$(JOBS)
+	cd $(SANITIZE_BUILD) && env $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) --timeout 1800 \
+	  $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
