@@ -31,7 +31,8 @@ std::string stage_label(const StageDecl& d, const StageEntry* e) {
 }
 
 // Converts a config value to the declared type, or explains why it can't.
-std::optional<ParamValue> coerce(const ParamSpec& spec, const ConfigValue& cv, std::string& why) {
+std::optional<ParamValue> coerce_type(const ParamSpec& spec, const ConfigValue& cv,
+                                      std::string& why) {
   const ParamValue& v = cv.value;
   auto mismatch = [&]() -> std::optional<ParamValue> {
     why = "expects " + std::string(param_type_name(spec.type)) + ", got " + cv.toml_type;
@@ -69,6 +70,30 @@ std::optional<ParamValue> coerce(const ParamSpec& spec, const ConfigValue& cv, s
       return mismatch();
   }
   return mismatch();
+}
+
+// TOML spells them nan, inf and -inf.
+std::string non_finite_text(double d) { return std::isnan(d) ? "nan" : d > 0 ? "inf" : "-inf"; }
+
+// coerce_type, then no float or float-list element may be NaN or infinite (a
+// stage computes with them; nothing sensible follows from either).
+std::optional<ParamValue> coerce(const ParamSpec& spec, const ConfigValue& cv, std::string& why) {
+  std::optional<ParamValue> typed = coerce_type(spec, cv, why);
+  if (!typed) return typed;
+  if (const auto* d = std::get_if<double>(&*typed); d && !std::isfinite(*d)) {
+    why = "must be a finite number, got " + non_finite_text(*d);
+    return std::nullopt;
+  }
+  if (const auto* l = std::get_if<std::vector<double>>(&*typed)) {
+    for (size_t k = 0; k < l->size(); ++k) {
+      if (!std::isfinite((*l)[k])) {
+        why = "element " + std::to_string(k + 1) + " must be a finite number, got " +
+              non_finite_text((*l)[k]);
+        return std::nullopt;
+      }
+    }
+  }
+  return typed;
 }
 
 // Range, choice and size checks on an already-typed value.
