@@ -351,8 +351,9 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   if (trace) {
     try {
       trace->write(options.trace_path);
+      report.trace_note = trace->note();
     } catch (const std::exception& e) {
-      spdlog::error("{}", e.what());
+      report.trace_error = e.what();
     }
   }
   return report;
