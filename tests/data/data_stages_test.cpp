@@ -288,6 +288,23 @@ TEST(DataStageHarness, AugmentRefusesNonFiniteAndOutOfRangeParameters) {
   EXPECT_EQ(augment_error("zoom = 0.99"), "");
 }
 
+// shard_count had no maximum: a huge count was accepted and padded the train
+// split towards that many shards.
+TEST(DataStageHarness, ShardCountHasAMaximum) {
+  Registry reg;
+  register_builtin_stages(reg);
+  try {
+    StageHarness h(reg, "use = \"celeba.index\"\nroot = \"/nonexistent\"\nshard_count = 100000");
+    h.run();
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(format_diagnostic(e.diagnostics().front())
+                  .find("parameter 'shard_count' must be in [1, 65536], got 100000"),
+              std::string::npos)
+        << format_diagnostic(e.diagnostics().front());
+  }
+}
+
 TEST(DataStageHarness, BatchDropLastAndFlushOnMarkers) {
   Registry reg;
   register_builtin_stages(reg);
