@@ -83,6 +83,7 @@ clean:
 # AddressSanitizer (leaks included) + UndefinedBehaviorSanitizer build and test
 # run in its own folder; suppressions (third-party code only) in tools/sanitize/.
 # SANITIZE_TESTS=regex limits ctest to matching tests (e.g. 'Runner|Config|Cli').
+# Soak tests (label soak) are left out, as in `make test`.
 SANITIZE_BUILD ?= build-sanitize
 SANITIZE_TESTS ?=
 SANITIZE_ENV := \
@@ -94,5 +95,5 @@ SANITIZE_ENV := \
 sanitize: deps
 	cmake -S . -B $(SANITIZE_BUILD) -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(SANITIZE_BUILD) -j$(JOBS)
-	cd $(SANITIZE_BUILD) && env $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) --timeout 1800 \
+	cd $(SANITIZE_BUILD) && env $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) --timeout 1800 -LE soak \
 	  $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
