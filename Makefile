@@ -1,7 +1,7 @@
 # Two entry points on a fresh Debian 12 machine:
 #   make demo   install what is missing, build, run the demo pipeline
 #   make test   install what is missing, build, run the test suite
-# Other targets: deps, build, test-notorch, soak, bench, fuzz, clean. BUILD=dir and JOBS=n override.
+# Other targets: deps, build, test-notorch, soak, sanitize, bench, fuzz, clean. BUILD=dir and JOBS=n override.
 #   make fuzz FUZZ_SECONDS=N   build the libFuzzer targets in build-fuzz (clang) and run
 #                              each for N seconds (see fuzz/run.sh, docs/reliability.md)
 
