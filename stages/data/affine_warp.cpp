@@ -177,8 +177,10 @@ void interior_columns(double a, double x_row, double x_hi, int width, int& lo, i
     return;
   }
   const double c0 = -x_row / a, c1 = (x_hi - x_row) / a;
-  const double cmin = std::max(-1.0, std::min(c0, c1)),
-               cmax = std::min(width + 1.0, std::max(c0, c1));
+  // Both ends clamped to the row, so the int conversions below are exact even
+  // when a tiny `a` puts them far away.
+  const double cmin = std::clamp(std::min(c0, c1), -1.0, width + 1.0),
+               cmax = std::clamp(std::max(c0, c1), -1.0, width + 1.0);
   lo = std::clamp(static_cast<int>(std::floor(cmin)) - 1, 0, width);
   hi = std::clamp(static_cast<int>(std::ceil(cmax)) + 2, lo, width);
   while (lo < hi && !inside(lo)) ++lo;
