@@ -57,7 +57,8 @@ int bench_data(const std::vector<std::string>& args) {
   const std::string cmd = "bench data";
   int side = 0;
   if (!option_ok(cmd, "threads", threads_option_spec(), static_cast<int64_t>(threads)) ||
-      !option_ok(cmd, "batch", builtin_param("batch", "batch_size"), static_cast<int64_t>(batch)) ||
+      !option_ok(cmd, "batch", builtin_param("image.batch", "batch_size"),
+                 static_cast<int64_t>(batch)) ||
       !parse_size_option(cmd, std::to_string(size) + "x" + std::to_string(size), side, side) ||
       !option_ok(cmd, "limit", builtin_param("celeba.index", "limit"), limit) ||
       !option_ok(cmd, "epochs", builtin_param("celeba.index", "epochs"),
@@ -80,7 +81,8 @@ int bench_data(const std::vector<std::string>& args) {
     << (fast_dct ? "true" : "false") << "\n\n[stages.augment]\nuse = \"image.augment\"\n"
     << "input = \"decode\"\nwidth = " << size << "\nheight = " << size << "\nshear = " << shear
     << "\nzoom = " << zoom << "\nflip = true\nfill_mode = " << toml_string(fill)
-    << "\nrescale = 0.00392156862745098\n\n[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\n"
+    << "\nrescale = 0.00392156862745098\n\n[stages.batch]\nuse = \"image.batch\"\ninput = "
+       "\"augment\"\n"
     << "batch_size = " << batch << "\n\n[stages.sink]\nuse = \"util.discard\"\ninput = \"batch\"\n";
   Registry registry = make_registry({});
   ValidatedGraph graph;
