@@ -1,7 +1,7 @@
 # Two entry points on a fresh Debian 12 machine:
 #   make demo   install what is missing, build, run the demo pipeline
 #   make test   install what is missing, build, run the test suite
-# Other targets: deps, build, test-notorch, soak, bench, fuzz, clean. BUILD=dir and JOBS=n override.
+# Other targets: deps, build, test-notorch, soak, sanitize, bench, fuzz, clean. BUILD=dir and JOBS=n override.
 #   make fuzz FUZZ_SECONDS=N   build the libFuzzer targets in build-fuzz (clang) and run
 #                              each for N seconds (see fuzz/run.sh, docs/reliability.md)
 
@@ -79,3 +79,21 @@ fuzz: deps $(FUZZ_BUILD)/CMakeCache.txt
 
 clean:
 	rm -rf $(BUILD) $(DEMO_DIR)
+
+# AddressSanitizer (leaks included) + UndefinedBehaviorSanitizer build and test
+# run in its own folder; suppressions (third-party code only) in tools/sanitize/.
+# SANITIZE_TESTS=regex limits ctest to matching tests (e.g. 'Runner|Config|Cli').
+# Soak tests (label soak) are left out, as in `make test`.
+SANITIZE_BUILD ?= build-sanitize
+SANITIZE_TESTS ?=
+SANITIZE_ENV := \
+  ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_stacktrace=1:abort_on_error=0 \
+  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp:print_suppressions=0 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(CURDIR)/tools/sanitize/ubsan.supp
+
+.PHONY: sanitize
+sanitize: deps
+	cmake -S . -B $(SANITIZE_BUILD) -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(SANITIZE_BUILD) -j$(JOBS)
+	cd $(SANITIZE_BUILD) && env $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) --timeout 1800 -LE soak \
+	  $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')

@@ -7,12 +7,14 @@
 // successors gives each its own reference; a consumer of a shared bundle copies
 // on write and keeps the original (the root, which releases the source's
 // limiter) alive through `parent`. Bundles are recycled per thread: a
-// steady-state run allocates nothing per item. (If the graph is cancelled, the
-// bundles left in its buffers are not reclaimed.)
+// steady-state run allocates nothing per item. Every bundle belongs to its
+// run's BundleArena, which deletes them all when the run ends: those a
+// cancelled or failed graph left in its buffers included.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <tbb/flow_graph.h>
@@ -46,6 +48,8 @@ struct InFlight {
   }
 };
 
+class BundleArena;
+
 struct Bundle {
   std::atomic<uint32_t> refs{1};
   uint64_t seq = 0;
@@ -53,35 +57,63 @@ struct Bundle {
   Ticks emitted = 0;
   Bundle* parent = nullptr;       // one reference on the bundle this was copied from
   InFlight* in_flight = nullptr;  // set on roots only
+  BundleArena* arena = nullptr;   // owns this bundle
 };
 using BundlePtr = Bundle*;
 
-// Per-thread free list of bundles (with their packet vectors' capacity).
+// One thread's free bundles within an arena.
 struct BundlePool {
   std::vector<Bundle*> free;
-  ~BundlePool() {
-    for (Bundle* b : free) delete b;
-  }
 };
-// The calling thread's pool. The thread_local is a plain pointer (no TLS
-// initialisation call on the hot path); the pool itself is created on first
-// use and destroyed at thread exit (bundle.cpp).
-BundlePool* create_thread_pool();
-inline BundlePool& thread_pool() {
-  static thread_local BundlePool* pool = nullptr;
-  if (__builtin_expect(pool == nullptr, 0)) pool = create_thread_pool();
-  return *pool;
-}
-inline constexpr size_t kPoolMax = 1024;
 
-inline Bundle* new_bundle() {
-  BundlePool& pool = thread_pool();
-  if (pool.free.empty()) return new Bundle();
-  Bundle* b = pool.free.back();
-  pool.free.pop_back();
-  b->refs.store(1, std::memory_order_relaxed);
-  return b;
-}
+// Owns every bundle of one run. Threads take and return bundles through their
+// own pool (a thread-local cache keyed by the arena's unique id, so a later
+// arena at the same address never sees a stale pool); only creating a bundle
+// or a thread's first visit takes the lock. Destroy it after the graph's nodes.
+class BundleArena {
+ public:
+  BundleArena();
+  ~BundleArena();
+  BundleArena(const BundleArena&) = delete;
+  BundleArena& operator=(const BundleArena&) = delete;
+
+  Bundle* make() {
+    BundlePool& pool = thread_pool();
+    if (pool.free.empty()) return make_new();
+    Bundle* b = pool.free.back();
+    pool.free.pop_back();
+    b->refs.store(1, std::memory_order_relaxed);
+    return b;
+  }
+  void recycle(Bundle* b) { thread_pool().free.push_back(b); }
+  size_t created() const;
+
+ private:
+  struct Cache {
+    uint64_t arena_id = 0;
+    BundlePool* pool = nullptr;
+  };
+  static Cache& cache() {
+    static thread_local Cache c;  // trivial: no TLS initialisation call
+    return c;
+  }
+  BundlePool& thread_pool() {
+    Cache& c = cache();
+    if (__builtin_expect(c.arena_id != id_, 0)) {
+      c.pool = &pool_for_this_thread();
+      c.arena_id = id_;
+    }
+    return *c.pool;
+  }
+  BundlePool& pool_for_this_thread();
+  Bundle* make_new();
+
+  const uint64_t id_;
+  struct Owned;
+  std::unique_ptr<Owned> owned_;
+};
+
+inline Bundle* new_bundle(BundleArena& arena) { return arena.make(); }
 
 inline void release(Bundle* b) {
   while (b && b->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -90,16 +122,29 @@ inline void release(Bundle* b) {
     b->in_flight = nullptr;
     b->parent = nullptr;
     b->packets.clear();
-    BundlePool& pool = thread_pool();
-    if (pool.free.size() < kPoolMax) {
-      pool.free.push_back(b);
-    } else {
-      delete b;
-    }
+    b->arena->recycle(b);
     if (root) root->release();
     b = parent;
   }
 }
+
+// Releases the reference a body holds if the body leaves by an exception (a
+// stage threw): the bundle returns to its arena at once, its payloads are
+// freed and its source's in-flight count drops. dismiss() once passed on.
+class ReleaseOnThrow {
+ public:
+  explicit ReleaseOnThrow(Bundle* b) : b_(b) {}
+  ~ReleaseOnThrow() {
+    if (b_) release(b_);
+  }
+  ReleaseOnThrow(const ReleaseOnThrow&) = delete;
+  ReleaseOnThrow& operator=(const ReleaseOnThrow&) = delete;
+  void hold(Bundle* b) { b_ = b; }
+  void dismiss() { b_ = nullptr; }
+
+ private:
+  Bundle* b_;
+};
 
 // Hands `b` to `consumers` successors, one reference each.
 inline Bundle* publish(Bundle* b, uint32_t consumers) {
@@ -115,7 +160,7 @@ inline Bundle* publish(Bundle* b, uint32_t consumers) {
 // reference, else a fresh one that keeps `in` alive as its parent.
 inline Bundle* writable(Bundle* in) {
   if (in->refs.load(std::memory_order_acquire) == 1) return in;
-  Bundle* out = new_bundle();
+  Bundle* out = new_bundle(*in->arena);
   out->seq = in->seq;
   out->emitted = in->emitted;
   out->parent = in;  // takes over this body's reference

@@ -44,6 +44,7 @@ struct StageRuntime {
   bool in_stream_finish = false;  // sees ordered input: finish() on end of stream
   std::atomic<bool> finished{false};
   TraceRecorder* trace = nullptr;
+  BundleArena* arena = nullptr;  // the run's bundles
 
   void record(Ticks t0, Ticks t1, uint64_t wait, uint64_t in, uint64_t out) {
     uint64_t busy = ticks_between(t0, t1);
@@ -111,7 +112,8 @@ class SourceBody {
     }
     Ticks t0 = ticks_now();
     uint64_t blocked = st.last_end ? ticks_between(st.last_end, t0) : 0;
-    BundlePtr b = new_bundle();
+    BundlePtr b = new_bundle(*rt_->arena);
+    ReleaseOnThrow guard(b);
     b->seq = st.seq++;
     Emitter out(b->packets);
     bool more = false;
@@ -132,6 +134,7 @@ class SourceBody {
     rt_->record(t0, t1, blocked, 0, n);
     st.last_end = t1;
     b->emitted = t1;
+    guard.dismiss();
     b->in_flight = in_flight_;
     in_flight_->acquire();
     return publish(b, consumers_);
@@ -157,9 +160,12 @@ class StageBody {
  public:
   StageBody(StageRuntime* rt, uint32_t consumers) : rt_(rt), consumers_(consumers) {}
 
+  // Owns one reference on `in`; passes it on or releases it, on every path.
   Bundle* operator()(Bundle* in) {
+    ReleaseOnThrow guard(in);
     Ticks t0 = ticks_now();
     Bundle* out = rt_->sink ? in : writable(in);
+    guard.hold(out);  // a copy holds `in` as its parent
     const bool shared = out != in || (rt_->sink && in->refs.load(std::memory_order_acquire) > 1);
     std::vector<Packet> outv = take_scratch();
     Emitter em(outv);
@@ -188,6 +194,7 @@ class StageBody {
     if (rt_->sink) {
       if (n_in) rt_->record(t0, t1, wait, n_in, 0);
       give_scratch(std::move(outv));
+      guard.dismiss();
       release(in);
       return nullptr;
     }
@@ -197,6 +204,7 @@ class StageBody {
     give_scratch(std::move(outv));
     if (n_in || n_out) rt_->record(t0, t1, wait, n_in, n_out);
     out->emitted = t1;
+    guard.dismiss();
     return publish(out, consumers_);
   }
 
@@ -254,7 +262,9 @@ class ChainBody {
 // forwards a single end-of-stream once every input has ended.
 class MergeBody {
  public:
-  explicit MergeBody(size_t inputs) : state_(std::make_shared<State>()) { state_->remaining = inputs; }
+  explicit MergeBody(size_t inputs) : state_(std::make_shared<State>()) {
+    state_->remaining = inputs;
+  }
 
   Bundle* operator()(Bundle* in) {
     Bundle* out = writable(in);

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -216,6 +219,20 @@ std::string profile_json(const RunReport& r) {
   j["chains"] = r.chains;
   j["counters"] = r.counters;
   return j.dump(2);
+}
+
+void write_profile_json(const std::string& path, const RunReport& report) {
+  const std::string text = profile_json(report) + "\n";
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) {
+    throw std::runtime_error("cannot write profile file '" + path + "': " + std::strerror(errno));
+  }
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  const int saved = errno;
+  if (std::fclose(f) != 0 || !written) {
+    throw std::runtime_error("error writing profile file '" + path +
+                             "': " + std::strerror(written ? errno : saved));
+  }
 }
 
 }  // namespace sluice

@@ -103,6 +103,10 @@ struct RunReport {
   // Stages that ran chained in one node (RunOptions::chain), by id, in order.
   std::vector<std::vector<std::string>> chains;
   std::map<std::string, int64_t> counters;
+  // RunOptions::trace_path: why the trace could not be written ("" when it
+  // was), and the TraceRecorder's note when it was cut ("" when complete).
+  std::string trace_error;
+  std::string trace_note;
 };
 
 StageProfile make_profile(const StageStats& stats, double wall_s, size_t effective_concurrency);
@@ -112,5 +116,8 @@ void mark_bottleneck(std::vector<StageProfile>& stages);
 // A readable table; `detailed` adds the latency percentiles and wait column.
 void print_profile_table(std::ostream& out, const RunReport& report, bool detailed = true);
 std::string profile_json(const RunReport& report);
+// Writes profile_json to `path`; throws std::runtime_error naming the path on
+// any I/O error.
+void write_profile_json(const std::string& path, const RunReport& report);
 
 }  // namespace sluice

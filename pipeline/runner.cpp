@@ -163,6 +163,10 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   }
 
   std::vector<std::unique_ptr<InFlight>> in_flight;  // outlives the graph's nodes
+  // Every bundle of this run, freed with it: also those a cancelled graph leaves
+  // in its buffers. Outlives the graph's nodes.
+  auto arena = std::make_unique<BundleArena>();
+  for (auto& rt : rts) rt->arena = arena.get();
   std::unique_ptr<GraphHolder> holder = std::make_unique<GraphHolder>();
 
   // Build: per stage an entry receiver per input and an output sender.
@@ -299,7 +303,8 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   }
 
   for (auto& inf : in_flight) inf->decrementer.store(nullptr);
-  holder.reset();  // drops whatever a cancelled graph still held
+  holder.reset();  // a cancelled graph's buffers may still point into the arena
+  arena.reset();   // frees every bundle, those buffers' included
 
   report.wall_s = std::chrono::duration<double>(t1 - t0).count();
   for (const auto& inf : in_flight) {
@@ -346,8 +351,9 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   if (trace) {
     try {
       trace->write(options.trace_path);
+      report.trace_note = trace->note();
     } catch (const std::exception& e) {
-      spdlog::error("{}", e.what());
+      report.trace_error = e.what();
     }
   }
   return report;

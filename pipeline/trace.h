@@ -2,8 +2,8 @@
 // on the thread that ran it. Opens in chrome://tracing and ui.perfetto.dev.
 #pragma once
 
-#include <cstdint>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,9 +20,15 @@ class TraceRecorder {
   TraceRecorder(std::vector<std::string> stage_names, int slots, size_t max_events = 2'000'000);
   void record(int stage, int slot, Ticks start, Ticks end);
   void set_origin(Ticks t0) { origin_ = t0; }
-  // Writes {"traceEvents": [...]} ; throws std::runtime_error on I/O errors.
+  // Writes {"traceEvents": [...], "otherData": {...}} through a temporary file
+  // renamed into place; throws std::runtime_error (naming the path) on any I/O
+  // error, leaving no file. otherData says how many spans were recorded and,
+  // when the recorder was full, that the trace is truncated (see note()).
   void write(const std::string& path) const;
+  size_t recorded() const;
   size_t dropped() const;
+  // "" or "trace truncated at N spans; M more not recorded".
+  std::string note() const;
 
  private:
   struct Event {

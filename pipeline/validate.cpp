@@ -32,7 +32,8 @@ std::string stage_label(const StageDecl& d, const StageEntry* e) {
 }
 
 // Converts a config value to the declared type, or explains why it can't.
-std::optional<ParamValue> coerce(const ParamSpec& spec, const ConfigValue& cv, std::string& why) {
+std::optional<ParamValue> coerce_type(const ParamSpec& spec, const ConfigValue& cv,
+                                      std::string& why) {
   const ParamValue& v = cv.value;
   auto mismatch = [&]() -> std::optional<ParamValue> {
     why = "expects " + std::string(param_type_name(spec.type)) + ", got " + cv.toml_type;
@@ -72,9 +73,40 @@ std::optional<ParamValue> coerce(const ParamSpec& spec, const ConfigValue& cv, s
   return mismatch();
 }
 
+// TOML spells them nan, inf and -inf.
+std::string non_finite_text(double d) { return std::isnan(d) ? "nan" : d > 0 ? "inf" : "-inf"; }
+
+// No float or float-list element may be NaN or infinite (a stage computes with
+// them; nothing sensible follows from either): "" or why not.
+std::string check_finite(const ParamValue& v) {
+  if (const auto* d = std::get_if<double>(&v); d && !std::isfinite(*d)) {
+    return "must be a finite number, got " + non_finite_text(*d);
+  }
+  if (const auto* l = std::get_if<std::vector<double>>(&v)) {
+    for (size_t k = 0; k < l->size(); ++k) {
+      if (!std::isfinite((*l)[k])) {
+        return "element " + std::to_string(k + 1) + " must be a finite number, got " +
+               non_finite_text((*l)[k]);
+      }
+    }
+  }
+  return {};
+}
+
+// coerce_type, then check_finite.
+std::optional<ParamValue> coerce(const ParamSpec& spec, const ConfigValue& cv, std::string& why) {
+  std::optional<ParamValue> typed = coerce_type(spec, cv, why);
+  if (!typed) return typed;
+  why = check_finite(*typed);
+  if (!why.empty()) return std::nullopt;
+  return typed;
+}
+
 // Range, choice and size checks on an already-typed value.
 std::string check_constraints(const ParamSpec& spec, const ParamValue& v) {
   auto fmt = [](double d) {
+    // Whole numbers in full (a limit of 1048576, not 1.04858e+06).
+    if (std::abs(d) < 1e15 && d == std::floor(d)) return std::to_string(static_cast<int64_t>(d));
     std::string s = format_param_value(d);
     if (s.size() > 2 && s.compare(s.size() - 2, 2, ".0") == 0) s.resize(s.size() - 2);
     return s;
@@ -426,6 +458,11 @@ ValidatedGraph load_pipeline_string(const std::string& toml_text, const std::str
   std::vector<Diagnostic> errors;
   GraphConfig config = load_config_string(toml_text, name, overrides, errors);
   return finish_loading(config, registry, errors);
+}
+
+std::string check_param_value(const ParamSpec& spec, const ParamValue& value) {
+  std::string why = check_finite(value);
+  return why.empty() ? check_constraints(spec, value) : why;
 }
 
 }  // namespace sluice

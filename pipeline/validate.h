@@ -48,4 +48,10 @@ ValidatedGraph load_pipeline_string(const std::string& toml_text, const std::str
                                     const std::vector<std::string>& overrides,
                                     const Registry& registry);
 
+// The checks validation applies to a typed parameter value (finite numbers,
+// range, list size, choices), for values that come from elsewhere (command-line
+// options): "" when `value` is acceptable, else the message validation would
+// give after "parameter 'NAME' ", e.g. "must be in [0, 255], got 300".
+std::string check_param_value(const ParamSpec& spec, const ParamValue& value);
+
 }  // namespace sluice

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #ifdef __SSE2__
@@ -17,6 +18,47 @@ constexpr int kWeightBits = 11;
 constexpr int kOne = 1 << kWeightBits;
 constexpr int kShift = 2 * kWeightBits;
 constexpr uint32_t kHalf = 1u << (kShift - 1);
+
+// The farthest a map may send an output pixel, in source pixels either way: far
+// beyond any image the decoder accepts, and small enough that every integer
+// conversion below (int taps, their reflections, 32.32 fixed point) is exact.
+constexpr double kMaxCoordinate = 1 << 26;
+
+// floor(x) as an int, x first clamped to +-kMaxCoordinate (NaN gives 0): never
+// undefined, whatever reaches it.
+int floor_to_int(double x) {
+  if (!(x == x)) return 0;
+  return static_cast<int>(std::floor(std::clamp(x, -kMaxCoordinate, kMaxCoordinate)));
+}
+
+// Refuses a map that is not finite or reaches beyond kMaxCoordinate anywhere on
+// the output grid (an affine map is extreme at the grid's corners), so that the
+// warp below only ever sees coordinates it can convert.
+void check_map(const InverseAffine& m, int width, int height) {
+  for (double v : {m.a, m.b, m.tx, m.d, m.e, m.ty}) {
+    if (!std::isfinite(v)) {
+      throw std::invalid_argument(
+          "warp_affine: the transform is not finite (a NaN or infinite shear or zoom?)");
+    }
+  }
+  for (double v : {m.a, m.b, m.d, m.e}) {
+    if (std::abs(v) > kMaxCoordinate) {
+      throw std::invalid_argument("warp_affine: the transform scales by " + std::to_string(v) +
+                                  " (a huge shear or zoom?)");
+    }
+  }
+  for (const double c : {0.0, std::max(width - 1, 0) * 1.0}) {
+    for (const double r : {0.0, std::max(height - 1, 0) * 1.0}) {
+      const double x = m.a * c + m.b * r + m.tx, y = m.d * c + m.e * r + m.ty;
+      if (!(std::abs(x) <= kMaxCoordinate && std::abs(y) <= kMaxCoordinate)) {
+        throw std::invalid_argument("warp_affine: the transform sends output pixel (" +
+                                    std::to_string(int(c)) + ", " + std::to_string(int(r)) +
+                                    ") to source (" + std::to_string(x) + ", " + std::to_string(y) +
+                                    "), too far outside the image (a huge shear or zoom?)");
+      }
+    }
+  }
+}
 
 // Where one axis coordinate samples: neighbours i0, i1 and the weight of i1 in
 // 1/kOne units. `outside` means cval (constant mode only).
@@ -70,7 +112,7 @@ AxisTap resolve_axis(double x, int n, FillMode mode) {
     }
   }
   const double f = std::floor(x);
-  int i0 = static_cast<int>(f);
+  int i0 = floor_to_int(f);
   int i1 = i0 + 1;
   t.w1 = weight_of(x - f);
   // Integer taps outside the grid: reflect mode reflects them, the others
@@ -135,8 +177,10 @@ void interior_columns(double a, double x_row, double x_hi, int width, int& lo, i
     return;
   }
   const double c0 = -x_row / a, c1 = (x_hi - x_row) / a;
-  const double cmin = std::max(-1.0, std::min(c0, c1)),
-               cmax = std::min(width + 1.0, std::max(c0, c1));
+  // Both ends clamped to the row, so the int conversions below are exact even
+  // when a tiny `a` puts them far away.
+  const double cmin = std::clamp(std::min(c0, c1), -1.0, width + 1.0),
+               cmax = std::clamp(std::max(c0, c1), -1.0, width + 1.0);
   lo = std::clamp(static_cast<int>(std::floor(cmin)) - 1, 0, width);
   hi = std::clamp(static_cast<int>(std::ceil(cmax)) + 2, lo, width);
   while (lo < hi && !inside(lo)) ++lo;
@@ -334,6 +378,8 @@ void warp_affine(const ConstImageView& src, const InverseAffine& map, FillMode f
     throw std::invalid_argument("warp_affine: channel counts must match and be 1 to 4");
   }
   if (src.width <= 0 || src.height <= 0) throw std::invalid_argument("warp_affine: empty source");
+  if (dst.width < 0 || dst.height < 0) throw std::invalid_argument("warp_affine: negative size");
+  check_map(map, dst.width, dst.height);
   switch (src.channels) {
     case 1:
       return warp_rows<1>(src, map, fill, cval, dst);

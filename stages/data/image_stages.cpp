@@ -43,15 +43,28 @@
 namespace sluice::data {
 namespace {
 
+// image.augment's limits: a zoom beyond 10 samples a tenth of the image's
+// pixels or fewer; a shear beyond 90 degrees folds the image over.
+constexpr double kMaxZoom = 10.0;
+constexpr double kMaxShear = 90.0;
+
 // The rules of image.augment's parameters that their ParamSpecs cannot state: the
-// constructor throws these messages and the check hook reports them.
+// constructor throws these messages and the check hook reports them. Written so
+// that NaN fails too.
 std::string zoom_problem(const std::vector<double>& zoom) {
   if (zoom.size() != 1 && zoom.size() != 2) {
     return "zoom: give one value z (range [1-z, 1+z]) or a pair [lo, hi]";
   }
+  if (zoom.size() == 1 && !(zoom[0] >= 0.0 && zoom[0] < 1.0)) {
+    return "zoom: a single value z means [1 - z, 1 + z] and needs 0 <= z < 1, got " +
+           format_param_value(zoom[0]);
+  }
   const double lo = zoom.size() == 1 ? 1.0 - zoom[0] : zoom[0];
   const double hi = zoom.size() == 1 ? 1.0 + zoom[0] : zoom[1];
-  if (!(lo > 0) || !(hi >= lo)) return "zoom: the range must satisfy 0 < lo <= hi";
+  if (!(lo > 0 && lo <= hi && hi <= kMaxZoom)) {
+    return "zoom: the pair [lo, hi] must satisfy 0 < lo <= hi <= 10, got " +
+           format_param_value(zoom);
+  }
   return {};
 }
 
@@ -128,11 +141,19 @@ class AugmentStage : public Transform {
     if (auto why = zoom_problem(zoom); !why.empty()) throw std::invalid_argument(why);
     ranges_.zoom_lo = zoom.size() == 1 ? 1.0 - zoom[0] : zoom[0];
     ranges_.zoom_hi = zoom.size() == 1 ? 1.0 + zoom[0] : zoom[1];
+    if (!(ranges_.shear >= 0.0 && ranges_.shear <= kMaxShear)) {
+      throw std::invalid_argument("shear: must be in [0, 90] degrees, got " +
+                                  format_param_value(ranges_.shear));
+    }
     ranges_.flip = p.get_bool("flip");
     if (!parse_fill_mode(p.get_string("fill_mode"), fill_)) {
       throw std::invalid_argument("fill_mode: unknown mode '" + p.get_string("fill_mode") + "'");
     }
-    cval_ = static_cast<uint8_t>(std::clamp(p.get_float("cval"), 0.0, 255.0) + 0.5);
+    const double cval = p.get_float("cval");
+    if (!(cval >= 0.0 && cval <= 255.0)) {
+      throw std::invalid_argument("cval: must be in [0, 255], got " + format_param_value(cval));
+    }
+    cval_ = static_cast<uint8_t>(cval + 0.5);
     const double rescale = p.get_float("rescale");
     const std::string& normalize = p.get_string("normalize");
     if (auto why = scaling_problem(rescale, normalize); !why.empty()) {
@@ -220,11 +241,12 @@ void register_image_stages(Registry& r) {
           .param(ParamSpec::integer("width", 224, "output width").range(1, 16384))
           .param(ParamSpec::integer("height", 224, "output height").range(1, 16384))
           .param(ParamSpec::number("shear", 0.0, "shear range in degrees: uniform in [-s, s]")
-                     .range(0, 90))
+                     .range(0, kMaxShear))
           .param(ParamSpec::numbers("zoom", {0.0},
-                                    "zoom z for [1-z, 1+z], or a [lo, hi] pair; zx, zy drawn "
-                                    "independently")
-                     .list_size(1, 2))
+                                    "zoom z for [1-z, 1+z] (0 <= z < 1), or a [lo, hi] pair "
+                                    "(0 < lo <= hi); zx, zy drawn independently")
+                     .list_size(1, 2)
+                     .range(0, kMaxZoom))
           .param(ParamSpec::boolean("flip", false, "horizontal flip with probability 0.5"))
           .param(ParamSpec::string("fill_mode", "nearest", "points outside the image")
                      .one_of({"nearest", "constant", "reflect", "wrap"}))
@@ -232,7 +254,8 @@ void register_image_stages(Registry& r) {
                      .range(0, 255))
           .param(ParamSpec::number("rescale", 0.0,
                                    "multiply pixels by this, once per batch (0: none), e.g. "
-                                   "1/255"))
+                                   "1/255")
+                     .range(-1e6, 1e6))
           .param(ParamSpec::string("normalize", "none",
                                    "imagenet: (x/255 - mean) / std, once per batch")
                      .one_of({"none", "imagenet"}))

@@ -301,7 +301,7 @@ StageSpec& ordering_params(StageSpec& s) {
       .param(ParamSpec::optional("shard_count", ParamType::kInt,
                                  "number of shards (default: WORLD_SIZE, else 1); the train "
                                  "split is padded to equal shards")
-                 .min(1))
+                 .range(1, 65536))
       .check(check_shard_params);
 }
 

@@ -24,6 +24,8 @@
 #include <chrono>
 #include <iostream>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -34,12 +36,25 @@
 namespace sluice {
 namespace {
 
+// Integer arithmetic in these stages is checked: a result outside int64 is an
+// error naming the stage and the item (std::overflow_error), never a silent
+// wrap (undefined behaviour in C++) or a saturated value that looks real.
+std::overflow_error overflow(const std::string& what) {
+  return std::overflow_error(what + " overflows a 64-bit integer");
+}
+
 // Emits the integers start, start+1, ..., in `epochs` passes, each closed by
 // an end-of-epoch marker.
 class RangeSource : public Source {
  public:
   explicit RangeSource(const Params& p)
-      : start_(p.get_int("start")), count_(p.get_int("count")), epochs_(p.get_int("epochs")) {}
+      : start_(p.get_int("start")), count_(p.get_int("count")), epochs_(p.get_int("epochs")) {
+    int64_t last = 0;
+    if (count_ > 0 && __builtin_add_overflow(start_, count_ - 1, &last)) {
+      throw overflow("the last integer, start + count - 1 = " + std::to_string(start_) + " + " +
+                     std::to_string(count_ - 1) + ",");
+    }
+  }
   bool produce(Emitter& out) override {
     if (epoch_ >= epochs_) return false;
     if (i_ < count_) {
@@ -61,7 +76,14 @@ class Scale : public Transform {
  public:
   explicit Scale(const Params& p) : factor_(p.get_int("factor")), offset_(p.get_int("offset")) {}
   void process(std::any& in, Emitter& out) override {
-    out.emit(payload_as<int64_t>(in) * factor_ + offset_);
+    const int64_t x = payload_as<int64_t>(in);
+    int64_t scaled = 0, result = 0;
+    if (__builtin_mul_overflow(x, factor_, &scaled) ||
+        __builtin_add_overflow(scaled, offset_, &result)) {
+      throw overflow(std::to_string(x) + " * " + std::to_string(factor_) + " + " +
+                     std::to_string(offset_));
+    }
+    out.emit(result);
   }
 
  private:
@@ -116,7 +138,13 @@ class Sum : public Sink {
   explicit Sum(const Params&) {}
   void open(StageContext& ctx) override { ctx_ = &ctx; }
   void consume(std::any& in) override {
-    sum_ += payload_as<int64_t>(in);
+    const int64_t x = payload_as<int64_t>(in);
+    int64_t next = 0;
+    if (__builtin_add_overflow(sum_, x, &next)) {
+      throw overflow("the sum of " + std::to_string(count_ + 1) + " items (" +
+                     std::to_string(sum_) + " + " + std::to_string(x) + ")");
+    }
+    sum_ = next;
     ++count_;
   }
   void finish(Emitter&) override {
@@ -139,8 +167,8 @@ class Print : public Sink {
     std::cout << describe_payload(in) << '\n';
   }
   void on_control(const Control& c, Emitter&) override {
-    std::cout << "-- " << control_kind_name(c.kind)
-              << (c.split.empty() ? "" : " " + c.split) << " (epoch " << c.epoch << ")\n";
+    std::cout << "-- " << control_kind_name(c.kind) << (c.split.empty() ? "" : " " + c.split)
+              << " (epoch " << c.epoch << ")\n";
   }
 
  private:
@@ -165,16 +193,18 @@ void register_generic_stages(Registry& r) {
                          .param(ParamSpec::integer("start", 0, "first integer"))
                          .param(ParamSpec::integer("epochs", 1, "number of passes").min(1)));
   r.add<Scale>(StageSpec("math.scale")
-                   .doc("Maps x to x * factor + offset.")
+                   .doc("Maps x to x * factor + offset.",
+                        "A result outside the 64-bit integers fails the run, naming the item.")
                    .transform(kIntPort, kIntPort)
                    .parallel()
                    .param(ParamSpec::integer("factor", 1, "multiplier"))
                    .param(ParamSpec::integer("offset", 0, "added after scaling")));
-  r.add<Spin>(StageSpec("work.spin")
-                  .doc("Busy-waits `micros` per item, then passes it on (synthetic CPU work).")
-                  .transform(kAnyPort, kAnyPort)
-                  .parallel()
-                  .param(ParamSpec::number("micros", 50, "microseconds of work per item").range(0, 1e7)));
+  r.add<Spin>(
+      StageSpec("work.spin")
+          .doc("Busy-waits `micros` per item, then passes it on (synthetic CPU work).")
+          .transform(kAnyPort, kAnyPort)
+          .parallel()
+          .param(ParamSpec::number("micros", 50, "microseconds of work per item").range(0, 1e7)));
   r.add<Sleep>(StageSpec("work.sleep")
                    .doc("Sleeps `millis` per item, then passes it on (a slow, idle consumer).")
                    .transform(kAnyPort, kAnyPort)
@@ -190,11 +220,12 @@ void register_generic_stages(Registry& r) {
                  .doc("Sums integers; logs the count and total, reported as counters.")
                  .sink(kIntPort)
                  .ordered());
-  r.add<Print>(StageSpec("util.print")
-                   .doc("Prints each item and marker to stdout, in stream order.")
-                   .sink(kAnyPort)
-                   .ordered()
-                   .param(ParamSpec::integer("limit", -1, "stop printing after this many (-1: all)")));
+  r.add<Print>(
+      StageSpec("util.print")
+          .doc("Prints each item and marker to stdout, in stream order.")
+          .sink(kAnyPort)
+          .ordered()
+          .param(ParamSpec::integer("limit", -1, "stop printing after this many (-1: all)")));
   r.add<Discard>(StageSpec("util.discard")
                      .doc("Drops every item (measures what comes before it).")
                      .sink(kAnyPort)

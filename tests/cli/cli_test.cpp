@@ -139,6 +139,87 @@ input = "f"
   fs::remove(cfg);
 }
 
+// A --trace or --profile that cannot be written fails the command (it used to
+// log an error, then "trace written to ...", and exit 0).
+TEST(Cli, UnwritableTraceOrProfileExitsOne) {
+  const std::string run_numbers = "run " + config("numbers.toml") + " --set numbers.count=50 ";
+  for (const char* option : {"--trace", "--profile"}) {
+    Result r = run(run_numbers + option + " /nonexistent/dir/t.json");
+    EXPECT_EQ(r.code, 1) << option << "\n" << r.out;
+    EXPECT_NE(r.out.find("write " + std::string(option + 2) + " file '/nonexistent/dir/t.json'"),
+              std::string::npos)
+        << r.out;
+    EXPECT_EQ(r.out.find("written to"), std::string::npos) << r.out;
+  }
+  fs::path trace = fs::temp_directory_path() / ("sluice_cli_trace_" + std::to_string(getpid()) + ".json");
+  Result ok = run(run_numbers + "--trace " + trace.string());
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("trace written to " + trace.string()), std::string::npos) << ok.out;
+  std::ifstream in(trace);
+  EXPECT_EQ(nlohmann::json::parse(in).at("otherData").at("truncated"), false);
+  fs::remove(trace);
+}
+
+// Option values are checked (against the stage parameters they stand for) before
+// anything runs: usage errors exit 2 naming the option. Several used to crash
+// (augment --shear nan: exit 139), run for minutes or write garbage.
+TEST(Cli, OptionValuesAreCheckedAndNamed) {
+  fs::path cfg = temp_file("augment.toml", R"([stages.index]
+use = "celeba.index"
+root = "/nonexistent"
+[stages.decode]
+use = "image.decode"
+input = "index"
+[stages.augment]
+use = "image.augment"
+input = "decode"
+[stages.out]
+use = "util.discard"
+input = "augment"
+)");
+  const std::string augment = "augment /nonexistent.jpg --out /tmp/never.png ";
+  const std::string numbers = config("numbers.toml");
+  const std::pair<std::string, std::string> cases[] = {
+      {augment + "--size 60000x60000", "--size width must be in [1, 16384], got 60000"},
+      {augment + "--size 224x0", "--size height must be in [1, 16384], got 0"},
+      {augment + "--size 16384x16384", "has 268435456 pixels; at most 100000000"},
+      {augment + "--size 99999999999x2", "--size width must be in [1, 16384], got 99999999999"},
+      {augment + "--size 224", "--size must be WxH"},
+      {augment + "--shear nan", "--shear must be a finite number, got nan"},
+      {augment + "--shear inf", "--shear must be a finite number, got inf"},
+      {augment + "--shear -inf", "--shear must be a finite number, got -inf"},
+      {augment + "--shear 1e308", "--shear must be in [-90, 90], got 1e+308"},
+      {augment + "--zoom nan,1", "--zoom element 1 must be a finite number, got nan"},
+      {augment + "--zoom 1,1e308", "--zoom must be in [0, 10], got 1e+308"},
+      {augment + "--cval 300", "--cval must be in [0, 255], got 300"},
+      {augment + "--cval nan", "--cval must be a finite number, got nan"},
+      {"preview " + cfg.string() + " --out /tmp/never.png --count -3",
+       "--count must be in [1, 1024], got -3"},
+      {"preview " + cfg.string() + " --out /tmp/never.png --count 0",
+       "--count must be in [1, 1024], got 0"},
+      {"run " + numbers + " --threads -1", "--threads must be in [0, 4096], got -1"},
+      {"run " + numbers + " --max-in-flight -1", "--max-in-flight must be in [0, 1048576], got -1"},
+      {"run " + numbers + " --max-in-flight 1", "--max-in-flight must be 0 (the default) or at least 2"},
+      {"predict --checkpoint /nonexistent.pt --threshold nan x.jpg",
+       "--threshold must be a finite number, got nan"},
+      {"predict --checkpoint /nonexistent.pt --threshold 1.5 x.jpg",
+       "--threshold must be in [0, 1], got 1.5"},
+      {"synth --out /tmp/never --count -1", "--count must be in [0, 100000000], got -1"},
+      {"bench data --root /nonexistent --size 60000", "--size width must be in [1, 16384]"},
+      {"bench data --root /nonexistent --shear nan", "--shear must be a finite number, got nan"},
+      {"check " + cfg.string() + " --set augment.zoom=[nan]",
+       "parameter 'zoom' element 1 must be a finite number, got nan"},
+      {"check " + cfg.string() + " --set augment.zoom=[0.5,nan]",
+       "parameter 'zoom' element 2 must be a finite number, got nan"},
+  };
+  for (const auto& [args, message] : cases) {
+    Result r = run(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    EXPECT_NE(r.out.find(message), std::string::npos) << args << "\n" << r.out;
+  }
+  fs::remove(cfg);
+}
+
 TEST(Cli, SigintStopsARunWithExitCode130) {
   fs::path cfg = temp_file("long.toml", R"([stages.n]
 use = "gen.range"

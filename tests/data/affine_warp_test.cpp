@@ -9,6 +9,8 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
+#include <stdexcept>
 #include <vector>
 
 namespace sluice::data {
@@ -301,6 +303,56 @@ TEST(AffineWarp, SampledParametersFollowKerasRanges) {
   EXPECT_EQ(none.shear_deg, 0);
   EXPECT_EQ(none.zx, 1);
   EXPECT_FALSE(none.flip);
+}
+
+// A NaN, infinite or absurdly large shear or zoom used to reach the int
+// conversions as INT_MIN (reading far outside the source); the warp now refuses
+// such a map before touching a pixel, in every fill mode.
+TEST(AffineWarp, RefusesNonFiniteOrHugeMaps) {
+  const int w = 16, h = 12;
+  const auto src = pattern(h, w, 3);
+  std::vector<uint8_t> dst(static_cast<size_t>(w) * h * 3, 7);
+  const double inf = std::numeric_limits<double>::infinity();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  std::vector<KerasTransform> bad;
+  for (double v : {nan, inf, -inf, 1e308}) {
+    bad.push_back({v, 1.0, 1.0, false});  // shear
+    bad.push_back({0.0, v, 1.0, false});  // zx
+    bad.push_back({0.0, 1.0, v, true});   // zy
+  }
+  for (FillMode mode :
+       {FillMode::kNearest, FillMode::kConstant, FillMode::kReflect, FillMode::kWrap}) {
+    for (const KerasTransform& t : bad) {
+      EXPECT_THROW(warp_affine({src.data(), w, h, 3, w * 3}, keras_inverse_map(t, w, h, w, h), mode,
+                               0, {dst.data(), w, h, 3, w * 3}),
+                   std::invalid_argument)
+          << fill_mode_name(mode) << " shear " << t.shear_deg << " zoom " << t.zx << "," << t.zy;
+    }
+    InverseAffine m;
+    m.ty = nan;
+    EXPECT_THROW(
+        warp_affine({src.data(), w, h, 3, w * 3}, m, mode, 0, {dst.data(), w, h, 3, w * 3}),
+        std::invalid_argument);
+  }
+  EXPECT_EQ(dst, std::vector<uint8_t>(dst.size(), 7)) << "a refused warp wrote pixels";
+}
+
+// The extremes the stage allows still warp: shear 90 degrees, zoom 10 and a
+// tiny zoom, in every fill mode.
+TEST(AffineWarp, WarpsAtTheEdgesOfTheAllowedRanges) {
+  const int w = 16, h = 12;
+  const auto src = pattern(h, w, 3);
+  std::vector<uint8_t> dst(static_cast<size_t>(w) * h * 3);
+  for (FillMode mode :
+       {FillMode::kNearest, FillMode::kConstant, FillMode::kReflect, FillMode::kWrap}) {
+    for (const KerasTransform& t :
+         {KerasTransform{90.0, 10.0, 10.0, true}, KerasTransform{-90.0, 1e-9, 10.0, false},
+          KerasTransform{45.0, 10.0, 1e-9, true}}) {
+      EXPECT_NO_THROW(warp_affine({src.data(), w, h, 3, w * 3}, keras_inverse_map(t, w, h, w, h),
+                                  mode, 9, {dst.data(), w, h, 3, w * 3}))
+          << fill_mode_name(mode) << " shear " << t.shear_deg;
+    }
+  }
 }
 
 TEST(AffineWarp, FillModeNames) {

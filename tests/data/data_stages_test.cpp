@@ -246,6 +246,65 @@ TEST(DataStageHarness, AugmentIsKeyedOnSampleIndexAndEpoch) {
   EXPECT_EQ(payload_as<Image>(p[0]).normalization.kind, Normalization::Kind::kMeanStd);
 }
 
+// What image.augment makes of its parameters: "" when the graph validates and
+// the stage starts, else the first error (validation or start).
+std::string augment_error(const std::string& params) {
+  Registry reg;
+  register_builtin_stages(reg);
+  try {
+    StageHarness h(reg, "use = \"image.augment\"\nwidth = 8\nheight = 8\n" + params);
+    return h.run().report.error;
+  } catch (const ConfigError& e) {
+    return format_diagnostic(e.diagnostics().front());
+  }
+}
+
+// NaN or out-of-range shear, zoom and cval crashed the warp or wrapped to a
+// garbage fill value; they are refused up front with the parameter's name.
+TEST(DataStageHarness, AugmentRefusesNonFiniteAndOutOfRangeParameters) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"zoom = [nan]", "parameter 'zoom' element 1 must be a finite number, got nan"},
+      {"zoom = [0.5, nan]", "parameter 'zoom' element 2 must be a finite number, got nan"},
+      {"zoom = [0.5, inf]", "parameter 'zoom' element 2 must be a finite number, got inf"},
+      {"zoom = [0.5, 11]", "parameter 'zoom' must be in [0, 10], got 11"},
+      {"zoom = [0.5, 1e308]", "parameter 'zoom' must be in [0, 10], got 1e+308"},
+      {"zoom = [-1, 2]", "parameter 'zoom' must be in [0, 10], got -1"},
+      {"zoom = [1.2, 0.8]",
+       "zoom: the pair [lo, hi] must satisfy 0 < lo <= hi <= 10, got [1.2, 0.8]"},
+      {"zoom = [0, 1]", "zoom: the pair [lo, hi] must satisfy 0 < lo <= hi <= 10, got [0, 1]"},
+      {"zoom = 1.5", "zoom: a single value z means [1 - z, 1 + z] and needs 0 <= z < 1, got 1.5"},
+      {"shear = nan", "parameter 'shear' must be a finite number, got nan"},
+      {"shear = -inf", "parameter 'shear' must be a finite number, got -inf"},
+      {"shear = 1e308", "parameter 'shear' must be in [0, 90], got 1e+308"},
+      {"cval = 300", "parameter 'cval' must be in [0, 255], got 300"},
+      {"cval = nan", "parameter 'cval' must be a finite number, got nan"},
+      {"rescale = inf", "parameter 'rescale' must be a finite number, got inf"},
+  };
+  for (const auto& [params, want] : cases) {
+    const std::string got = augment_error(params);
+    EXPECT_NE(got.find(want), std::string::npos) << params << "\n  got: " << got;
+  }
+  EXPECT_EQ(augment_error("zoom = [0.5, 10]\nshear = 90\ncval = 255"), "");
+  EXPECT_EQ(augment_error("zoom = 0.99"), "");
+}
+
+// shard_count had no maximum: a huge count was accepted and padded the train
+// split towards that many shards.
+TEST(DataStageHarness, ShardCountHasAMaximum) {
+  Registry reg;
+  register_builtin_stages(reg);
+  try {
+    StageHarness h(reg, "use = \"celeba.index\"\nroot = \"/nonexistent\"\nshard_count = 100000");
+    h.run();
+    ADD_FAILURE() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(format_diagnostic(e.diagnostics().front())
+                  .find("parameter 'shard_count' must be in [1, 65536], got 100000"),
+              std::string::npos)
+        << format_diagnostic(e.diagnostics().front());
+  }
+}
+
 TEST(DataStageHarness, BatchDropLastAndFlushOnMarkers) {
   Registry reg;
   register_builtin_stages(reg);

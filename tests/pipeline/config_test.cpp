@@ -87,6 +87,28 @@ count = -4
   expect_one(errors, 3, 9, "parameter 'count' must be >= 0, got -4");
 }
 
+// NaN and infinities reached stages (a NaN zoom crashed the warp): every float
+// and float-list parameter refuses them at the value's position, range or not.
+TEST(Config, NonFiniteFloatsAreRefusedAtTheirPosition) {
+  const std::string head = "[stages.k]\nuse = \"test.kinds\"\ninput = \"n\"\n";
+  const std::string tail = "[stages.n]\nuse = \"test.count\"\n";
+  const std::pair<const char*, const char*> cases[] = {
+      {"nan", "nan"}, {"+nan", "nan"}, {"-nan", "nan"},
+      {"inf", "inf"}, {"+inf", "inf"}, {"-inf", "-inf"}};
+  for (const auto& [toml, shown] : cases) {
+    const std::string got = std::string("got ") + shown;
+    expect_one(errors_of(head + "ratio = " + toml + "\n" + tail), 4, 9,
+               "parameter 'ratio' must be a finite number, " + got);
+    expect_one(errors_of(head + "floats = [0.5, " + toml + "]\n" + tail), 4, 10,
+               "parameter 'floats' element 2 must be a finite number, " + got);
+  }
+  expect_one(errors_of(head + tail, {"k.floats=[nan]"}), 1, 10,
+             "parameter 'floats' element 1 must be a finite number, got nan");
+  expect_one(errors_of(head + tail, {"k.ratio=-inf"}), 1, 9,
+             "parameter 'ratio' must be a finite number, got -inf");
+  EXPECT_TRUE(errors_of(head + "ratio = 1e308\nfloats = [-1e308, 0]\n" + tail).empty());
+}
+
 TEST(Config, PortTypeMismatchNamesBothStages) {
   auto errors = errors_of(text(R"(
 [stages.numbers]

@@ -410,6 +410,88 @@ sleep_us = 600000000
   EXPECT_EXIT(stuck_run(), ::testing::ExitedWithCode(128 + SIGTERM), "second SIGTERM");
 }
 
+// Payloads that count how many of them exist, to see that a failed or
+// cancelled run frees every item it held (in its bodies and in the graph's
+// buffers), not only those that reached a sink.
+std::atomic<int64_t> g_live_payloads{0};
+struct LivePayload {
+  LivePayload() { ++g_live_payloads; }
+  LivePayload(const LivePayload&) { ++g_live_payloads; }
+  ~LivePayload() { --g_live_payloads; }
+};
+
+class LiveSource : public Source {
+ public:
+  explicit LiveSource(const Params& p) : fail_at_(p.get_int("fail_at")) {}
+  bool produce(Emitter& out) override {
+    if (n_++ == fail_at_) throw std::runtime_error("source boom");
+    out.emit(LivePayload{});
+    out.emit(LivePayload{});
+    return true;
+  }
+
+ private:
+  int64_t fail_at_;
+  int64_t n_ = 0;
+};
+
+class FailNth : public Transform {
+ public:
+  explicit FailNth(const Params& p) : at_(p.get_int("at")) {}
+  void process(std::any& in, Emitter& out) override {
+    if (seen_.fetch_add(1) == at_) throw std::runtime_error("transform boom");
+    out.forward(Packet::data(std::move(in)));
+  }
+
+ private:
+  int64_t at_;
+  std::atomic<int64_t> seen_{0};
+};
+
+class SlowDiscard : public Sink {
+ public:
+  explicit SlowDiscard(const Params&) {}
+  void consume(std::any&) override { std::this_thread::sleep_for(std::chrono::microseconds(200)); }
+};
+
+RunReport run_live(const std::string& toml) {
+  Registry registry = testing::test_registry();
+  registry.add<LiveSource>(StageSpec("live.source")
+                               .source(kAnyPort)
+                               .param(ParamSpec::integer("fail_at", -1, "call that throws")));
+  registry.add<FailNth>(StageSpec("live.fail")
+                            .transform(kAnyPort, kAnyPort)
+                            .parallel()
+                            .param(ParamSpec::integer("at", -1, "item that throws")));
+  registry.add<SlowDiscard>(StageSpec("live.sink").sink(kAnyPort).ordered());
+  g_live_payloads = 0;
+  RunOptions opts;
+  opts.threads = 4;
+  opts.max_in_flight = 64;
+  return run_graph(load_pipeline_string(toml, "test.toml", {}, registry), opts);
+}
+
+TEST(Runner, FailedRunsFreeEveryItemTheyHeld) {
+  const char* kStages[] = {
+      // A transform throws with items queued in front of the slow ordered sink.
+      "[stages.src]\nuse = \"live.source\"\n[stages.a]\nuse = \"live.fail\"\ninput = \"src\"\n"
+      "at = 300\n[stages.out]\nuse = \"live.sink\"\ninput = \"a\"\n",
+      // The same inside a chain of two `auto` transforms.
+      "[stages.src]\nuse = \"live.source\"\n[stages.a]\nuse = \"test.tracked\"\ninput = \"src\"\n"
+      "[stages.b]\nuse = \"live.fail\"\ninput = \"a\"\nat = 300\n"
+      "[stages.out]\nuse = \"live.sink\"\ninput = \"b\"\n",
+      // The source throws.
+      "[stages.src]\nuse = \"live.source\"\nfail_at = 200\n[stages.a]\nuse = \"live.fail\"\n"
+      "input = \"src\"\n[stages.out]\nuse = \"live.sink\"\ninput = \"a\"\n",
+  };
+  for (const char* toml : kStages) {
+    RunReport r = run_live(toml);
+    EXPECT_EQ(r.status, RunStatus::kFailed) << toml;
+    EXPECT_NE(r.error.find("boom"), std::string::npos) << r.error;
+    EXPECT_EQ(g_live_payloads.load(), 0) << "items leaked by a failed run of\n" << toml;
+  }
+}
+
 TEST(Runner, TraceFileIsChromeTraceJson) {
   auto path = std::filesystem::temp_directory_path() / "sluice_trace_test.json";
   RunOptions opts;

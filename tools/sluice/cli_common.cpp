@@ -1,7 +1,9 @@
 #include "tools/sluice/cli_common.h"
 
+#include <charconv>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -118,6 +120,65 @@ std::optional<ValidatedGraph> load_validated(const std::string& config_path,
     return std::nullopt;
   }
   return graph;
+}
+
+const ParamSpec& builtin_param(const std::string& stage, const std::string& param) {
+  static const Registry registry = [] {
+    Registry r;
+    register_builtin_stages(r);
+    return r;
+  }();
+  const StageEntry* e = registry.find(stage);
+  const ParamSpec* p = e ? e->spec.find_param(param) : nullptr;
+  if (!p) throw std::logic_error("no built-in parameter " + stage + "." + param);
+  return *p;
+}
+
+bool option_ok(const std::string& command, const std::string& option, const ParamSpec& spec,
+               const ParamValue& value) {
+  const std::string why = check_param_value(spec, value);
+  if (why.empty()) return true;
+  std::cerr << "sluice " << command << ": --" << option << " " << why << '\n';
+  return false;
+}
+
+ParamSpec threads_option_spec() {
+  return ParamSpec::integer("threads", 0, "worker threads (0: all cores)").range(0, 4096);
+}
+
+ParamSpec max_in_flight_option_spec() {
+  return ParamSpec::integer("max-in-flight", 0, "items in flight per source").range(0, 1 << 20);
+}
+
+bool parse_size_option(const std::string& command, const std::string& text, int& width,
+                       int& height) {
+  int64_t w = 0, h = 0;
+  const char* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, w);
+  bool ok = ec == std::errc() && p != end && (*p == 'x' || *p == 'X');
+  if (ok) {
+    auto [q, ec2] = std::from_chars(p + 1, end, h);
+    ok = ec2 == std::errc() && q == end;
+  }
+  if (!ok) {
+    std::cerr << "sluice " << command << ": --size must be WxH, e.g. 224x224 (got '" << text
+              << "')\n";
+    return false;
+  }
+  if (!option_ok(command, "size width", builtin_param("image.augment", "width"), w) ||
+      !option_ok(command, "size height", builtin_param("image.augment", "height"), h)) {
+    return false;
+  }
+  const auto max_pixels =
+      std::get<int64_t>(builtin_param("image.decode", "max_pixels").default_value);
+  if (w * h > max_pixels) {
+    std::cerr << "sluice " << command << ": --size " << text << " has " << w * h
+              << " pixels; at most " << max_pixels << " (image.decode's max_pixels)\n";
+    return false;
+  }
+  width = static_cast<int>(w);
+  height = static_cast<int>(h);
+  return true;
 }
 
 }  // namespace sluice::cli

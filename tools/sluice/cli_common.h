@@ -46,4 +46,28 @@ std::optional<ValidatedGraph> load_validated(const std::string& config_path,
                                              const std::vector<std::string>& overrides,
                                              Registry& registry);
 
+// Command-line options that set what a stage parameter sets are checked
+// against that parameter's own ParamSpec: same range, same message.
+//
+// The declared parameter `param` of the built-in stage type `stage`; throws
+// std::logic_error when there is no such declaration.
+const ParamSpec& builtin_param(const std::string& stage, const std::string& param);
+
+// Checks an option's value as validation checks a config value of `spec`
+// (finite numbers, range, choices). When it fails, prints
+// "sluice COMMAND: --OPTION must be in [0, 255], got 300" to stderr and returns
+// false (the caller exits with kExitConfigError).
+bool option_ok(const std::string& command, const std::string& option, const ParamSpec& spec,
+               const ParamValue& value);
+
+// Options several commands share, with their limits.
+ParamSpec threads_option_spec();        // --threads: 0 (all cores) to 4096
+ParamSpec max_in_flight_option_spec();  // --max-in-flight: 0 (default) to 2^20
+
+// Parses "WxH" (e.g. 224x224) into width and height, each checked against
+// image.augment's width and height and their product against image.decode's
+// default max_pixels. Prints the usage error and returns false when it fails.
+bool parse_size_option(const std::string& command, const std::string& text, int& width,
+                       int& height);
+
 }  // namespace sluice::cli

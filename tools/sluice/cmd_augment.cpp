@@ -39,14 +39,26 @@ int augment_cmd(const std::vector<std::string>& args) {
   double zx = 1, zy = 1;
   char tail = 0;
   data::FillMode mode;
-  if (std::sscanf(size.c_str(), "%dx%d%c", &width, &height, &tail) != 2 || width < 1 ||
-      height < 1) {
-    std::cerr << "sluice augment: --size must be WxH, e.g. 224x224 (got '" << size << "')\n";
+  if (!parse_size_option("augment", size, width, height)) return kExitConfigError;
+  // --shear is one angle, either sign; image.augment's shear is the range of it.
+  ParamSpec shear_spec = builtin_param("image.augment", "shear");
+  shear_spec.min_value = -*shear_spec.max_value;
+  if (!option_ok("augment", "shear", shear_spec, shear)) return kExitConfigError;
+  if (std::sscanf(zoom.c_str(), "%lf,%lf%c", &zx, &zy, &tail) != 2) {
+    std::cerr << "sluice augment: --zoom must be ZX,ZY, e.g. 0.9,1.1 (got '" << zoom << "')\n";
     return kExitConfigError;
   }
-  if (std::sscanf(zoom.c_str(), "%lf,%lf%c", &zx, &zy, &tail) != 2 || zx <= 0 || zy <= 0) {
+  if (!option_ok("augment", "zoom", builtin_param("image.augment", "zoom"),
+                 std::vector<double>{zx, zy})) {
+    return kExitConfigError;
+  }
+  if (!(zx > 0 && zy > 0)) {
     std::cerr << "sluice augment: --zoom must be ZX,ZY with positive numbers (got '" << zoom
               << "')\n";
+    return kExitConfigError;
+  }
+  if (!option_ok("augment", "cval", builtin_param("image.augment", "cval"), cval) ||
+      !option_ok("augment", "fill", builtin_param("image.augment", "fill_mode"), fill)) {
     return kExitConfigError;
   }
   if (!data::parse_fill_mode(fill, mode)) {
@@ -63,10 +75,15 @@ int augment_cmd(const std::vector<std::string>& args) {
   }
   cv::Mat rgb(height, width, CV_8UC3);
   const data::KerasTransform t{shear, zx, zy, flip};
-  data::warp_affine({src.pixels.get(), src.width, src.height, 3, src.width * 3},
-                    data::keras_inverse_map(t, src.width, src.height, width, height), mode,
-                    static_cast<uint8_t>(std::clamp(cval, 0.0, 255.0) + 0.5),
-                    {rgb.data, width, height, 3, static_cast<ptrdiff_t>(rgb.step)});
+  try {
+    data::warp_affine({src.pixels.get(), src.width, src.height, 3, src.width * 3},
+                      data::keras_inverse_map(t, src.width, src.height, width, height), mode,
+                      static_cast<uint8_t>(cval + 0.5),
+                      {rgb.data, width, height, 3, static_cast<ptrdiff_t>(rgb.step)});
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "sluice augment: " << e.what() << '\n';
+    return kExitFailure;
+  }
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   try {

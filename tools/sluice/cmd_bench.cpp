@@ -54,6 +54,25 @@ int bench_data(const std::vector<std::string>& args) {
     return *code;
   }
   apply_logging_options(vm);
+  const std::string cmd = "bench data";
+  int side = 0;
+  if (!option_ok(cmd, "threads", threads_option_spec(), static_cast<int64_t>(threads)) ||
+      !option_ok(cmd, "batch", builtin_param("image.batch", "batch_size"),
+                 static_cast<int64_t>(batch)) ||
+      !parse_size_option(cmd, std::to_string(size) + "x" + std::to_string(size), side, side) ||
+      !option_ok(cmd, "limit", builtin_param("celeba.index", "limit"), limit) ||
+      !option_ok(cmd, "epochs", builtin_param("celeba.index", "epochs"),
+                 static_cast<int64_t>(epochs)) ||
+      !option_ok(cmd, "shear", builtin_param("image.augment", "shear"), shear) ||
+      !option_ok(cmd, "zoom", builtin_param("image.augment", "zoom"), std::vector<double>{zoom}) ||
+      !option_ok(cmd, "fill", builtin_param("image.augment", "fill_mode"), fill)) {
+    return kExitConfigError;
+  }
+  if (!(zoom < 1)) {
+    std::cerr << "sluice bench data: --zoom z means [1 - z, 1 + z] and must be below 1, got "
+              << zoom << '\n';
+    return kExitConfigError;
+  }
   std::ostringstream t;
   t << "[pipeline]\nname = \"bench-data\"\nseed = 1\n\n"
     << "[stages.index]\nuse = \"celeba.index\"\nroot = " << toml_string(root)
@@ -62,7 +81,8 @@ int bench_data(const std::vector<std::string>& args) {
     << (fast_dct ? "true" : "false") << "\n\n[stages.augment]\nuse = \"image.augment\"\n"
     << "input = \"decode\"\nwidth = " << size << "\nheight = " << size << "\nshear = " << shear
     << "\nzoom = " << zoom << "\nflip = true\nfill_mode = " << toml_string(fill)
-    << "\nrescale = 0.00392156862745098\n\n[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\n"
+    << "\nrescale = 0.00392156862745098\n\n[stages.batch]\nuse = \"image.batch\"\ninput = "
+       "\"augment\"\n"
     << "batch_size = " << batch << "\n\n[stages.sink]\nuse = \"util.discard\"\ninput = \"batch\"\n";
   Registry registry = make_registry({});
   ValidatedGraph graph;
@@ -90,8 +110,12 @@ int bench_data(const std::vector<std::string>& args) {
             << report.wall_s << "\nimages_per_second: " << std::setprecision(1)
             << (report.wall_s > 0 ? images / report.wall_s : 0.0) << '\n';
   if (!profile_path.empty()) {
-    std::ofstream out(profile_path);
-    out << profile_json(report) << '\n';
+    try {
+      write_profile_json(profile_path, report);
+    } catch (const std::exception& e) {
+      std::cerr << "sluice bench data: error: " << e.what() << '\n';
+      return kExitFailure;
+    }
   }
   return kExitOk;
 }

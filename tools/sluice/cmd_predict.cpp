@@ -45,6 +45,14 @@ int predict_cmd(const std::vector<std::string>& args) {
       "(--checkpoint FILE | --weights FILE [--arch A] [--head imagenet] [--topk K]) IMAGE...";
   if (auto code = parse_command_line("predict", usage, args, o, pos, vm)) return *code;
   apply_logging_options(vm);
+  if (!option_ok("predict", "threshold", builtin_param("eval.classifier", "threshold"),
+                 threshold) ||
+      !option_ok("predict", "width-divisor", builtin_param("train.vgg", "width_divisor"),
+                 static_cast<int64_t>(width_divisor)) ||
+      !option_ok("predict", "topk", ParamSpec::integer("topk", 5, "classes").range(1, 1000),
+                 static_cast<int64_t>(topk))) {
+    return kExitConfigError;
+  }
   if (checkpoint.empty() == weights.empty() || images.empty()) {
     std::cerr << "sluice predict: give --checkpoint or --weights (one of them) and images\n"
               << "usage: sluice predict " << usage << "\n";

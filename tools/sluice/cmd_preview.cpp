@@ -18,6 +18,9 @@
 namespace sluice::cli {
 namespace {
 
+// A grid of 1024 224x224 tiles is already a 150 MB image.
+constexpr int64_t kMaxPreviewImages = 1024;
+
 struct Collected {
   std::mutex mutex;
   std::vector<Image> images;
@@ -50,7 +53,7 @@ void mark_ancestors(const GraphConfig& g, const std::string& id, std::set<std::s
 int preview_cmd(const std::vector<std::string>& args) {
   std::string config_path, out_path;
   std::vector<std::string> overrides;
-  size_t count = 16;
+  int64_t count = 16;
   po::options_description o("options");
   o.add_options()("config", po::value(&config_path)->required(), "pipeline config (TOML)")(
       "out", po::value(&out_path)->required(), "grid image to write (.png)")(
@@ -63,10 +66,14 @@ int preview_cmd(const std::vector<std::string>& args) {
           parse_command_line("preview", "CONFIG --out grid.png [--count 16]", args, o, pos, vm)) {
     return *code;
   }
-  if (count == 0) count = 1;
+  if (!option_ok("preview", "count",
+                 ParamSpec::integer("count", 16, "images in the grid").range(1, kMaxPreviewImages),
+                 count)) {
+    return kExitConfigError;
+  }
   Registry registry = make_registry({});
   auto collected = std::make_shared<Collected>();
-  collected->wanted = count;
+  collected->wanted = static_cast<size_t>(count);
   registry.set_origin("sluice preview");
   registry.add(StageSpec("preview.collect").sink(kImagePort).ordered(),
                [collected](const Params&) { return std::make_unique<PreviewCollect>(collected); });

@@ -25,7 +25,8 @@ void add_config_options(po::options_description& o, CommonOptions& c,
   o.add_options()("config", po::value(&c.config)->required(), "pipeline config (TOML)")(
       "set", po::value(&c.overrides)->composing(),
       "override a parameter: STAGE.KEY=VALUE or pipeline.KEY=VALUE (repeatable)")(
-      "plugin", po::value(&c.plugins)->composing(), "load stages from a plugin library (repeatable)");
+      "plugin", po::value(&c.plugins)->composing(),
+      "load stages from a plugin library (repeatable)");
   pos.add("config", 1);
 }
 
@@ -34,12 +35,13 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   CommonOptions c;
   RunOptions ro;
   std::string profile_path;
+  int64_t max_in_flight = 0;
   po::options_description o("options");
   po::positional_options_description pos;
   add_config_options(o, c, pos);
   o.add_options()("threads,j", po::value(&ro.threads)->default_value(0),
                   "worker threads (0: pipeline.threads, else all cores)")(
-      "max-in-flight", po::value(&ro.max_in_flight)->default_value(0),
+      "max-in-flight", po::value(&max_in_flight)->default_value(0),
       "items in flight per source (0: pipeline.max_in_flight, else 4 x threads + 16)")(
       "seed", po::value(&ro.seed)->default_value(-1), "run seed (-1: pipeline.seed)")(
       "no-chain", po::bool_switch(),
@@ -52,6 +54,18 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   if (auto code = parse_command_line(name, "CONFIG [options]", args, o, pos, vm)) return *code;
   apply_logging_options(vm);
   if (vm["no-chain"].as<bool>()) ro.chain = false;
+  if (!option_ok(name, "threads", threads_option_spec(), static_cast<int64_t>(ro.threads)) ||
+      !option_ok(name, "max-in-flight", max_in_flight_option_spec(), max_in_flight) ||
+      !option_ok(name, "seed", ParamSpec::integer("seed", -1, "run seed").min(-1), ro.seed)) {
+    return kExitConfigError;
+  }
+  if (max_in_flight == 1) {
+    // The source holds its next item while the limiter admits the others.
+    std::cerr << "sluice " << name << ": --max-in-flight must be 0 (the default) or at least 2, "
+              << "got 1\n";
+    return kExitConfigError;
+  }
+  ro.max_in_flight = static_cast<size_t>(max_in_flight);
 
   Registry registry = make_registry(c.plugins);
   auto graph = load_validated(c.config, c.overrides, registry);
@@ -69,16 +83,29 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   if (report.pipeline.empty()) report.pipeline = c.config;
   std::cout.flush();
   print_profile_table(std::cout, report, detailed);
+  // A requested file that could not be written fails the command (exit 1).
+  bool written = true;
   if (!profile_path.empty()) {
-    std::ofstream out(profile_path);
-    out << profile_json(report) << '\n';
-    if (!out) spdlog::error("cannot write profile to '{}'", profile_path);
+    try {
+      write_profile_json(profile_path, report);
+    } catch (const std::exception& e) {
+      std::cerr << "sluice: error: " << e.what() << '\n';
+      written = false;
+    }
   }
-  if (!ro.trace_path.empty()) spdlog::info("trace written to {}", ro.trace_path);
+  if (!ro.trace_path.empty()) {
+    if (!report.trace_error.empty()) {
+      std::cerr << "sluice: error: " << report.trace_error << '\n';
+      written = false;
+    } else {
+      if (!report.trace_note.empty()) spdlog::warn("{}", report.trace_note);
+      spdlog::info("trace written to {}", ro.trace_path);
+    }
+  }
   switch (report.status) {
     case RunStatus::kCompleted:
     case RunStatus::kStopped:
-      return kExitOk;
+      return written ? kExitOk : kExitFailure;
     case RunStatus::kInterrupted:
       spdlog::warn("interrupted: sources stopped, in-flight items drained");
       return kExitInterrupted;
@@ -89,7 +116,9 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   return kExitFailure;
 }
 
-int run_cmd(const std::vector<std::string>& args) { return run_pipeline_command("run", args, false); }
+int run_cmd(const std::vector<std::string>& args) {
+  return run_pipeline_command("run", args, false);
+}
 int profile_cmd(const std::vector<std::string>& args) {
   return run_pipeline_command("profile", args, true);
 }

@@ -26,8 +26,12 @@ int synth_cmd(const std::vector<std::string>& args) {
   if (auto code = parse_command_line("synth", "--out DIR --count N [--seed S]", args, o, pos, vm)) {
     return *code;
   }
-  if (s.count < 0 || s.jpeg_quality < 1 || s.jpeg_quality > 100) {
-    std::cerr << "sluice synth: --count must be >= 0 and --quality in 1..100\n";
+  if (!option_ok("synth", "count",
+                 ParamSpec::integer("count", 1000, "images").range(0, 100'000'000),
+                 static_cast<int64_t>(s.count)) ||
+      !option_ok("synth", "quality", ParamSpec::integer("quality", 92, "JPEG").range(1, 100),
+                 static_cast<int64_t>(s.jpeg_quality)) ||
+      !option_ok("synth", "threads", threads_option_spec(), static_cast<int64_t>(threads))) {
     return kExitConfigError;
   }
   std::unique_ptr<tbb::global_control> limit;
