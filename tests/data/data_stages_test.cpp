@@ -280,9 +280,15 @@ TEST(DataStageHarness, IndexErrorsNameTheFile) {
   Registry reg;
   register_builtin_stages(reg);
   StageHarness h(reg, "use = \"celeba.index\"\nroot = \"/nonexistent/celeba\"");
-  const HarnessOutput out = h.run();
-  EXPECT_EQ(out.report.status, RunStatus::kFailed);
-  EXPECT_NE(out.report.error.find("/nonexistent/celeba"), std::string::npos) << out.report.error;
+  // A missing dataset is a config error (element specs read the index header).
+  try {
+    h.run();
+    FAIL() << "a missing dataset root was accepted";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    EXPECT_NE(e.diagnostics()[0].message.find("/nonexistent/celeba"), std::string::npos)
+        << e.diagnostics()[0].message;
+  }
 }
 
 }  // namespace
