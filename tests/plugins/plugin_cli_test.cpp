@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "plugin_test_util.h"
+#include "stages/data/synth_celeba.h"
 
 namespace sluice {
 namespace {
@@ -40,12 +41,18 @@ TEST(PluginCli, TheExampleConfigsValidate) {
   std::vector<std::string> configs = {"celeba-random-erasing.toml"};
   // The gender recipe trains: a build without LibTorch has no train.vgg.
   if (SLUICE_WITH_TORCH) configs.push_back("celeba-gender-random-erasing.toml");
+  // Validation reads the dataset's index header: check against a synthetic one.
+  plugin_test::ScratchDir data("example_configs");
+  data::write_synthetic_celeba({data / "celeba", 20, 3, 90});
+  const std::string root = quote("index.root=\"" + data / "celeba" + "\"");
   for (const std::string& config : configs) {
     auto r = run_command(kSluice + " check " + quote((dir / config).string()) + " --plugin " +
-                         quote(SLUICE_EXAMPLE_PLUGIN));
+                         quote(SLUICE_EXAMPLE_PLUGIN) + " --set " + root);
     EXPECT_EQ(r.exit_code, 0) << config << ":\n" << r.output;
     EXPECT_THAT(r.output, HasSubstr("erase (image.random_erasing, auto) <- augment"));
     EXPECT_THAT(r.output, HasSubstr("stats (stats.batch_csv, serial) <- batch"));
+    // The plugin's transform passes its input's spec through (same port types).
+    EXPECT_THAT(r.output, HasSubstr("erase -> batch: Image{224x224x3 uint8->"));
   }
 }
 
