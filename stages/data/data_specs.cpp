@@ -55,6 +55,41 @@ bool require_column(const std::vector<std::string>& columns, const std::string& 
   return false;
 }
 
+const char* file_type_text(fs::file_type type) {
+  switch (type) {
+    case fs::file_type::directory:
+      return "a directory";
+    case fs::file_type::fifo:
+      return "a FIFO (named pipe)";
+    case fs::file_type::character:
+      return "a character device";
+    case fs::file_type::block:
+      return "a block device";
+    case fs::file_type::socket:
+      return "a socket";
+    default:
+      return "not a regular file";
+  }
+}
+
+// Only a regular file is opened at check time: a FIFO would block the check,
+// a device such as /dev/zero would never end.
+bool regular_file(const std::string& file, const char* what, const std::string& key,
+                  SpecContext& ctx) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(file, ec);
+  if (ec || !fs::exists(st)) {
+    ctx.error(key, "cannot open " + file + " (the " + what + "): no such file");
+    return false;
+  }
+  if (!fs::is_regular_file(st)) {
+    ctx.error(key,
+              file + ": the " + what + " is " + file_type_text(st.type()) + ", not a regular file");
+    return false;
+  }
+  return true;
+}
+
 // The attribute names of a CelebA attribute file: the CSV header after
 // image_id, or the TXT file's second line.
 std::vector<std::string> celeba_attribute_header(const std::string& file, bool csv) {
@@ -120,6 +155,7 @@ ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
                           : "dataset root " + root.string() + " is not a directory");
     return out;
   }
+  if (!regular_file(file.string(), "attribute file", "root", ctx)) return out;
   const auto columns = celeba_attribute_header(file.string(), csv);
   if (columns.empty()) {
     ctx.error("root", file.string() + ": no attribute names in its header");
@@ -160,12 +196,12 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   const std::string& split_column = p.get_string("split_column");
   std::vector<std::string> splits = p.get_strings("split");
   if (split_column.empty()) splits = {"train"};
+  set_stream(p, splits, out);
+  if (!regular_file(file, "CSV index", "file", ctx)) return out;
   std::ifstream in(file);
   std::string line;
   if (!in || !std::getline(in, line)) {
-    ctx.error("file",
-              fs::exists(file) ? file + ": empty, expected a header line" : "cannot open " + file);
-    set_stream(p, splits, out);
+    ctx.error("file", file + ": cannot read a header line");
     return out;
   }
   const auto header = split_on(trim(line), ',');
@@ -174,10 +210,7 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   if (!split_column.empty())
     ok = require_column(header, split_column, "split_column", file, ctx) && ok;
   std::error_code ec;
-  if (!ok || fs::file_size(file, ec) > kSpecScanLimitBytes || ec) {
-    set_stream(p, splits, out);
-    return out;
-  }
+  if (!ok || fs::file_size(file, ec) > kSpecScanLimitBytes || ec) return out;
   // Mirrors load_csv_index: integer labels name classes 0..max, others their
   // sorted distinct values.
   const auto label_col = static_cast<size_t>(

@@ -2,6 +2,7 @@
 // CelebA: the spec of every edge is printed, and contracts between stages
 // (label kinds, label columns, the trained image size, one source of epochs)
 // are FILE:LINE:COL errors with exit code 2 before anything runs.
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,8 +23,8 @@ struct Result {
   std::string out;  // stdout and stderr together
 };
 
-Result run(const std::string& args) {
-  std::string cmd = std::string(SLUICE_BINARY) + " " + args + " 2>&1";
+Result run_command(const std::string& command) {
+  std::string cmd = command + " 2>&1";
   Result r;
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
@@ -33,6 +34,12 @@ Result run(const std::string& args) {
   int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+Result run(const std::string& args) { return run_command(std::string(SLUICE_BINARY) + " " + args); }
+
+Result run_with_timeout(const std::string& args) {
+  return run_command("timeout 60 " + std::string(SLUICE_BINARY) + " " + args);
 }
 
 std::string config(const std::string& name) {
@@ -68,6 +75,7 @@ class SpecCli : public ::testing::Test {
 fs::path* SpecCli::dir_ = nullptr;
 
 TEST_F(SpecCli, CheckPrintsTheSpecOfEveryEdgeOfTheDemo) {
+  if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
   Result r = run("check " + config("demo.toml") + set_string("index.root", celeba()));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find(": ok"), std::string::npos) << r.out;
@@ -83,6 +91,7 @@ TEST_F(SpecCli, CheckPrintsTheSpecOfEveryEdgeOfTheDemo) {
 }
 
 TEST_F(SpecCli, EveryShippedConfigChecksOnASyntheticDataset) {
+  if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
   int checked = 0;
   for (const auto& e : fs::directory_iterator(std::string(SLUICE_SOURCE_DIR) + "/configs")) {
     if (e.path().extension() != ".toml") continue;
@@ -109,6 +118,21 @@ TEST_F(SpecCli, MissingDatasetRootIsALocatedError) {
       << r.out;
 }
 
+TEST_F(SpecCli, IndexThatIsAFifoIsRefusedWithoutOpeningIt) {
+  const fs::path fifo = *dir_ / "list.csv";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  fs::path cfg =
+      write("fifo.toml", "[stages.index]\nuse = \"csv.index\"\nfile = \"" + fifo.string() + "\"\n");
+  // Opening a FIFO for reading blocks until a writer comes: `timeout` turns a
+  // hang into exit code 124.
+  Result r = run_with_timeout("check " + cfg.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(cfg.string() + ":3:8: error: stage 'index' (csv.index): " + fifo.string() +
+                       ": the CSV index is a FIFO (named pipe), not a regular file"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST_F(SpecCli, LabelThatIsNotAColumnNamesTheFileAndCloseMatches) {
   fs::path cfg = write("mael.toml", "[stages.index]\nuse = \"celeba.index\"\nroot = \"" + celeba() +
                                         "\"\nlabel = \"Mael\"\n");
@@ -123,6 +147,7 @@ TEST_F(SpecCli, LabelThatIsNotAColumnNamesTheFileAndCloseMatches) {
 }
 
 TEST_F(SpecCli, ThreeClassCsvIntoTrainVggIsRefusedAtTheTrainStage) {
+  if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
   fs::path csv = write("three.csv", "path,label\na.jpg,0\nb.jpg,1\nc.jpg,2\nd.jpg,1\n");
   fs::path cfg = write("three.toml", R"([stages.index]
 use = "csv.index"
@@ -161,6 +186,7 @@ input = "batch"
 }
 
 TEST_F(SpecCli, TwoSourcesOfEpochsMergedIntoTrainAreRefused) {
+  if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
   fs::path cfg = write("fan_in.toml", R"([stages.train_index]
 use = "celeba.index"
 root = ")" + celeba() + R"("
@@ -199,6 +225,7 @@ input = "batch"
 }
 
 TEST_F(SpecCli, EvaluationAtAnotherSizeThanTheCheckpointIsRefused) {
+  if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
   // A tiny checkpoint trained at 64x80 (the demo's size): one epoch of 8 images.
   const std::string run_dir = (*dir_ / "run").string();
   Result train = run("run " + config("demo.toml") + set_string("index.root", celeba()) +
