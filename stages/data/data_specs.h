@@ -6,7 +6,7 @@
 //   celeba.index(label = "Male")  -> Sample{label: binary "Male" (not Male/Male)}
 //   image.decode                  -> Image{variable size x3 uint8, ...}
 //   image.augment(64x80, 1/255)   -> Image{80x64x3 uint8->rescale 1/255, ...}
-//   batch(32)                     -> Batch{32 x 80x64x3 uint8->rescale 1/255, ...}
+//   image.batch(32)               -> Batch{32 x 80x64x3 uint8->rescale 1/255, ...}
 #pragma once
 
 #include <cstdint>

@@ -164,7 +164,7 @@ width = 32
 height = 32
 
 [stages.batch]
-use = "batch"
+use = "image.batch"
 input = "augment"
 
 [stages.train]
@@ -208,7 +208,7 @@ width = 32
 height = 32
 
 [stages.batch]
-use = "batch"
+use = "image.batch"
 input = "augment"
 
 [stages.train]
