@@ -49,12 +49,13 @@ struct PluginInfo {
 // string ABI, folded into one number: catches a plugin built with other
 // compiler settings, or against headers changed without an SDK version bump.
 constexpr uint64_t sdk_layout_fingerprint() {
-  const uint64_t sizes[] = {sizeof(StageSpec),     sizeof(ParamSpec),    sizeof(Params),
-                            sizeof(ParamValue),    sizeof(Packet),       sizeof(Control),
-                            sizeof(Sample),        sizeof(Image),        sizeof(Batch),
-                            sizeof(Normalization), sizeof(StageContext), sizeof(Emitter),
-                            sizeof(Registry),      sizeof(StageEntry),   sizeof(StageFactory),
-                            sizeof(std::string),   sizeof(std::any),     sizeof(PluginInfo)};
+  const uint64_t sizes[] = {
+      sizeof(StageSpec), sizeof(ParamSpec),     sizeof(Params),       sizeof(ParamValue),
+      sizeof(Packet),    sizeof(Control),       sizeof(Sample),       sizeof(Image),
+      sizeof(Batch),     sizeof(Normalization), sizeof(StageContext), sizeof(Emitter),
+      sizeof(Registry),  sizeof(StageEntry),    sizeof(StageFactory), sizeof(std::string),
+      sizeof(std::any),  sizeof(PluginInfo),    sizeof(ElementSpec),  sizeof(LabelSpec),
+      sizeof(ImageSpec), sizeof(SpecContext)};
   uint64_t h = 0xcbf29ce484222325ull;
   for (uint64_t s : sizes) h = (h ^ s) * 0x100000001b3ull;
 #if defined(_GLIBCXX_USE_CXX11_ABI)

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "pipeline/diagnostics.h"
+#include "pipeline/element_spec.h"
 #include "pipeline/packet.h"
 #include "pipeline/params.h"
 #include "pipeline/payloads.h"
@@ -151,6 +152,35 @@ struct StageSpec {
     return *this;
   }
   const ParamSpec* find_param(const std::string& pname) const;
+
+  // Element specs (pipeline/element_spec.h), computed at validation so that
+  // `sluice check` knows what flows on each edge. All optional: a source
+  // without one emits an ElementSpec of its port type and nothing else; a
+  // transform without one passes its input's spec through when its ports have
+  // the same type, else emits only its port type; a stage without accepts()
+  // takes whatever its port type allows.
+  using SourceSpecFn = std::function<ElementSpec(const Params&, SpecContext&)>;
+  using TransformSpecFn =
+      std::function<ElementSpec(const Params&, const std::vector<ElementSpec>&, SpecContext&)>;
+  using AcceptsFn = std::function<void(const Params&, const ElementSpec&, SpecContext&)>;
+  SourceSpecFn source_spec;
+  TransformSpecFn transform_spec;
+  AcceptsFn accepts_spec;
+  // A source's output spec, from its parameters (may read an index header).
+  StageSpec& output_spec(SourceSpecFn fn) {
+    source_spec = std::move(fn);
+    return *this;
+  }
+  // A transform's output spec, from its parameters and its inputs' specs.
+  StageSpec& output_spec(TransformSpecFn fn) {
+    transform_spec = std::move(fn);
+    return *this;
+  }
+  // Checks each input's spec; reports a refusal with SpecContext::error.
+  StageSpec& accepts(AcceptsFn fn) {
+    accepts_spec = std::move(fn);
+    return *this;
+  }
 };
 
 // Named counters a stage reports in the run summary (e.g. skipped images by

@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "pipeline/payloads.h"
+#include "pipeline/spec_propagation.h"
 #include "pipeline/suggest.h"
 
 #include <spdlog/spdlog.h>
@@ -432,6 +433,7 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
     for (auto& x : vs.outputs) x = new_index[x];
     graph.stages.push_back(std::move(vs));
   }
+  if (errors.size() == sort_on_exit.first) propagate_specs(graph, config, errors);
   return graph;
 }
 

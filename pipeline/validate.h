@@ -26,6 +26,7 @@ struct ValidatedStage {
   Concurrency concurrency;
   std::vector<size_t> inputs;   // indices into ValidatedGraph::stages
   std::vector<size_t> outputs;  // stages consuming this one's output
+  ElementSpec output_spec;      // what this stage emits (pipeline/spec_propagation.h)
 };
 
 struct ValidatedGraph {

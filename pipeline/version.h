@@ -7,9 +7,10 @@
 // plugin compiled against the old public headers unsafe to load: a member added,
 // removed or reordered in a public type (StageSpec, ParamSpec, Params, Packet,
 // Control, Sample, Image, Batch, Normalization, StageContext, Emitter, Registry,
-// PluginInfo), a virtual function added or changed in Stage/Source/Transform/
-// Sink/BufferAllocator, a changed signature of an exported function, or an
-// inline function whose behaviour both sides must share (CounterRng). Adding a
+// PluginInfo, ElementSpec, LabelSpec, ImageSpec, SpecContext), a virtual function
+// added or changed in Stage/Source/Transform/Sink/BufferAllocator, a changed
+// signature of an exported function, or an inline function whose behaviour both
+// sides must share (CounterRng). Adding a
 // new free function, a new payload type or a new stage does not need a bump.
 // The public headers are those `cmake --install` copies (cmake/install.cmake).
 #pragma once

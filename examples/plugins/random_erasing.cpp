@@ -168,6 +168,21 @@ void register_random_erasing(sluice::Registry& registry) {
                "one per channel) or random bytes. Draws depend only on (seed, epoch, sample\n"
                "index). Counters: erased, kept.")
           .transform(sluice::kImagePort, sluice::kImagePort)
+          // Caught by `sluice check` instead of failing on the first image. The
+          // output spec is the input's (same port type): erasing keeps the size.
+          .accepts(
+              [](const sluice::Params& p, const sluice::ElementSpec& in, sluice::SpecContext& ctx) {
+                const size_t values = p.get_floats("value").size();
+                const int channels = in.image ? in.image->channels : 0;
+                if (p.get_string("fill") == "value" && values != 1 && channels > 0 &&
+                    static_cast<int>(values) != channels) {
+                  ctx.error("value", "gives " + std::to_string(values) +
+                                         " fill values but the input images have " +
+                                         std::to_string(channels) +
+                                         " channels (give one, or one per "
+                                         "channel)");
+                }
+              })
           .parallel()
           .param(ParamSpec::number("p", 0.5, "probability of erasing an image").range(0.0, 1.0))
           .param(ParamSpec::numbers("scale", {0.02, 0.33},

@@ -18,6 +18,7 @@
 
 #include "pipeline/registry.h"
 #include "stages/data/buffer_pool.h"
+#include "stages/data/data_specs.h"
 #include "stages/data/data_stages.h"
 
 namespace sluice::data {
@@ -125,6 +126,7 @@ void register_batch_stage(Registry& r) {
                "Labels, sample indices, ids, paths and attributes travel alongside. End-of-split "
                "and end-of-epoch markers flush the partial batch (dropped with drop_last).")
           .transform(kImagePort, kBatchPort)
+          .output_spec(batch_spec)
           .ordered()
           .param(ParamSpec::integer("batch_size", 32, "images per batch").range(1, 65536))
           .param(ParamSpec::boolean("drop_last", false, "drop a short last batch of each split")));

@@ -37,6 +37,7 @@
 #include "pipeline/registry.h"
 #include "stages/data/affine_warp.h"
 #include "stages/data/buffer_pool.h"
+#include "stages/data/data_specs.h"
 #include "stages/data/data_stages.h"
 #include "stages/data/jpeg_decoder.h"
 
@@ -222,6 +223,7 @@ void register_image_stages(Registry& r) {
                "policy = \"fail\". The pixel limit is checked from the header, before "
                "allocation.")
           .transform(kSamplePort, kImagePort)
+          .output_spec(decode_spec)
           .parallel()
           .param(ParamSpec::string("policy", "skip", "what a bad image does: skip or fail")
                      .one_of({"skip", "fail"}))
@@ -237,6 +239,7 @@ void register_image_stages(Registry& r) {
                "yt = zy cos(s) (r - or) + or (Keras 2.9 apply_affine_transform, scipy fill "
                "modes, bilinear). Randomness depends on (seed, epoch, sample index).")
           .transform(kImagePort, kImagePort)
+          .output_spec(augment_spec)
           .parallel()
           .param(ParamSpec::integer("width", 224, "output width").range(1, 16384))
           .param(ParamSpec::integer("height", 224, "output height").range(1, 16384))

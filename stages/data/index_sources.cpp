@@ -40,6 +40,7 @@
 #include "pipeline/file_read.h"
 #include "pipeline/registry.h"
 #include "stages/data/celeba_index.h"
+#include "stages/data/data_specs.h"
 #include "stages/data/data_stages.h"
 #include "stages/data/epoch_order.h"
 #include "stages/data/launch_env.h"
@@ -315,6 +316,7 @@ void register_index_sources(Registry& r) {
            "attribute (-1/1 -> 0/1). Emits each requested split in order, closed by an "
            "end-of-split marker, then an end-of-epoch marker, `epochs` times.")
       .source(kSamplePort)
+      .output_spec(celeba_index_spec)
       .param(ParamSpec::required("root", ParamType::kString, "dataset folder"))
       .param(ParamSpec::string("label", "Male", "attribute used as the 0/1 label"))
       .param(ParamSpec::strings("split", {"train"},
@@ -326,6 +328,7 @@ void register_index_sources(Registry& r) {
   StageSpec dir("dir.index");
   dir.doc("Images in one sub-folder per class (sorted names), as Keras flow_from_directory.")
       .source(kSamplePort)
+      .output_spec(dir_index_spec)
       .param(ParamSpec::required("root", ParamType::kString, "folder of class sub-folders"))
       .param(ParamSpec::string("split", "train", "split name given to every sample"))
       .check(check_dir_params);
@@ -336,6 +339,7 @@ void register_index_sources(Registry& r) {
           "Labels are integers, or class names mapped to ids in sorted order. Relative paths are "
           "resolved against image_root, else the CSV's folder.")
       .source(kSamplePort)
+      .output_spec(csv_index_spec)
       .param(ParamSpec::required("file", ParamType::kString, "the CSV file (with a header line)"))
       .param(ParamSpec::string("image_root", "", "folder for relative paths (default: the CSV's)"))
       .param(ParamSpec::string("path_column", "path", "column holding the image path"))

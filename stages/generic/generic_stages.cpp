@@ -189,6 +189,12 @@ void register_generic_stages(Registry& r) {
                          .doc("Emits the integers [start, start + count), `epochs` times.",
                               "Each pass ends with an end-of-epoch marker.")
                          .source(kIntPort)
+                         .output_spec([](const Params& p, SpecContext&) {
+                           ElementSpec out;
+                           out.type = kIntPort;
+                           out.epochs = p.get_int("epochs");
+                           return out;
+                         })
                          .param(ParamSpec::integer("count", 1000, "integers per epoch").min(0))
                          .param(ParamSpec::integer("start", 0, "first integer"))
                          .param(ParamSpec::integer("epochs", 1, "number of passes").min(1)));

@@ -28,6 +28,7 @@
 #include "pipeline/registry.h"
 #include "stages/train/metrics.h"
 #include "stages/train/stage_params.h"
+#include "stages/train/train_specs.h"
 #include "stages/train/train_stages.h"
 #include "stages/train/trainer.h"
 
@@ -234,7 +235,8 @@ void register_eval_stages(Registry& registry) {
           "Scores a checkpoint: accuracy, precision, recall, F1, ROC AUC, confusion matrix, "
           "accuracy by attribute.",
           "Prints a table at the end of the run and writes it as JSON to `report`.")
-      .sink(kBatchPort);
+      .sink(kBatchPort)
+      .accepts(eval_classifier_accepts);
   add_checkpoint_params(eval);
   eval.param(ParamSpec::string("split", "test", "split to score (empty: every batch)"))
       .param(ParamSpec::strings("attributes", {},
@@ -248,7 +250,8 @@ void register_eval_stages(Registry& registry) {
       .doc(
           "Writes a CSV of predictions (id, path, probability, class, label) from a "
           "checkpoint.")
-      .sink(kBatchPort);
+      .sink(kBatchPort)
+      .accepts(predict_csv_accepts);
   add_checkpoint_params(predict);
   predict.param(ParamSpec::string("output", "predictions.csv", "CSV file to write"));
   registry.add<PredictCsv>(std::move(predict));

@@ -50,6 +50,7 @@
 #include "stages/train/run_dir.h"
 #include "stages/train/stage_params.h"
 #include "stages/train/train_choices.h"
+#include "stages/train/train_specs.h"
 #include "stages/train/train_stages.h"
 #include "stages/train/trainer.h"
 
@@ -405,6 +406,7 @@ void register_train_vgg(Registry& registry) {
            "end of epoch writes metrics.jsonl/metrics.csv, the best and last checkpoints "
            "(atomically) and decides early stopping. Resume with resume = CHECKPOINT.")
       .sink(kBatchPort)
+      .accepts(train_vgg_accepts)
       .ordered();
   add_model_params(spec);
   spec.param(ParamSpec::string("weights", "",

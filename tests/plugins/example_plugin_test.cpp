@@ -184,5 +184,26 @@ TEST(ExamplePlugin, RunsInTheCelebaGraphOfItsConfig) {
   EXPECT_EQ(rows[train_batches].rfind("0,validation,0,", 0), 0u) << rows[train_batches];
 }
 
+TEST(ExamplePlugin, FillValuesNotMatchingTheChannelsAreAConfigError) {
+  plugin_test::ScratchDir dir("example_plugin_spec");
+  data::write_synthetic_celeba({dir / "celeba", 20, 3, 90});
+  Registry registry = with_example_plugin();
+  try {
+    load_pipeline(SLUICE_EXAMPLE_CONFIG,
+                  {"index.root=\"" + dir / "celeba" + "\"", "erase.value=[1, 2]"}, registry);
+    FAIL() << "two fill values for RGB images were accepted";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.diagnostics().size(), 1u);
+    const Diagnostic& d = e.diagnostics()[0];
+    EXPECT_EQ(d.where.file, "--set erase.value=[1, 2]");
+    EXPECT_EQ(d.message,
+              "stage 'erase' (image.random_erasing): gives 2 fill values but the input images "
+              "have 3 channels (give one, or one per channel)");
+  }
+  EXPECT_NO_THROW(load_pipeline(SLUICE_EXAMPLE_CONFIG,
+                                {"index.root=\"" + dir / "celeba" + "\"", "erase.value=[1, 2, 3]"},
+                                registry));
+}
+
 }  // namespace
 }  // namespace sluice

@@ -61,6 +61,8 @@ TEST(PluginCli, TheExampleConfigsValidate) {
     EXPECT_EQ(r.exit_code, 0) << config << ":\n" << r.output;
     EXPECT_THAT(r.output, HasSubstr("erase (image.random_erasing, auto) <- augment"));
     EXPECT_THAT(r.output, HasSubstr("stats (stats.batch_csv, serial) <- batch"));
+    // The plugin's transform passes its input's spec through (same port types).
+    EXPECT_THAT(r.output, HasSubstr("erase -> batch: Image{224x224x3 uint8->"));
   }
 }
 

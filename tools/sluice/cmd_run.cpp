@@ -157,6 +157,13 @@ int check_cmd(const std::vector<std::string>& args) {
       std::cout << (k ? " -> " : " ") << graph->stages[chain[k]].id;
     }
   }
+  std::cout << "\nelement specs (what flows on each edge):";
+  for (const auto& s : graph->stages) {
+    for (size_t in : s.inputs) {
+      const auto& from = graph->stages[in];
+      std::cout << "\n  " << from.id << " -> " << s.id << ": " << from.output_spec.to_string();
+    }
+  }
   std::cout << '\n';
   return kExitOk;
 }

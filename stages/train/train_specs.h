@@ -1,0 +1,20 @@
+// What the Torch stages accept (pipeline/element_spec.h), checked by `sluice
+// check` before any model is built:
+//   train.vgg        a Batch whose label is binary (or not known), from one
+//                    source of epochs;
+//   eval.classifier  a Batch with a binary (or unknown) label, of the size the
+//                    checkpoint was trained on;
+//   predict.csv      a Batch of the size the checkpoint was trained on.
+// The checkpoint is read (read_checkpoint_info) only when the file exists.
+#pragma once
+
+#include "pipeline/element_spec.h"
+#include "pipeline/params.h"
+
+namespace sluice::train {
+
+void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx);
+void eval_classifier_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx);
+void predict_csv_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx);
+
+}  // namespace sluice::train
