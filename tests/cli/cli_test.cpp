@@ -255,7 +255,7 @@ TEST(Cli, ResumeFromADirectorySaysSo) {
                     "input = \"index\"\n[stages.augment]\n"
                     "use = \"image.augment\"\ninput = \"decode\"\n"
                     "width = 32\nheight = 32\n[stages.batch]\n"
-                    "use = \"batch\"\ninput = \"augment\"\n"
+                    "use = \"image.batch\"\ninput = \"augment\"\n"
                     "batch_size = 2\n[stages.train]\nuse = \"train.vgg\"\n"
                     "input = \"batch\"\nwidth_divisor = 16\n"
                     "device = \"cpu\"\noutput_dir = \"" +
