@@ -595,10 +595,13 @@ CelebaHeader read_celeba_header(const std::string& root) {
   if (read < h.line) line.clear();
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (csv) {
-    if (blank(line)) throw IndexError(h.file, 1, "missing header line");
-    auto header = split_csv(line);
+    CsvRows rows(line, h.file);  // drops a byte-order mark, reads quoted names
+    CsvRecord rec;
+    if (!rows.next(rec)) throw IndexError(h.file, 1, "missing header line");
+    const std::vector<std::string>& header = rec.fields;
     if (header.size() < 2 || header[0] != "image_id") {
-      throw IndexError(h.file, 1, "header must start with 'image_id', found '" + header[0] + "'");
+      throw IndexError(h.file, 1,
+                       "header must start with 'image_id', found " + in_quotes(header[0]));
     }
     h.names.assign(header.begin() + 1, header.end());
   } else {
