@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <set>
+#include <unordered_map>
 
 #include <toml++/toml.h>
 
@@ -219,7 +220,7 @@ class Loader {
       set_pipeline_key(key, *parsed.get("v"), key_where, value_where, fs::current_path().string());
       return;
     }
-    StageDecl* decl = config_.find(stage);
+    StageDecl* decl = find_stage(stage);
     if (!decl) {
       std::vector<std::string> ids;
       for (const auto& s : config_.stages) ids.push_back(s.id);
@@ -233,6 +234,12 @@ class Loader {
  private:
   void error(SourceLocation where, std::string message) {
     errors_.push_back({std::move(where), std::move(message)});
+  }
+
+  // By id in constant time: a config may declare very many stages.
+  StageDecl* find_stage(const std::string& id) {
+    auto it = stage_index_.find(id);
+    return it == stage_index_.end() ? nullptr : &config_.stages[it->second];
   }
 
   void load_table(const toml::table& root, const std::string& path) {
@@ -273,8 +280,9 @@ class Loader {
         error(kw, "stage '" + id + "' must be a table ([stages." + id + "])");
         continue;
       }
-      StageDecl* decl = config_.find(id);
+      StageDecl* decl = find_stage(id);
       if (!decl) {
+        stage_index_.emplace(id, config_.stages.size());
         config_.stages.push_back(StageDecl{});
         decl = &config_.stages.back();
         decl->id = id;
@@ -417,6 +425,7 @@ class Loader {
   GraphConfig& config_;
   std::vector<Diagnostic>& errors_;
   std::vector<std::string> stack_;
+  std::unordered_map<std::string, size_t> stage_index_;  // id -> position in config_.stages
 };
 
 }  // namespace

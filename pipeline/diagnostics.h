@@ -20,12 +20,19 @@ struct Diagnostic {
   std::string message;
 };
 
+// At most this many diagnostics are printed (and kept in ConfigError::what());
+// a line "... and N more errors" stands for the rest. A config with many thousands of
+// unknown keys then still reports in a screenful.
+constexpr size_t kMaxPrintedDiagnostics = 100;
+
 std::string format_diagnostic(const Diagnostic& d);
 // FILE:LINE:COL (or less, as far as known), for warnings that point into a config.
 std::string format_location(const SourceLocation& where);
+// The first kMaxPrintedDiagnostics, the count of the rest, then "N errors".
 void print_diagnostics(std::ostream& out, const std::vector<Diagnostic>& diagnostics);
 
-// Thrown by the loading helpers when a config has errors; holds all of them.
+// Thrown by the loading helpers when a config has errors; holds all of them
+// (what() lists the first kMaxPrintedDiagnostics).
 class ConfigError : public std::runtime_error {
  public:
   explicit ConfigError(std::vector<Diagnostic> diagnostics);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "pipeline/packet.h"
+#include "pipeline/text_escape.h"
 
 namespace sluice {
 namespace {
@@ -30,12 +31,13 @@ BufferAllocator& buffer_allocator() {
 std::string describe_payload(const std::any& v) {
   if (auto* i = std::any_cast<int64_t>(&v)) return "Int " + std::to_string(*i);
   if (auto* d = std::any_cast<double>(&v)) return "Float " + std::to_string(*d);
+  // Item text comes from data files: printable() keeps it on one line.
   if (auto* s = std::any_cast<std::string>(&v)) {
-    return "String \"" + (s->size() > 60 ? s->substr(0, 60) + "..." : *s) + "\"";
+    return "String \"" + printable(s->size() > 60 ? s->substr(0, 60) + "..." : *s) + "\"";
   }
   auto sample_text = [](const Sample& s) {
-    std::string t = s.path.empty() ? s.id : s.path;
-    if (!s.origin.empty()) t += " (" + s.origin + ")";
+    std::string t = printable(s.path.empty() ? s.id : s.path);
+    if (!s.origin.empty()) t += " (" + printable(s.origin) + ")";
     return t;
   };
   if (auto* s = std::any_cast<Sample>(&v)) return "Sample " + sample_text(*s);
@@ -43,10 +45,11 @@ std::string describe_payload(const std::any& v) {
   if (auto* b = std::any_cast<Batch>(&v)) {
     std::string t = "Batch " + std::to_string(b->index) + " of " + b->split + " (epoch " +
                     std::to_string(b->epoch) + ", " + std::to_string(b->size) + " images";
-    if (!b->ids.empty()) t += ", first " + b->ids.front();
+    if (!b->ids.empty()) t += ", first " + printable(b->ids.front());
     return t + ")";
   }
-  if (auto* c = std::any_cast<Control>(&v)) return std::string("marker '") + control_kind_name(c->kind) + "'";
+  if (auto* c = std::any_cast<Control>(&v))
+    return std::string("marker '") + control_kind_name(c->kind) + "'";
   return v.has_value() ? std::string("a value of type ") + v.type().name() : "an empty item";
 }
 

@@ -10,15 +10,20 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/clock.h"
+#include "pipeline/text_escape.h"
 
 namespace sluice {
 
 const char* run_status_name(RunStatus status) {
   switch (status) {
-    case RunStatus::kCompleted: return "completed";
-    case RunStatus::kStopped: return "stopped";
-    case RunStatus::kInterrupted: return "interrupted";
-    case RunStatus::kFailed: return "failed";
+    case RunStatus::kCompleted:
+      return "completed";
+    case RunStatus::kStopped:
+      return "stopped";
+    case RunStatus::kInterrupted:
+      return "interrupted";
+    case RunStatus::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -38,7 +43,8 @@ void LatencyHistogram::record(uint64_t ticks) {
 
 void LatencyHistogram::add(const LatencyHistogram& other) {
   for (int b = 0; b < kBuckets; ++b) {
-    buckets_[b].fetch_add(other.buckets_[b].load(std::memory_order_relaxed), std::memory_order_relaxed);
+    buckets_[b].fetch_add(other.buckets_[b].load(std::memory_order_relaxed),
+                          std::memory_order_relaxed);
   }
 }
 
@@ -132,13 +138,11 @@ void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
   head.push_back("util");
   std::vector<std::vector<std::string>> rows;
   for (const auto& s : r.stages) {
-    std::vector<std::string> row = {s.id,
-                                    s.type,
-                                    s.concurrency,
-                                    human_count(s.items_in),
-                                    human_count(s.items_out),
-                                    human_rate(s.items_per_s),
-                                    fmt("%.3f", s.busy_s)};
+    // printable(): a quoted TOML key may hold a newline or an escape sequence.
+    std::vector<std::string> row = {
+        printable(s.id),         printable(s.type),        s.concurrency,
+        human_count(s.items_in), human_count(s.items_out), human_rate(s.items_per_s),
+        fmt("%.3f", s.busy_s)};
     if (detailed) {
       row.push_back(fmt("%.3f", s.wait_s));
       for (double v : {s.mean_us, s.p50_us, s.p95_us, s.p99_us}) row.push_back(human_us(v));
@@ -168,7 +172,7 @@ void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
     }
     out << s << '\n';
   };
-  out << "profile: " << (r.pipeline.empty() ? "pipeline" : r.pipeline) << " — "
+  out << "profile: " << (r.pipeline.empty() ? "pipeline" : printable(r.pipeline)) << " — "
       << run_status_name(r.status) << " in " << fmt("%.3f", r.wall_s) << " s, " << r.threads
       << " thread(s), in flight <= " << r.max_in_flight << " (peak " << r.peak_in_flight << ")\n";
   line(head);
@@ -185,7 +189,7 @@ void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
     if (v == 0) {
       ++zero;
     } else {
-      lines += "  " + name + " = " + std::to_string(v) + "\n";
+      lines += "  " + printable(name) + " = " + std::to_string(v) + "\n";
     }
   }
   if (!lines.empty()) out << "counters:\n" << lines;
@@ -203,18 +207,20 @@ std::string profile_json(const RunReport& r) {
   j["peak_in_flight"] = r.peak_in_flight;
   j["stages"] = nlohmann::json::array();
   for (const auto& s : r.stages) {
-    j["stages"].push_back({{"id", s.id},
-                           {"type", s.type},
-                           {"kind", s.kind},
-                           {"concurrency", s.concurrency},
-                           {"items_in", s.items_in},
-                           {"items_out", s.items_out},
-                           {"busy_s", s.busy_s},
-                           {"wait_s", s.wait_s},
-                           {"latency_us", {{"mean", s.mean_us}, {"p50", s.p50_us}, {"p95", s.p95_us}, {"p99", s.p99_us}}},
-                           {"items_per_s", s.items_per_s},
-                           {"utilisation", s.utilisation},
-                           {"bottleneck", s.bottleneck}});
+    j["stages"].push_back(
+        {{"id", s.id},
+         {"type", s.type},
+         {"kind", s.kind},
+         {"concurrency", s.concurrency},
+         {"items_in", s.items_in},
+         {"items_out", s.items_out},
+         {"busy_s", s.busy_s},
+         {"wait_s", s.wait_s},
+         {"latency_us",
+          {{"mean", s.mean_us}, {"p50", s.p50_us}, {"p95", s.p95_us}, {"p99", s.p99_us}}},
+         {"items_per_s", s.items_per_s},
+         {"utilisation", s.utilisation},
+         {"bottleneck", s.bottleneck}});
   }
   j["chains"] = r.chains;
   j["counters"] = r.counters;

@@ -1,27 +1,34 @@
 #include "pipeline/suggest.h"
 
 #include <algorithm>
-#include <cctype>
 
 namespace sluice {
 
+namespace {
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+}  // namespace
+
 size_t edit_distance(const std::string& a, const std::string& b) {
+  // Three rolling rows (i-2, i-1, i) instead of the whole matrix: this runs
+  // once per candidate for every unknown key of a config.
   const size_t n = a.size(), m = b.size();
-  std::vector<std::vector<size_t>> d(n + 1, std::vector<size_t>(m + 1));
-  for (size_t i = 0; i <= n; ++i) d[i][0] = i;
-  for (size_t j = 0; j <= m; ++j) d[0][j] = j;
-  auto lower = [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); };
+  std::vector<size_t> before(m + 1), prev(m + 1), cur(m + 1);
+  for (size_t j = 0; j <= m; ++j) prev[j] = j;
   for (size_t i = 1; i <= n; ++i) {
+    cur[0] = i;
+    const char ai = ascii_lower(a[i - 1]);
     for (size_t j = 1; j <= m; ++j) {
-      size_t cost = lower(a[i - 1]) == lower(b[j - 1]) ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-          lower(a[i - 2]) == lower(b[j - 1])) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      const char bj = ascii_lower(b[j - 1]);
+      size_t cost = ai == bj ? 0 : 1;
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+      if (i > 1 && j > 1 && ai == ascii_lower(b[j - 2]) && ascii_lower(a[i - 2]) == bj) {
+        cur[j] = std::min(cur[j], before[j - 2] + 1);
       }
     }
+    std::swap(before, prev);
+    std::swap(prev, cur);
   }
-  return d[n][m];
+  return prev[m];
 }
 
 std::vector<std::string> closest_names(const std::string& name,
@@ -29,11 +36,14 @@ std::vector<std::string> closest_names(const std::string& name,
                                        size_t max_results) {
   std::vector<std::pair<size_t, std::string>> scored;
   for (const auto& c : candidates) {
-    size_t dist = edit_distance(name, c);
     // A typo is at most about a third of the word; a shared prefix or suffix
     // ("decode" for "image.decode_jpeg") also counts as close.
     size_t limit = std::max<size_t>(2, std::max(name.size(), c.size()) / 3);
     bool contains = name.size() >= 3 && c.find(name) != std::string::npos;
+    const size_t length_gap =
+        name.size() > c.size() ? name.size() - c.size() : c.size() - name.size();
+    if (length_gap > limit && !contains) continue;  // the distance is at least the gap
+    size_t dist = edit_distance(name, c);
     if (dist <= limit || contains) scored.emplace_back(contains ? std::min(dist, limit) : dist, c);
   }
   std::stable_sort(scored.begin(), scored.end(),

@@ -57,7 +57,8 @@ std::optional<ParamValue> coerce_type(const ParamSpec& spec, const ConfigValue& 
     case ParamType::kFloatList:
       if (auto* d = std::get_if<double>(&v)) return std::vector<double>{*d};
       if (auto* i = std::get_if<int64_t>(&v)) return std::vector<double>{static_cast<double>(*i)};
-      if (auto* l = std::get_if<std::vector<int64_t>>(&v)) return std::vector<double>(l->begin(), l->end());
+      if (auto* l = std::get_if<std::vector<int64_t>>(&v))
+        return std::vector<double>(l->begin(), l->end());
       if (std::holds_alternative<std::vector<double>>(v)) return v;
       if (cv.toml_type == "empty array") return std::vector<double>{};
       return mismatch();
@@ -113,7 +114,8 @@ std::string check_constraints(const ParamSpec& spec, const ParamValue& v) {
     return s;
   };
   auto range_text = [&]() {
-    if (spec.min_value && spec.max_value) return "in [" + fmt(*spec.min_value) + ", " + fmt(*spec.max_value) + "]";
+    if (spec.min_value && spec.max_value)
+      return "in [" + fmt(*spec.min_value) + ", " + fmt(*spec.max_value) + "]";
     if (spec.min_value) return ">= " + fmt(*spec.min_value);
     return "<= " + fmt(*spec.max_value);
   };
@@ -126,7 +128,8 @@ std::string check_constraints(const ParamSpec& spec, const ParamValue& v) {
   bool is_list = false;
   if (auto* i = std::get_if<int64_t>(&v)) numbers.push_back(static_cast<double>(*i));
   if (auto* d = std::get_if<double>(&v)) numbers.push_back(*d);
-  if (auto* l = std::get_if<std::vector<double>>(&v)) numbers = *l, is_list = true, list_size = l->size();
+  if (auto* l = std::get_if<std::vector<double>>(&v))
+    numbers = *l, is_list = true, list_size = l->size();
   if (auto* l = std::get_if<std::vector<int64_t>>(&v)) {
     numbers.assign(l->begin(), l->end());
     is_list = true;
@@ -141,7 +144,7 @@ std::string check_constraints(const ParamSpec& spec, const ParamValue& v) {
   if (is_list && ((spec.list_size_min && list_size < *spec.list_size_min) ||
                   (spec.list_size_max && list_size > *spec.list_size_max))) {
     size_t lo = spec.list_size_min.value_or(0), hi = spec.list_size_max.value_or(SIZE_MAX);
-    std::string want = lo == hi ? std::to_string(lo)
+    std::string want = lo == hi         ? std::to_string(lo)
                        : hi == SIZE_MAX ? "at least " + std::to_string(lo)
                                         : std::to_string(lo) + " to " + std::to_string(hi);
     return "must have " + want + " element(s), got " + std::to_string(list_size);
@@ -238,12 +241,18 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
     std::vector<Diagnostic>& errors;
     size_t first;
     ~SortOnExit() {
+      // Sort keys computed once per diagnostic (a config may have millions).
       std::map<std::string, size_t> rank;
-      for (size_t i = first; i < errors.size(); ++i) rank.emplace(errors[i].where.file, rank.size());
-      std::stable_sort(errors.begin() + first, errors.end(), [&](const Diagnostic& a, const Diagnostic& b) {
-        return std::make_tuple(rank[a.where.file], a.where.line, a.where.column) <
-               std::make_tuple(rank[b.where.file], b.where.line, b.where.column);
-      });
+      std::vector<std::tuple<size_t, int, int, size_t>> keys;
+      for (size_t i = first; i < errors.size(); ++i) {
+        const SourceLocation& w = errors[i].where;
+        keys.emplace_back(rank.emplace(w.file, rank.size()).first->second, w.line, w.column, i);
+      }
+      std::sort(keys.begin(), keys.end());
+      std::vector<Diagnostic> sorted;
+      sorted.reserve(keys.size());
+      for (const auto& k : keys) sorted.push_back(std::move(errors[std::get<3>(k)]));
+      std::move(sorted.begin(), sorted.end(), errors.begin() + static_cast<std::ptrdiff_t>(first));
     }
   } sort_on_exit{errors, errors.size()};
   ValidatedGraph graph;
@@ -268,31 +277,34 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
     ValidatedStage& vs = stages[i];
     vs.id = d.id;
     if (!d.use) {
-      errors.push_back({d.where, "stage '" + d.id + "' has no 'use' (its stage type)" +
-                                     (config.stages.size() > 1
-                                          ? std::string(" — if it overrides a stage from an "
-                                                        "include, check the id") +
-                                                did_you_mean(closest_names(
-                                                    d.id, [&] {
-                                                      std::vector<std::string> others;
-                                                      for (const auto& o : ids)
-                                                        if (o != d.id) others.push_back(o);
-                                                      return others;
-                                                    }()))
-                                          : std::string())});
+      errors.push_back(
+          {d.where, "stage '" + d.id + "' has no 'use' (its stage type)" +
+                        (config.stages.size() > 1
+                             ? std::string(" — if it overrides a stage from an "
+                                           "include, check the id") +
+                                   did_you_mean(closest_names(d.id,
+                                                              [&] {
+                                                                std::vector<std::string> others;
+                                                                for (const auto& o : ids)
+                                                                  if (o != d.id)
+                                                                    others.push_back(o);
+                                                                return others;
+                                                              }()))
+                             : std::string())});
       continue;
     }
     const std::string* type = std::get_if<std::string>(&d.use->value);
     if (!type) {
-      errors.push_back({d.use->value_where, "stage '" + d.id + "': 'use' must be a string (a stage type)"});
+      errors.push_back(
+          {d.use->value_where, "stage '" + d.id + "': 'use' must be a string (a stage type)"});
       continue;
     }
     const StageEntry* e = registry.find(*type);
     if (!e) {
       auto near = registry.closest(*type);
-      errors.push_back({d.use->value_where,
-                        "stage '" + d.id + "': unknown stage type '" + *type + "'" +
-                            did_you_mean(near) + " (`sluice stages` lists them)"});
+      errors.push_back({d.use->value_where, "stage '" + d.id + "': unknown stage type '" + *type +
+                                                "'" + did_you_mean(near) +
+                                                " (`sluice stages` lists them)"});
       continue;
     }
     if (const std::string now = registry.renamed_to(*type); !now.empty()) {
@@ -307,15 +319,15 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
     const size_t errors_before_params = errors.size();
     std::map<std::string, ParamValue> values;
     for (const auto& p : e->spec.params) values[p.name] = p.default_value;
-    std::vector<std::string> param_names;
-    for (const auto& p : e->spec.params) param_names.push_back(p.name);
+    std::vector<std::string> known_keys;
+    for (const auto& p : e->spec.params) known_keys.push_back(p.name);
+    for (const char* k : {"use", "input", "concurrency"}) known_keys.push_back(k);
+    const std::string label = stage_label(d, e);
     for (const auto& [key, cv] : d.params) {
       const ParamSpec* ps = e->spec.find_param(key);
       if (!ps) {
-        std::vector<std::string> all = param_names;
-        for (const char* k : {"use", "input", "concurrency"}) all.push_back(k);
-        errors.push_back({cv.key_where, stage_label(d, e) + ": unknown parameter '" + key + "'" +
-                                            did_you_mean(closest_names(key, all))});
+        errors.push_back({cv.key_where, label + ": unknown parameter '" + key + "'" +
+                                            did_you_mean(closest_names(key, known_keys))});
         continue;
       }
       std::string why;
@@ -354,8 +366,9 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
       continue;
     }
     if (e && e->spec.kind != StageKind::kSource && d.inputs.empty()) {
-      errors.push_back({d.where, stage_label(d, e) + " has a dangling input: it needs "
-                                                     "`input = \"<stage id>\"` (a stage producing " +
+      errors.push_back({d.where, stage_label(d, e) +
+                                     " has a dangling input: it needs "
+                                     "`input = \"<stage id>\"` (a stage producing " +
                                      e->spec.input_type + ")"});
       continue;
     }
@@ -375,7 +388,8 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
         errors.push_back({where, "cycle: stage '" + d.id + "' takes its own output as input"});
         continue;
       }
-      if (std::find(stages[i].inputs.begin(), stages[i].inputs.end(), j) != stages[i].inputs.end()) {
+      if (std::find(stages[i].inputs.begin(), stages[i].inputs.end(), j) !=
+          stages[i].inputs.end()) {
         errors.push_back({where, stage_label(d, e) + ": input '" + in + "' is listed twice"});
         continue;
       }

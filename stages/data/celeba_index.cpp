@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -12,6 +14,8 @@
 #include <unordered_map>
 
 #include "pipeline/file_read.h"
+#include "pipeline/text_escape.h"
+#include "stages/data/csv_rows.h"
 
 namespace sluice::data {
 namespace fs = std::filesystem;
@@ -34,18 +38,6 @@ std::string trim(const std::string& s) {
 
 bool blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
 
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    size_t comma = line.find(',', start);
-    out.push_back(trim(line.substr(start, comma - start)));
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 std::vector<std::string> split_spaces(const std::string& line) {
   std::vector<std::string> out;
   std::istringstream ss(line);
@@ -54,6 +46,8 @@ std::vector<std::string> split_spaces(const std::string& line) {
   return out;
 }
 
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 // Levenshtein distance, for "did you mean" on attribute names.
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -61,7 +55,7 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      size_t sub = prev[j - 1] + (std::tolower(a[i - 1]) == std::tolower(b[j - 1]) ? 0 : 1);
+      size_t sub = prev[j - 1] + (ascii_lower(a[i - 1]) == ascii_lower(b[j - 1]) ? 0 : 1);
       cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
     }
     std::swap(prev, cur);
@@ -92,81 +86,107 @@ int find_column(const std::vector<std::string>& names, const std::string& name,
   return static_cast<int>(it - names.begin());
 }
 
+// Data values quoted in messages: printable, so a newline or escape sequence
+// in a file cannot split or recolour the error line.
+std::string in_quotes(const std::string& value) { return "'" + printable(value) + "'"; }
+
+// A NUL byte would silently cut the path at the first system call.
+void reject_nul(const std::string& value, const char* what, const std::string& file, int64_t line) {
+  if (value.find('\0') != std::string::npos) {
+    throw IndexError(file, line,
+                     std::string(what) + " " + in_quotes(value) + " contains a NUL byte");
+  }
+}
+
+// Rejects an id already seen, naming both lines.
+void reject_duplicate(std::unordered_map<std::string, int64_t>& seen, const std::string& id,
+                      const std::string& file, int64_t line) {
+  auto [it, fresh] = seen.emplace(id, line);
+  if (!fresh) {
+    throw IndexError(file, line,
+                     "image id " + in_quotes(id) + " listed twice: on line " +
+                         std::to_string(it->second) + " and on line " + std::to_string(line));
+  }
+}
+
+// A decimal integer (optional leading '-'), the whole token, in int64_t range.
+bool parse_int64(const std::string& tok, int64_t& out) {
+  const char* end = tok.data() + tok.size();
+  auto [ptr, ec] = std::from_chars(tok.data(), end, out);
+  return ec == std::errc() && ptr == end && !tok.empty();
+}
+
 struct AttributeTable {
   std::vector<std::string> names;  // the 40 attribute names
   std::vector<std::string> ids;
   std::vector<int64_t> lines;  // 1-based line of each row
   std::vector<int8_t> values;  // ids.size() x names.size()
   int64_t header_line = 1;
+  std::unordered_map<std::string, int64_t> id_lines;  // id -> line, to refuse duplicates
 };
 
 int8_t parse_pm1(const std::string& tok, const std::string& file, int64_t line,
                  const std::string& column) {
   if (tok == "1") return 1;
   if (tok == "-1") return -1;
-  throw IndexError(file, line, "value '" + tok + "' of attribute '" + column + "' is not 1 or -1");
+  throw IndexError(file, line,
+                   "value " + in_quotes(tok) + " of attribute '" + column + "' is not 1 or -1");
 }
 
-// Reads the rows `lines[first..]` (image id, then one value per attribute name)
-// into `t`, checking the column count and the values line by line.
-template <class Split>
-void append_rows(AttributeTable& t, const std::vector<std::string>& lines, size_t first,
-                 Split split, const std::string& file) {
+// One row (image id, then one value per attribute name) into `t`, checking
+// the column count, the id and the values.
+void append_row(AttributeTable& t, const std::vector<std::string>& row, const std::string& file,
+                int64_t ln) {
   const size_t cols = t.names.size() + 1;
-  for (size_t i = first; i < lines.size(); ++i) {
-    const int64_t ln = static_cast<int64_t>(i) + 1;
-    if (blank(lines[i])) continue;
-    auto row = split(lines[i]);
-    if (row.size() != cols) {
-      throw IndexError(
-          file, ln,
-          "expected " + std::to_string(cols) + " columns, found " + std::to_string(row.size()));
-    }
-    t.ids.push_back(row[0]);
-    t.lines.push_back(ln);
-    for (size_t c = 1; c < cols; ++c)
-      t.values.push_back(parse_pm1(row[c], file, ln, t.names[c - 1]));
+  if (row.size() != cols) {
+    throw IndexError(
+        file, ln,
+        "expected " + std::to_string(cols) + " columns, found " + std::to_string(row.size()));
   }
+  reject_nul(row[0], "image id", file, ln);
+  reject_duplicate(t.id_lines, row[0], file, ln);
+  t.ids.push_back(row[0]);
+  t.lines.push_back(ln);
+  for (size_t c = 1; c < cols; ++c) t.values.push_back(parse_pm1(row[c], file, ln, t.names[c - 1]));
 }
 
 AttributeTable read_attributes_csv(const std::string& file) {
   AttributeTable t;
-  auto lines = split_lines(read_text_file(file));
-  if (lines.empty() || blank(lines[0])) throw IndexError(file, 1, "missing header line");
-  auto header = split_csv(lines[0]);
+  const std::string text = read_text_file(file);
+  CsvRows rows(text, file);
+  CsvRecord rec;
+  if (!rows.next(rec) || rec.line != 1) throw IndexError(file, 1, "missing header line");
+  const auto& header = rec.fields;
   if (header.size() < 2 || header[0] != "image_id") {
-    throw IndexError(file, 1, "header must start with 'image_id', found '" + header[0] + "'");
+    throw IndexError(file, 1, "header must start with 'image_id', found " + in_quotes(header[0]));
   }
   t.names.assign(header.begin() + 1, header.end());
   t.header_line = 1;
-  append_rows(t, lines, 1, split_csv, file);
+  while (rows.next(rec)) append_row(t, rec.fields, file, rec.line);
   return t;
 }
 
 AttributeTable read_attributes_txt(const std::string& file) {
   AttributeTable t;
-  auto lines = split_lines(read_text_file(file));
+  const std::string text = read_text_file(file);
+  auto lines = split_lines(strip_bom(text));
   if (lines.size() < 2)
     throw IndexError(file, static_cast<int64_t>(lines.size()) + 1,
                      "expected a count line and a line of attribute names");
   int64_t count = -1;
   {
     auto tok = split_spaces(lines[0]);
-    try {
-      size_t used = 0;
-      if (tok.size() == 1) count = std::stoll(tok[0], &used);
-      if (tok.size() != 1 || used != tok[0].size() || count < 0) count = -1;
-    } catch (const std::exception&) {
-      count = -1;
-    }
-    if (count < 0)
+    if (tok.size() != 1 || !parse_int64(tok[0], count) || count < 0) {
       throw IndexError(file, 1,
-                       "first line must be the image count, found '" + trim(lines[0]) + "'");
+                       "first line must be the image count, found " + in_quotes(trim(lines[0])));
+    }
   }
   t.names = split_spaces(lines[1]);
   t.header_line = 2;
   if (t.names.empty()) throw IndexError(file, 2, "missing attribute names");
-  append_rows(t, lines, 2, split_spaces, file);
+  for (size_t i = 2; i < lines.size(); ++i) {
+    if (!blank(lines[i])) append_row(t, split_spaces(lines[i]), file, static_cast<int64_t>(i) + 1);
+  }
   if (static_cast<int64_t>(t.ids.size()) != count) {
     throw IndexError(file, 1,
                      "count line says " + std::to_string(count) + " images but " +
@@ -175,32 +195,41 @@ AttributeTable read_attributes_txt(const std::string& file) {
   return t;
 }
 
+// One partition row (image id, 0/1/2) into `out`.
+void add_partition_row(std::unordered_map<std::string, int>& out,
+                       std::unordered_map<std::string, int64_t>& id_lines,
+                       const std::vector<std::string>& row, const std::string& file, int64_t ln) {
+  if (row.size() != 2) {
+    throw IndexError(file, ln, "expected 2 columns, found " + std::to_string(row.size()));
+  }
+  if (row[1] != "0" && row[1] != "1" && row[1] != "2") {
+    throw IndexError(file, ln, "partition " + in_quotes(row[1]) + " is not 0, 1 or 2");
+  }
+  reject_nul(row[0], "image id", file, ln);
+  reject_duplicate(id_lines, row[0], file, ln);
+  out.emplace(row[0], row[1][0] - '0');
+}
+
 // id -> partition number (0, 1, 2)
 std::unordered_map<std::string, int> read_partition(const std::string& file, bool csv) {
   std::unordered_map<std::string, int> out;
-  auto lines = split_lines(read_text_file(file));
-  size_t first = 0;
+  std::unordered_map<std::string, int64_t> id_lines;
+  const std::string text = read_text_file(file);
   if (csv) {
-    if (lines.empty()) throw IndexError(file, 1, "missing header line");
-    auto header = split_csv(lines[0]);
+    CsvRows rows(text, file);
+    CsvRecord rec;
+    if (!rows.next(rec) || rec.line != 1) throw IndexError(file, 1, "missing header line");
+    const auto& header = rec.fields;
     if (header.size() != 2 || header[0] != "image_id" || header[1] != "partition") {
       throw IndexError(file, 1, "header must be 'image_id,partition'");
     }
-    first = 1;
+    while (rows.next(rec)) add_partition_row(out, id_lines, rec.fields, file, rec.line);
+    return out;
   }
-  for (size_t i = first; i < lines.size(); ++i) {
-    const int64_t ln = static_cast<int64_t>(i) + 1;
+  auto lines = split_lines(strip_bom(text));
+  for (size_t i = 0; i < lines.size(); ++i) {
     if (blank(lines[i])) continue;
-    auto row = csv ? split_csv(lines[i]) : split_spaces(lines[i]);
-    if (row.size() != 2) {
-      throw IndexError(file, ln, "expected 2 columns, found " + std::to_string(row.size()));
-    }
-    if (row[1] != "0" && row[1] != "1" && row[1] != "2") {
-      throw IndexError(file, ln, "partition '" + row[1] + "' is not 0, 1 or 2");
-    }
-    if (!out.emplace(row[0], row[1][0] - '0').second) {
-      throw IndexError(file, ln, "image id '" + row[0] + "' listed twice");
-    }
+    add_partition_row(out, id_lines, split_spaces(lines[i]), file, static_cast<int64_t>(i) + 1);
   }
   return out;
 }
@@ -222,16 +251,16 @@ IndexError::IndexError(const std::string& file, int64_t line, const std::string&
       file_(file),
       line_(line) {}
 
-std::vector<std::string> split_lines(const std::string& text) {
+std::vector<std::string> split_lines(std::string_view text) {
   std::vector<std::string> lines;
   size_t start = 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
-    size_t end = nl == std::string::npos ? text.size() : nl;
+    size_t end = nl == std::string_view::npos ? text.size() : nl;
     size_t len = end - start;
     if (len > 0 && text[end - 1] == '\r') --len;
-    lines.emplace_back(text, start, len);
-    if (nl == std::string::npos) break;
+    lines.emplace_back(text.substr(start, len));
+    if (nl == std::string_view::npos) break;
     start = nl + 1;
   }
   return lines;
@@ -337,7 +366,7 @@ DatasetIndex load_celeba_index(const CelebaOptions& options) {
     auto it = partition.find(table.ids[i]);
     if (it == partition.end()) {
       throw IndexError(attr_file, table.lines[i],
-                       "image id '" + table.ids[i] + "' is missing from " + part_file);
+                       "image id " + in_quotes(table.ids[i]) + " is missing from " + part_file);
     }
     const std::string& split = celeba_split_names()[it->second];
     if (!all &&
@@ -359,21 +388,68 @@ DatasetIndex load_celeba_index(const CelebaOptions& options) {
   return index;
 }
 
+namespace {
+
+// The status of a directory entry, following symlinks; a dangling or looping
+// symlink gives an error code instead of an exception.
+fs::file_status followed_status(const fs::directory_entry& e, std::error_code& ec) {
+  fs::file_status st = e.symlink_status(ec);
+  if (!ec && fs::is_symlink(st)) st = e.status(ec);
+  return st;
+}
+
+// Image files under `dir`, recursively (symlinked sub-folders are not entered,
+// so a symlink loop cannot recurse). Entries that cannot be read (a looping
+// symlink, a folder without permission) go to `skipped` as "PATH: why".
+void list_images(const fs::path& dir, std::vector<fs::path>& files,
+                 std::vector<std::string>& skipped) {
+  std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  if (ec) {
+    skipped.push_back(printable(dir.string()) + ": " + ec.message());
+    return;
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::directory_entry& e = *it;
+    std::error_code sec;
+    const fs::file_status link = e.symlink_status(sec);
+    fs::file_status st = link;
+    if (!sec && fs::is_symlink(link)) st = e.status(sec);
+    if (sec) {
+      skipped.push_back(printable(e.path().string()) + ": " + sec.message());
+    } else if (fs::is_directory(st) && !fs::is_symlink(link)) {
+      list_images(e.path(), files, skipped);
+    } else if (fs::is_regular_file(st) && is_image_file(e.path())) {
+      files.push_back(e.path());
+    }
+  }
+  if (ec) skipped.push_back(printable(dir.string()) + ": " + ec.message());
+}
+
+}  // namespace
+
 DatasetIndex load_directory_index(const std::string& root, const std::string& split) {
   if (!fs::is_directory(root)) throw IndexError(root, 0, "not a directory");
   DatasetIndex index;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) index.class_names.push_back(e.path().filename().string());
+  std::error_code ec;
+  fs::directory_iterator it(root, ec);
+  if (ec) throw IndexError(root, 0, "cannot list the folder: " + ec.message());
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    std::error_code sec;
+    const fs::file_status st = followed_status(*it, sec);
+    if (sec) {
+      index.skipped.push_back(printable(it->path().string()) + ": " + sec.message());
+    } else if (fs::is_directory(st)) {
+      index.class_names.push_back(it->path().filename().string());
+    }
   }
+  if (ec) throw IndexError(root, 0, "cannot list the folder: " + ec.message());
   std::sort(index.class_names.begin(), index.class_names.end());
   if (index.class_names.empty()) throw IndexError(root, 0, "no class sub-folders");
   auto attr_names = std::make_shared<const std::vector<std::string>>();
   for (size_t label = 0; label < index.class_names.size(); ++label) {
     std::vector<fs::path> files;
-    for (const auto& e :
-         fs::recursive_directory_iterator(fs::path(root) / index.class_names[label])) {
-      if (e.is_regular_file() && is_image_file(e.path())) files.push_back(e.path());
-    }
+    list_images(fs::path(root) / index.class_names[label], files, index.skipped);
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       Sample s;
@@ -391,11 +467,60 @@ DatasetIndex load_directory_index(const std::string& root, const std::string& sp
   return index;
 }
 
+namespace {
+
+struct CsvIndexRow {
+  std::string path, label, split;
+  int64_t line;
+};
+
+// Integer labels (every label all digits) keep their value; class_names lists
+// the distinct values seen, in increasing order.
+std::vector<int64_t> integer_labels(const std::vector<CsvIndexRow>& rows, const std::string& file,
+                                    const std::string& column,
+                                    std::vector<std::string>& class_names) {
+  std::vector<int64_t> labels;
+  labels.reserve(rows.size());
+  std::set<int64_t> seen;
+  for (const auto& r : rows) {
+    int64_t v = 0;
+    if (!parse_int64(r.label, v)) {
+      throw IndexError(file, r.line,
+                       "column '" + column + "': label " + in_quotes(r.label) +
+                           " is not an integer in [0, " +
+                           std::to_string(std::numeric_limits<int64_t>::max()) + "]");
+    }
+    labels.push_back(v);
+    seen.insert(v);
+  }
+  for (int64_t v : seen) class_names.push_back(std::to_string(v));
+  return labels;
+}
+
+// Named labels map to their position among the sorted distinct names.
+std::vector<int64_t> named_labels(const std::vector<CsvIndexRow>& rows,
+                                  std::vector<std::string>& class_names) {
+  std::map<std::string, int64_t> class_ids;
+  for (const auto& r : rows) class_ids[r.label] = 0;
+  for (auto& [name, id] : class_ids) {
+    id = static_cast<int64_t>(class_names.size());
+    class_names.push_back(name);
+  }
+  std::vector<int64_t> labels;
+  labels.reserve(rows.size());
+  for (const auto& r : rows) labels.push_back(class_ids[r.label]);
+  return labels;
+}
+
+}  // namespace
+
 DatasetIndex load_csv_index(const CsvIndexOptions& options) {
   const std::string& file = options.file;
-  auto lines = split_lines(read_text_file(file));
-  if (lines.empty() || blank(lines[0])) throw IndexError(file, 1, "missing header line");
-  auto header = split_csv(lines[0]);
+  const std::string text = read_text_file(file);
+  CsvRows reader(text, file);
+  CsvRecord rec;
+  if (!reader.next(rec) || rec.line != 1) throw IndexError(file, 1, "missing header line");
+  const std::vector<std::string> header = rec.fields;
   const int path_col = find_column(header, options.path_column, file, 1, "path column");
   const int label_col = find_column(header, options.label_column, file, 1, "label column");
   const int split_col = options.split_column.empty()
@@ -403,44 +528,31 @@ DatasetIndex load_csv_index(const CsvIndexOptions& options) {
                             : find_column(header, options.split_column, file, 1, "split column");
   const fs::path base =
       options.image_root.empty() ? fs::path(file).parent_path() : fs::path(options.image_root);
-  struct Row {
-    std::string path, label, split;
-    int64_t line;
-  };
-  std::vector<Row> rows;
+  std::vector<CsvIndexRow> rows;
   bool all_int = true;
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const int64_t ln = static_cast<int64_t>(i) + 1;
-    if (blank(lines[i])) continue;
-    auto row = split_csv(lines[i]);
+  while (reader.next(rec)) {
+    const int64_t ln = rec.line;
+    const auto& row = rec.fields;
     if (row.size() != header.size()) {
       throw IndexError(file, ln,
                        "expected " + std::to_string(header.size()) + " columns, found " +
                            std::to_string(row.size()));
     }
-    Row r{row[path_col], row[label_col], split_col >= 0 ? row[split_col] : "train", ln};
+    CsvIndexRow r{row[path_col], row[label_col], split_col >= 0 ? row[split_col] : "train", ln};
     if (r.path.empty()) throw IndexError(file, ln, "empty path");
+    reject_nul(r.path, "path", file, ln);
     if (r.label.empty()) throw IndexError(file, ln, "empty label");
     if (r.label.find_first_not_of("0123456789") != std::string::npos) all_int = false;
     rows.push_back(std::move(r));
   }
   DatasetIndex index;
-  std::map<std::string, int64_t> class_ids;
-  if (all_int) {
-    int64_t max_label = -1;
-    for (const auto& r : rows) max_label = std::max<int64_t>(max_label, std::stoll(r.label));
-    for (int64_t i = 0; i <= max_label; ++i) index.class_names.push_back(std::to_string(i));
-  } else {
-    for (const auto& r : rows) class_ids[r.label] = 0;
-    for (auto& [name, id] : class_ids) {
-      id = static_cast<int64_t>(index.class_names.size());
-      index.class_names.push_back(name);
-    }
-  }
+  const std::vector<int64_t> labels =
+      all_int ? integer_labels(rows, file, options.label_column, index.class_names)
+              : named_labels(rows, index.class_names);
   auto attr_names = std::make_shared<const std::vector<std::string>>();
   const std::string file_base = fs::path(file).filename().string();
   for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
+    const CsvIndexRow& r = rows[i];
     if (!options.splits.empty() &&
         std::find(options.splits.begin(), options.splits.end(), r.split) == options.splits.end()) {
       continue;
@@ -451,7 +563,7 @@ DatasetIndex load_csv_index(const CsvIndexOptions& options) {
     s.id = r.path;
     fs::path p(r.path);
     s.path = p.is_absolute() ? p.string() : (base / p).string();
-    s.label = all_int ? std::stoll(r.label) : class_ids[r.label];
+    s.label = labels[i];
     s.attr_names = attr_names;
     s.origin = file_base + ":" + std::to_string(r.line);
     index.samples.push_back(std::move(s));
@@ -483,10 +595,13 @@ CelebaHeader read_celeba_header(const std::string& root) {
   if (read < h.line) line.clear();
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (csv) {
-    if (blank(line)) throw IndexError(h.file, 1, "missing header line");
-    auto header = split_csv(line);
+    CsvRows rows(line, h.file);  // drops a byte-order mark, reads quoted names
+    CsvRecord rec;
+    if (!rows.next(rec)) throw IndexError(h.file, 1, "missing header line");
+    const std::vector<std::string>& header = rec.fields;
     if (header.size() < 2 || header[0] != "image_id") {
-      throw IndexError(h.file, 1, "header must start with 'image_id', found '" + header[0] + "'");
+      throw IndexError(h.file, 1,
+                       "header must start with 'image_id', found " + in_quotes(header[0]));
     }
     h.names.assign(header.begin() + 1, header.end());
   } else {

@@ -9,6 +9,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pipeline/payloads.h"
@@ -42,9 +43,12 @@ struct CelebaOptions {
 };
 
 struct DatasetIndex {
-  std::vector<Sample> samples;           // in file order
-  std::vector<std::string> class_names;  // label id -> name
-  std::string description;               // e.g. "CelebA (Kaggle layout) at ROOT"
+  std::vector<Sample> samples;  // in file order
+  // Label id -> name. For a CSV index with integer labels: the distinct values
+  // seen, in increasing order (the label is the value itself).
+  std::vector<std::string> class_names;
+  std::string description;           // e.g. "CelebA (Kaggle layout) at ROOT"
+  std::vector<std::string> skipped;  // entries left out while listing: "PATH: why"
 };
 
 // Which layout the folder holds; throws IndexError (line 0) when neither.
@@ -55,7 +59,8 @@ DatasetIndex load_celeba_index(const CelebaOptions& options);
 
 // One sub-folder per class (sorted class names, label = position), image files
 // sorted within each class, like Keras' flow_from_directory. All samples get
-// `split`.
+// `split`. An entry that cannot be read (a symlink loop, a folder without
+// permission) is left out and listed in `skipped`; the rest is read.
 DatasetIndex load_directory_index(const std::string& root, const std::string& split = "train");
 
 struct CsvIndexOptions {
@@ -67,11 +72,12 @@ struct CsvIndexOptions {
   std::vector<std::string> splits;  // with split_column: keep only these
 };
 
-// Generic CSV: labels are integers, or class names mapped to sorted ids.
+// Generic CSV (csv_rows.h: quoted fields, BOM): labels are integers (all
+// digits, in int64 range), or class names mapped to sorted ids.
 DatasetIndex load_csv_index(const CsvIndexOptions& options);
 
 // Splits `text` into lines, dropping a trailing '\r' from each (CRLF or LF).
-std::vector<std::string> split_lines(const std::string& text);
+std::vector<std::string> split_lines(std::string_view text);
 
 // The attribute names of a CelebA folder, read from the attribute file's header
 // alone (cheap enough for `sluice check`). Throws the IndexError load_celeba_index

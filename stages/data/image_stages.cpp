@@ -35,6 +35,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/registry.h"
+#include "pipeline/text_escape.h"
 #include "stages/data/affine_warp.h"
 #include "stages/data/buffer_pool.h"
 #include "stages/data/data_specs.h"
@@ -110,13 +111,16 @@ class DecodeStage : public Transform {
       out.emit(std::move(image));
       return;
     }
-    const std::string what = sample.path + ": " + decode_status_name(r.status) + ": " + r.message;
+    // Paths come from data files: printable() keeps a newline or an escape
+    // sequence in one from splitting or recolouring the log line.
+    const std::string what =
+        printable(sample.path) + ": " + decode_status_name(r.status) + ": " + printable(r.message);
     if (fail_) throw std::runtime_error(what + " (policy = \"fail\")");
     skipped_[static_cast<int>(r.status)]->add();
     std::lock_guard<std::mutex> lock(logged_mutex_);
     if (logged_.insert(sample.path).second) {
-      log_->warn("skipping {} ({}): {}: {}", sample.path, sample.origin,
-                 decode_status_name(r.status), r.message);
+      log_->warn("skipping {} ({}): {}: {}", printable(sample.path), printable(sample.origin),
+                 decode_status_name(r.status), printable(r.message));
     }
   }
 

@@ -14,7 +14,8 @@
 //   attributes = ["Young", "Eyeglasses"]
 //
 //   [stages.index]
-//   use = "dir.index"                # one sub-folder per class (Keras flow_from_directory)
+//   use = "dir.index"                # one sub-folder per class (Keras flow_from_directory);
+//                                    # unreadable entries are skipped, logged and counted
 //   root = "data/flowers"
 //
 //   [stages.index]
@@ -39,6 +40,7 @@
 
 #include "pipeline/file_read.h"
 #include "pipeline/registry.h"
+#include "pipeline/text_escape.h"
 #include "stages/data/celeba_index.h"
 #include "stages/data/data_specs.h"
 #include "stages/data/data_stages.h"
@@ -83,9 +85,17 @@ class IndexSource : public Source {
     order_options_.seed = seed_param_ >= 0 ? static_cast<uint64_t>(seed_param_) : ctx.seed();
     size_t total = 0;
     for (const auto& g : groups_) total += g.members.size();
-    ctx.log().info("{}: {} samples in {} split(s), {} epoch(s)", index_.description, total,
-                   groups_.size(), epochs_);
+    ctx.log().info("{}: {} samples in {} split(s), {} epoch(s)", printable(index_.description),
+                   total, groups_.size(), epochs_);
     if (total == 0) ctx.log().warn("{}: the selected splits are empty", index_.description);
+    // Entries the listing could not read (a symlink loop, a folder without
+    // permission): left out, named and counted, the rest is used.
+    for (const std::string& skipped : index_.skipped) {
+      ctx.log().warn("{}: skipped {}", printable(index_.description), skipped);
+    }
+    if (!index_.skipped.empty()) {
+      ctx.counter("skipped_entries").add(static_cast<int64_t>(index_.skipped.size()));
+    }
     if (order_options_.shard_count > 1) {
       ctx.log().info("reading shard {} of {} (train split padded to equal shards)",
                      order_options_.shard_rank, order_options_.shard_count);

@@ -167,22 +167,41 @@ TrainingState state_from(const c10::impl::GenericDict& d, const std::string& ori
   return s;
 }
 
-c10::impl::GenericDict read_checkpoint_dict(const std::string& path) {
+// The first line of a failure's message: the user sees one line naming the file.
+std::string first_line(std::string text) {
+  const size_t newline = text.find('\n');
+  if (newline != std::string::npos) text.resize(newline);
+  return text;
+}
+
+c10::impl::GenericDict read_checkpoint_dict_or_throw(const std::string& path) {
   const std::vector<char> bytes = read_regular_file_bytes(path, kMaxCheckpointBytes, "checkpoint");
-  torch::IValue v;
-  try {
-    v = pickle_load_bounded(bytes);
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": unreadable checkpoint: " + e.what());
-  }
-  if (!v.isGenericDict()) throw std::runtime_error(path + ": not a sluice checkpoint");
+  torch::IValue v = pickle_load_bounded(bytes);
+  if (!v.isGenericDict()) throw std::runtime_error("not a sluice checkpoint");
   auto d = v.toGenericDict();
   auto it = d.find("format");
   if (it == d.end() || !it->value().isString() || it->value().toStringRef() != kCheckpointFormat) {
-    throw std::runtime_error(path + ": not a sluice checkpoint (format " + kCheckpointFormat +
+    throw std::runtime_error(std::string("not a sluice checkpoint (format ") + kCheckpointFormat +
                              " expected)");
   }
   return d;
+}
+
+// Any failure to read or decode a checkpoint becomes one line,
+// "cannot read checkpoint PATH: CAUSE": a truncated or corrupt file otherwise
+// shows LibTorch's C++ stack trace, or a stream error without the path.
+[[noreturn]] void throw_unreadable(const std::string& path, const std::exception& cause) {
+  std::string why = first_line(error_message(cause));
+  if (why.rfind(path + ": ", 0) == 0) why.erase(0, path.size() + 2);  // named once is enough
+  throw std::runtime_error("cannot read checkpoint " + path + ": " + why);
+}
+
+c10::impl::GenericDict read_checkpoint_dict(const std::string& path) {
+  try {
+    return read_checkpoint_dict_or_throw(path);
+  } catch (const std::exception& e) {
+    throw_unreadable(path, e);
+  }
 }
 
 }  // namespace
@@ -418,6 +437,16 @@ void Trainer::save_checkpoint(const std::string& path, const TrainingState& stat
 }
 
 TrainingState Trainer::load_checkpoint(const std::string& path, bool with_optimizer) {
+  // A field of the wrong type throws c10::Error (with a stack trace) from the
+  // IValue accessors; the weights-do-not-fit report of load_state stays whole.
+  try {
+    return load_checkpoint_fields(path, with_optimizer);
+  } catch (const c10::Error& e) {
+    throw_unreadable(path, e);
+  }
+}
+
+TrainingState Trainer::load_checkpoint_fields(const std::string& path, bool with_optimizer) {
   auto& m = *impl_;
   auto d = read_checkpoint_dict(path);
   std::vector<std::pair<std::string, torch::Tensor>> weights;
@@ -443,11 +472,15 @@ TrainingState Trainer::load_checkpoint(const std::string& path, bool with_optimi
 
 CheckpointInfo read_checkpoint_info(const std::string& path) {
   auto d = read_checkpoint_dict(path);
-  CheckpointInfo info;
-  info.model = model_config_from(field(d, "model_config", path).toGenericDict(), path);
-  info.state = state_from(field(d, "state", path).toGenericDict(), path);
-  info.optimizer = field(d, "optimizer_name", path).toStringRef();
-  return info;
+  try {
+    CheckpointInfo info;
+    info.model = model_config_from(field(d, "model_config", path).toGenericDict(), path);
+    info.state = state_from(field(d, "state", path).toGenericDict(), path);
+    info.optimizer = field(d, "optimizer_name", path).toStringRef();
+    return info;
+  } catch (const std::exception& e) {
+    throw_unreadable(path, e);
+  }
 }
 
 bool cuda_available() { return torch::cuda::is_available(); }

@@ -94,15 +94,19 @@ class Trainer {
   void save_checkpoint(const std::string& path, const TrainingState& state,
                        const AtomicWriteHook& hook = {}) const;
   // Restores model, optimizer and RNG; returns the rest. The model configuration must
-  // match the checkpoint's (all differences are listed).
+  // match the checkpoint's (all differences are listed). A file that cannot be read
+  // or decoded throws one line: "cannot read checkpoint PATH: CAUSE".
   TrainingState load_checkpoint(const std::string& path, bool with_optimizer = true);
 
  private:
+  TrainingState load_checkpoint_fields(const std::string& path, bool with_optimizer);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
 // What a checkpoint says about its model and run, without building a trainer.
+// Unreadable files throw as load_checkpoint does.
 struct CheckpointInfo {
   VggConfig model;
   TrainingState state;

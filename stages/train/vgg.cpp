@@ -155,6 +155,15 @@ int64_t count_parameters(torch::nn::Module& module, bool trainable_only) {
   return n;
 }
 
+std::string error_message(const std::exception& e) {
+  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+  if (!torch_error) return e.what();
+  std::string text = torch_error->what_without_backtrace();
+  const size_t newline = text.find('\n');
+  if (newline != std::string::npos) text.resize(newline);
+  return text;
+}
+
 std::vector<std::pair<std::string, torch::Tensor>> read_tensor_dict(const std::string& path) {
   const std::vector<char> bytes =
       read_regular_file_bytes(path, kMaxCheckpointBytes, "weights file");
@@ -165,7 +174,7 @@ std::vector<std::pair<std::string, torch::Tensor>> read_tensor_dict(const std::s
     throw std::runtime_error(path +
                              ": not a torch.save zip of a plain dict of tensors "
                              "(tools/export_torchvision_weights.py writes one): " +
-                             e.what());
+                             error_message(e));
   }
   if (!value.isGenericDict()) {
     throw std::runtime_error(path + ": expected a dict of tensors, found " + value.tagKind());

@@ -42,6 +42,11 @@ TORCH_MODULE(Vgg);
 std::vector<std::pair<std::string, torch::Tensor>> model_state(torch::nn::Module& module);
 int64_t count_parameters(torch::nn::Module& module, bool trainable_only = false);
 
+// The message of `e` fit for one line of output. c10::Error::what() appends
+// LibTorch's C++ stack trace (a dozen "frame #N" lines); for those, the first
+// line of what_without_backtrace(). Other exceptions: what() unchanged.
+std::string error_message(const std::exception& e);
+
 // Reads a file written by Python's torch.save of a plain dict {name: tensor}.
 std::vector<std::pair<std::string, torch::Tensor>> read_tensor_dict(const std::string& path);
 

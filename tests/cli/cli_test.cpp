@@ -12,6 +12,8 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -282,6 +284,113 @@ TEST(Cli, StagesListsAndDescribes) {
   Result typo = run("stages math.scal");
   EXPECT_EQ(typo.code, 2);
   EXPECT_NE(typo.out.find("did you mean 'math.scale'"), std::string::npos) << typo.out;
+}
+
+// Lines of `text`, for asserting on what a user sees.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    lines.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return lines;
+}
+
+TEST(Cli, BadCheckpointIsOneLineNamingThePath) {
+  const fs::path dir = fs::temp_directory_path() / ("sluice_cli_ckpt_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::pair<const char*, std::string> cases[] = {
+      {"garbage.pt", "this is not a checkpoint at all\n"},
+      {"truncated.pt", std::string("PK\x03\x04\x14\0\0\0\0\0", 10) + "archive/data.pkl"},
+      {"empty.pt", ""}};
+  for (const auto& [name, body] : cases) {
+    const fs::path bad = dir / name;
+    std::ofstream(bad, std::ios::binary) << body;
+    Result r = run("predict --checkpoint " + bad.string() + " x.jpg");
+    EXPECT_EQ(r.code, 1) << r.out;
+    const auto lines = lines_of(r.out);
+    ASSERT_EQ(lines.size(), 1u) << r.out;
+    EXPECT_EQ(lines[0].rfind("sluice predict: cannot read checkpoint " + bad.string() + ": ", 0),
+              0u)
+        << r.out;
+    for (const auto& line : lines) EXPECT_NE(line.rfind("frame #", 0), 0u) << r.out;
+  }
+  Result d = run("predict --checkpoint " + dir.string() + " x.jpg");
+  EXPECT_EQ(d.out, "sluice predict: cannot read checkpoint " + dir.string() +
+                       ": the checkpoint is a directory, not a regular file\n");
+  fs::remove_all(dir);
+}
+
+TEST(Cli, ResumeFromADirectorySaysSo) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("sluice_cli_resume_" + std::to_string(getpid()));
+  fs::create_directories(dir / "runs");
+  std::ofstream(dir / "list.csv") << "path,label\na.jpg,0\n";
+  fs::path cfg =
+      temp_file("resume.toml",
+                "[stages.index]\nuse = \"csv.index\"\nfile = \"" + (dir / "list.csv").string() +
+                    "\"\n[stages.decode]\nuse = \"image.decode\"\n"
+                    "input = \"index\"\n[stages.augment]\n"
+                    "use = \"image.augment\"\ninput = \"decode\"\n"
+                    "width = 32\nheight = 32\n[stages.batch]\n"
+                    "use = \"image.batch\"\ninput = \"augment\"\n"
+                    "batch_size = 2\n[stages.train]\nuse = \"train.vgg\"\n"
+                    "input = \"batch\"\nwidth_divisor = 16\n"
+                    "device = \"cpu\"\noutput_dir = \"" +
+                    (dir / "runs").string() + "\"\nresume = \"" + dir.string() + "\"\n");
+  // train.vgg checks its files with the config (exit 2); the path and what it is
+  // are named either way.
+  for (const char* command : {"check ", "run "}) {
+    Result r = run(command + cfg.string());
+    EXPECT_EQ(r.code, 2) << command << r.out;
+    EXPECT_NE(r.out.find("'" + dir.string() + "' is a directory"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("basic_filebuf"), std::string::npos) << r.out;
+  }
+  fs::remove_all(dir);
+  fs::remove(cfg);
+}
+
+TEST(Cli, UnknownImageExtensionIsRefusedBeforeWork) {
+  Result r = run("augment missing.jpg --out x.unknownext");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(r.out,
+            "sluice augment: cannot write x.unknownext: unknown image extension '.unknownext' "
+            "(use .png, .jpg, .bmp)\n");
+}
+
+TEST(Cli, ConfigWithoutStagesIsAnError) {
+  fs::path empty = temp_file("empty.toml", "");
+  fs::path only_settings = temp_file("settings.toml", "[pipeline]\nname = \"nothing\"\n");
+  for (const fs::path& cfg : {empty, only_settings}) {
+    for (const char* command : {"check ", "run "}) {
+      Result r = run(command + cfg.string());
+      EXPECT_EQ(r.code, 2) << command << r.out;
+      EXPECT_NE(r.out.find(cfg.string() + ": error: the pipeline declares no stages"),
+                std::string::npos)
+          << r.out;
+    }
+  }
+  fs::remove(empty);
+  fs::remove(only_settings);
+}
+
+TEST(Cli, ManyUnknownKeysAreReportedInAScreenful) {
+  constexpr int kKeys = 200000;
+  std::string text = "[stages.n]\nuse = \"gen.range\"\n";
+  text.reserve(kKeys * 16);
+  for (int i = 0; i < kKeys; ++i) text += "k" + std::to_string(i) + " = 1\n";
+  fs::path cfg = temp_file("many_keys.toml", text);
+  Result r = run("check " + cfg.string());
+  EXPECT_EQ(r.code, 2);
+  const auto lines = lines_of(r.out);
+  ASSERT_EQ(lines.size(), 102u) << r.out.substr(0, 2000);
+  EXPECT_EQ(lines[0], cfg.string() + ":3:1: error: stage 'n' (gen.range): unknown parameter 'k0'");
+  EXPECT_EQ(lines[100], "... and 199900 more errors");
+  EXPECT_EQ(lines[101], "200000 errors");
+  fs::remove(cfg);
 }
 
 }  // namespace

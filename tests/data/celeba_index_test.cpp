@@ -199,6 +199,15 @@ TEST(CelebaIndex, UnknownAttributeSuggestsAName) {
   }
 }
 
+TEST(CelebaIndex, NonAsciiLabelStillGetsASuggestion) {
+  // "M\xc3\xa4le": bytes above 0x7f, which std::tolower(char) would receive
+  // as negative values (undefined behaviour); the comparison is ASCII-only now.
+  const std::string part = "image_id,partition\n000001.jpg,0\n";
+  EXPECT_EQ(kaggle_error(header() + row("000001.jpg"), part, "M\xc3\xa4le"),
+            "list_attr_celeba.csv:1: error: unknown label attribute 'M\xc3\xa4le' (did you mean "
+            "'Male'?)");
+}
+
 TEST(CelebaIndex, IdMissingFromPartitionNamesAttributeLine) {
   const std::string part = "image_id,partition\n000001.jpg,0\n";
   const std::string e = kaggle_error(header() + row("000001.jpg") + row("000002.jpg"), part);
@@ -306,6 +315,144 @@ TEST(CsvIndex, IntegerLabelsAndBadRows) {
   const DatasetIndex idx = load_csv_index(o);
   EXPECT_EQ(idx.samples[0].label, 1);
   EXPECT_EQ(idx.samples[1].label, 0);
+}
+
+std::string csv_error(const std::string& text) {
+  TempDir d;
+  write(d.file("l.csv"), text);
+  CsvIndexOptions o;
+  o.file = d.file("l.csv");
+  try {
+    load_csv_index(o);
+  } catch (const IndexError& e) {
+    const std::string what = e.what();
+    const std::string prefix = d.path().string() + "/";
+    return what.rfind(prefix, 0) == 0 ? what.substr(prefix.size()) : what;
+  }
+  return "no error";
+}
+
+TEST(CelebaIndex, DuplicateIdInAttributeFileNamesBothLines) {
+  const std::string part = "image_id,partition\n000001.jpg,0\n000002.jpg,0\n";
+  EXPECT_EQ(
+      kaggle_error(header() + row("000001.jpg") + row("000002.jpg") + row("000001.jpg"), part),
+      "list_attr_celeba.csv:4: error: image id '000001.jpg' listed twice: on line 2 and on "
+      "line 4");
+  TempDir d;
+  Table t = make_table(4);
+  t.ids[3] = t.ids[1];
+  write_original(d.path(), t, "\n");
+  EXPECT_EQ(error_of({d.path().string(), "Male", {}, {}}),
+            d.file("list_attr_celeba.txt") +
+                ":6: error: image id '000002.jpg' listed twice: on line 4 and on line 6");
+}
+
+TEST(CelebaIndex, ByteOrderMarkIsIgnoredInEveryFile) {
+  const std::string bom = "\xEF\xBB\xBF";
+  const Table t = make_table(10);
+  for (bool kaggle : {true, false}) {
+    TempDir d;
+    kaggle ? write_kaggle(d.path(), t, "\r\n") : write_original(d.path(), t, "\n");
+    for (const char* name : {"list_attr_celeba", "list_eval_partition"}) {
+      const std::string file = d.file(std::string(name) + (kaggle ? ".csv" : ".txt"));
+      std::ifstream in(file, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      in.close();
+      write(file, bom + text);
+    }
+    const DatasetIndex idx = load_celeba_index({d.path().string(), "Male", {}, {}});
+    ASSERT_EQ(idx.samples.size(), 10u) << kaggle;
+    EXPECT_EQ(idx.samples[0].id, "000001.jpg");
+  }
+  TempDir d;
+  write(d.file("l.csv"), bom + "path,label\na.jpg,1\n");
+  CsvIndexOptions o;
+  o.file = d.file("l.csv");
+  const DatasetIndex idx = load_csv_index(o);
+  ASSERT_EQ(idx.samples.size(), 1u);
+  EXPECT_EQ(idx.samples[0].id, "a.jpg");
+}
+
+TEST(CsvIndex, QuotedFieldsHoldCommasQuotesAndNewlines) {
+  TempDir d;
+  write(d.file("l.csv"),
+        "\"path\",label\r\n\"a,b.jpg\",1\r\n\"say \"\"hi\"\".jpg\",0\r\n"
+        "\"two\nlines.jpg\" , \"1\"\r\nlast.jpg,0\r\n");
+  CsvIndexOptions o;
+  o.file = d.file("l.csv");
+  const DatasetIndex idx = load_csv_index(o);
+  ASSERT_EQ(idx.samples.size(), 4u);
+  EXPECT_EQ(idx.samples[0].id, "a,b.jpg");
+  EXPECT_EQ(idx.samples[1].id, "say \"hi\".jpg");
+  EXPECT_EQ(idx.samples[2].id, "two\nlines.jpg");
+  EXPECT_EQ(idx.samples[2].label, 1);
+  EXPECT_EQ(idx.samples[3].origin, "l.csv:6");  // the quoted newline counts as a line
+  EXPECT_EQ(csv_error("path,label\na.jpg,1\n\"b.jpg,0\nc.jpg,1\n"),
+            "l.csv:3: error: quoted field opened here is never closed");
+  EXPECT_EQ(csv_error("path,label\n\"a\"x.jpg,1\n"),
+            "l.csv:2: error: unexpected text after a closing quote (a quote inside a quoted field "
+            "is written \"\")");
+}
+
+TEST(CelebaIndex, QuotedIdsInKaggleFiles) {
+  TempDir d;
+  std::string attr = header(), part = "image_id,partition\n";
+  attr += row("\"000,1.jpg\"");
+  part += "\"000,1.jpg\",0\n";
+  write(d.file("list_attr_celeba.csv"), attr);
+  write(d.file("list_eval_partition.csv"), part);
+  const DatasetIndex idx = load_celeba_index({d.path().string(), "Male", {}, {}});
+  ASSERT_EQ(idx.samples.size(), 1u);
+  EXPECT_EQ(idx.samples[0].id, "000,1.jpg");
+}
+
+TEST(CsvIndex, NulByteInPathIsRejectedWithFileAndLine) {
+  using namespace std::string_literals;
+  EXPECT_EQ(csv_error("path,label\na.jpg,1\nb.jpg\0/../x.jpg,0\n"s),
+            "l.csv:3: error: path 'b.jpg\\x00/../x.jpg' contains a NUL byte");
+  const std::string part = "image_id,partition\n000001.jpg,0\n";
+  EXPECT_EQ(kaggle_error(header() + row("000001.jpg\0x"s), part),
+            "list_attr_celeba.csv:2: error: image id '000001.jpg\\x00x' contains a NUL byte");
+}
+
+TEST(CsvIndex, OversizedIntegerLabelNamesFileLineAndColumn) {
+  EXPECT_EQ(csv_error("path,label\na.jpg,1\nb.jpg,12345678901234567890\n"),
+            "l.csv:3: error: column 'label': label '12345678901234567890' is not an integer in "
+            "[0, 9223372036854775807]");
+}
+
+TEST(CsvIndex, ClassNamesAreTheDistinctIntegerValues) {
+  TempDir d;
+  write(d.file("l.csv"), "path,label\na.jpg,2000000000\nb.jpg,0\nc.jpg,2000000000\n");
+  CsvIndexOptions o;
+  o.file = d.file("l.csv");
+  const DatasetIndex idx = load_csv_index(o);
+  EXPECT_EQ(idx.class_names, (std::vector<std::string>{"0", "2000000000"}));
+  ASSERT_EQ(idx.samples.size(), 3u);
+  EXPECT_EQ(idx.samples[0].label, 2000000000);
+  EXPECT_EQ(idx.samples[1].label, 0);
+}
+
+TEST(DirectoryIndex, SymlinkLoopsAreSkippedAndListed) {
+  TempDir d;
+  for (const char* f : {"cats/a.jpg", "cats/deep/b.jpg", "dogs/c.jpg"}) write(d.file(f), "x");
+  fs::create_symlink("loop.jpg", d.path() / "cats" / "loop.jpg");   // points at itself
+  fs::create_symlink("self", d.path() / "cats" / "deep" / "self");  // loop in a sub-folder
+  fs::create_symlink("ring", d.path() / "ring");                    // loop among the classes
+  fs::create_directory_symlink("..", d.path() / "dogs" / "up");     // not entered
+  const DatasetIndex idx = load_directory_index(d.path().string());
+  EXPECT_EQ(idx.class_names, (std::vector<std::string>{"cats", "dogs"}));
+  ASSERT_EQ(idx.samples.size(), 3u);
+  EXPECT_EQ(idx.samples[0].id, "cats/a.jpg");
+  EXPECT_EQ(idx.samples[1].id, "cats/deep/b.jpg");
+  EXPECT_EQ(idx.samples[2].id, "dogs/c.jpg");
+  ASSERT_EQ(idx.skipped.size(), 3u);
+  std::string all;
+  for (const auto& s : idx.skipped) all += s + "\n";
+  for (const char* name : {"/cats/loop.jpg: ", "/cats/deep/self: ", "/ring: "}) {
+    EXPECT_NE(all.find(d.path().string() + name), std::string::npos) << all;
+  }
+  EXPECT_NE(all.find("Too many levels of symbolic links"), std::string::npos) << all;
 }
 
 }  // namespace

@@ -6,6 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "pipeline/registry.h"
 #include "pipeline/runner.h"
@@ -211,6 +215,77 @@ TEST_F(BadImages, EachKindFailsUnderPolicyFail) {
     EXPECT_NE(r.report.error.find(image(which)), std::string::npos) << r.report.error;
     EXPECT_NE(r.report.error.find(reason), std::string::npos) << r.report.error;
   }
+}
+
+// Routes every stage logger (cloned from the default one) into a string.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out_);
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("capture", sink));
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string text() const { return out_.str(); }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+TEST_F(DataStages, ControlCharactersFromIndexFilesAreEscapedInLogsAndErrors) {
+  const std::string csv = (*root_ / "escape.csv").string();
+  std::ofstream(csv, std::ios::trunc) << "path,label\n"
+                                      << image(1) << ",0\n\"bad\x1b[31m\nname.jpg\",1\n";
+  auto toml = [&](const char* policy) {
+    return "[stages.index]\nuse = \"csv.index\"\nfile = \"" + csv +
+           "\"\n[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\npolicy = \"" + policy +
+           "\"\n[stages.out]\nuse = \"test.collect\"\ninput = \"decode\"\n";
+  };
+  const std::string escaped = (*root_ / "bad").string() + "\\x1b[31m\\nname.jpg";
+  std::string log;
+  {
+    LogCapture capture;
+    const Result r = run_toml(toml("skip"), 2);
+    ASSERT_EQ(r.report.status, RunStatus::kCompleted) << r.report.error;
+    log = capture.text();
+  }
+  EXPECT_NE(log.find("skipping " + escaped + " (escape.csv:3): missing_file"), std::string::npos)
+      << log;
+  EXPECT_EQ(log.find('\x1b'), std::string::npos) << log;
+  const Result failed = run_toml(toml("fail"), 2);
+  ASSERT_EQ(failed.report.status, RunStatus::kFailed);
+  EXPECT_NE(failed.report.error.find("Sample " + escaped + " (escape.csv:3)"), std::string::npos)
+      << failed.report.error;
+  EXPECT_EQ(failed.report.error.find_first_of("\n\x1b"), std::string::npos) << failed.report.error;
+}
+
+TEST(DirIndexStage, ASymlinkLoopIsSkippedWarnedAndCounted) {
+  const fs::path root =
+      fs::temp_directory_path() / ("sluice_dir_index_" + std::to_string(::getpid()));
+  fs::create_directories(root / "cats");
+  fs::create_directories(root / "dogs");
+  std::ofstream(root / "cats" / "a.jpg") << "x";
+  std::ofstream(root / "dogs" / "b.jpg") << "x";
+  fs::create_symlink("loop", root / "dogs" / "loop");
+  std::string log;
+  Result r;
+  {
+    LogCapture capture;
+    r = run_toml("[stages.index]\nuse = \"dir.index\"\nroot = \"" + root.string() +
+                     "\"\n[stages.out]\nuse = \"test.collect\"\ninput = \"index\"\n",
+                 1);
+    log = capture.text();
+  }
+  fs::remove_all(root);
+  ASSERT_EQ(r.report.status, RunStatus::kCompleted) << r.report.error;
+  int samples = 0;
+  for (const Packet& p : r.packets) samples += p.is_control ? 0 : 1;
+  EXPECT_EQ(samples, 2);
+  EXPECT_EQ(r.report.counters.at("index.skipped_entries"), 1);
+  EXPECT_NE(log.find("skipped " + (root / "dogs" / "loop").string() +
+                     ": Too many levels of symbolic links"),
+            std::string::npos)
+      << log;
 }
 
 TEST(DataStageHarness, AugmentIsKeyedOnSampleIndexAndEpoch) {

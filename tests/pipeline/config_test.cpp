@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "pipeline/config.h"
@@ -122,8 +124,9 @@ input = "numbers"
 use = "test.jitter"
 input = "text"
 )"));
-  expect_one(errors, 10, 9, "port type mismatch: stage 'add' (test.jitter) takes Int but its "
-                            "input 'text' (test.to_string) produces String");
+  expect_one(errors, 10, 9,
+             "port type mismatch: stage 'add' (test.jitter) takes Int but its "
+             "input 'text' (test.to_string) produces String");
 }
 
 TEST(Config, CycleIsReported) {
@@ -156,7 +159,8 @@ use = "test.count"
 use = "test.jitter"
 input = "numbrs"
 )"));
-  expect_one(errors, 6, 9, "input 'numbrs' is dangling: no stage has that id; did you mean 'numbers'?");
+  expect_one(errors, 6, 9,
+             "input 'numbrs' is dangling: no stage has that id; did you mean 'numbers'?");
 }
 
 TEST(Config, TransformWithoutInputIsDangling) {
@@ -183,6 +187,25 @@ include = ["graphs/nope.toml"]
       << errors[0].message;
 }
 
+TEST(Config, IncludeOfADirectoryOrDeviceSaysWhatItIs) {
+  const fs::path dir = fs::temp_directory_path() / ("sluice_cfg_dir_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto errors = errors_of("[pipeline]\ninclude = [\"" + dir.string() + "\", \"/dev/null\"]\n");
+  fs::remove_all(dir);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0].message, "included file '" + dir.string() +
+                                   "' cannot be read: the config file is a directory, not a "
+                                   "regular file");
+  EXPECT_EQ(errors[1].message,
+            "included file '/dev/null' cannot be read: the config file is a character device, "
+            "not a regular file");
+  std::vector<Diagnostic> top;
+  load_config(fs::temp_directory_path().string(), {}, top);
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].message,
+            "cannot read config: the config file is a directory, not a regular file");
+}
+
 TEST(Config, SyntaxErrorHasPosition) {
   auto errors = errors_of(text(R"(
 [stages.numbers]
@@ -190,7 +213,8 @@ use = "test.count
 )"));
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].where.line, 2);
-  EXPECT_EQ(format_diagnostic(errors[0]).rfind("test.toml:2:", 0), 0u) << format_diagnostic(errors[0]);
+  EXPECT_EQ(format_diagnostic(errors[0]).rfind("test.toml:2:", 0), 0u)
+      << format_diagnostic(errors[0]);
 }
 
 TEST(Config, ReportsEveryErrorAtOnce) {
@@ -232,9 +256,9 @@ concurrency = 4
 
 TEST(Config, SetOverridesParameterAndPipelineKeys) {
   Registry registry = testing::test_registry();
-  ValidatedGraph g = load_pipeline_string(text(kValid), "test.toml",
-                                          {"numbers.count=7", "pipeline.seed=11", "add.concurrency=2"},
-                                          registry);
+  ValidatedGraph g =
+      load_pipeline_string(text(kValid), "test.toml",
+                           {"numbers.count=7", "pipeline.seed=11", "add.concurrency=2"}, registry);
   EXPECT_EQ(g.find("numbers")->params.get_int("count"), 7);
   EXPECT_EQ(g.settings.seed, 11);
   EXPECT_EQ(g.find("add")->concurrency.limit, 2u);
@@ -336,7 +360,8 @@ TEST(Config, SetWithUnknownKeyIsReportedAgainstTheOverride) {
 TEST(Config, SetOnUnknownStageSuggests) {
   auto errors = errors_of(text(kValid), {"numbrs.count=7"});
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].message.find("no stage 'numbrs' in this pipeline; did you mean 'numbers'?"), std::string::npos);
+  EXPECT_NE(errors[0].message.find("no stage 'numbrs' in this pipeline; did you mean 'numbers'?"),
+            std::string::npos);
 }
 
 // A bare --set word is taken as a string; bytes that are not UTF-8 cannot be a TOML
@@ -405,7 +430,8 @@ include = ["../graphs/base.toml"]
   GraphConfig c = load_config((dir_ / "configs/run.toml").string(), {}, errors);
   validate(c, registry, errors);
   ASSERT_EQ(errors.size(), 1u);
-  EXPECT_NE(errors[0].where.file.find("graphs/base.toml"), std::string::npos) << errors[0].where.file;
+  EXPECT_NE(errors[0].where.file.find("graphs/base.toml"), std::string::npos)
+      << errors[0].where.file;
   EXPECT_EQ(errors[0].where.line, 3);
   EXPECT_EQ(errors[0].where.column, 9);
 }
@@ -438,7 +464,8 @@ TEST(Registry, DuplicateNamesBothOrigins) {
     r.add<testing::Jitter>(StageSpec("test.jitter").transform(kIntPort, kIntPort));
     FAIL() << "expected DuplicateStageError";
   } catch (const DuplicateStageError& e) {
-    EXPECT_NE(std::string(e.what()).find("by tests and by libother.so"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("by tests and by libother.so"), std::string::npos)
+        << e.what();
   }
 }
 

@@ -112,8 +112,9 @@ std::optional<ValidatedGraph> load_validated(const std::string& config_path,
       errors.push_back({where, e.what()});
     }
   }
+  // An empty config is validated too: validate() refuses a pipeline without stages.
   ValidatedGraph graph;
-  if (!config.stages.empty()) graph = validate(config, registry, errors);
+  if (errors.empty() || !config.stages.empty()) graph = validate(config, registry, errors);
   if (!errors.empty()) {
     print_diagnostics(std::cerr, errors);
     print_torch_note(std::cerr, errors);

@@ -10,6 +10,7 @@
 #include "stages/data/jpeg_decoder.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
+#include "tools/sluice/image_output.h"
 
 namespace sluice::cli {
 namespace {
@@ -66,6 +67,10 @@ int augment_cmd(const std::vector<std::string>& args) {
               << "')\n";
     return kExitConfigError;
   }
+  if (std::string bad = check_image_output(output); !bad.empty()) {
+    std::cerr << "sluice augment: " << bad << '\n';
+    return kExitConfigError;
+  }
   Image src;
   const data::DecodeResult r = data::decode_image_file(input, {}, data::heap_buffer, src);
   if (!r.ok()) {
@@ -86,10 +91,8 @@ int augment_cmd(const std::vector<std::string>& args) {
   }
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  try {
-    if (!cv::imwrite(output, bgr)) throw std::runtime_error("cannot write");
-  } catch (const std::exception& e) {
-    std::cerr << "sluice augment: " << output << ": " << e.what() << '\n';
+  if (std::string failed = write_image(output, bgr); !failed.empty()) {
+    std::cerr << "sluice augment: " << failed << '\n';
     return kExitFailure;
   }
   std::cout << input << " (" << src.width << "x" << src.height << ") -> " << output << " (" << width

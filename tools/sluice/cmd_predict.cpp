@@ -11,6 +11,7 @@
 
 #include "stages/train/predict_images.h"
 #include "stages/train/trainer.h"
+#include "stages/train/vgg.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
 
@@ -106,7 +107,7 @@ int predict_cmd(const std::vector<std::string>& args) {
       }
     }
   } catch (const std::exception& e) {
-    std::cerr << "sluice predict: " << e.what() << "\n";
+    std::cerr << "sluice predict: " << train::error_message(e) << "\n";
     return kExitFailure;
   }
   return kExitOk;

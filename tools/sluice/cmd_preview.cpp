@@ -14,6 +14,7 @@
 #include "pipeline/runner.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
+#include "tools/sluice/image_output.h"
 
 namespace sluice::cli {
 namespace {
@@ -69,6 +70,11 @@ int preview_cmd(const std::vector<std::string>& args) {
   if (!option_ok("preview", "count",
                  ParamSpec::integer("count", 16, "images in the grid").range(1, kMaxPreviewImages),
                  count)) {
+    return kExitConfigError;
+  }
+  if (std::string bad = check_image_output(out_path); !bad.empty()) {
+    std::cerr << "sluice preview: " << bad << '
+';
     return kExitConfigError;
   }
   Registry registry = make_registry({});
@@ -142,10 +148,8 @@ int preview_cmd(const std::vector<std::string>& args) {
     const int x = gap + (i % cols) * (tile_w + gap), y = gap + (i / cols) * (tile_h + gap);
     bgr.copyTo(grid(cv::Rect(x, y, im.width, im.height)));
   }
-  try {
-    if (!cv::imwrite(out_path, grid)) throw std::runtime_error("cannot write");
-  } catch (const std::exception& e) {
-    std::cerr << "sluice preview: " << out_path << ": " << e.what() << '\n';
+  if (std::string failed = write_image(out_path, grid); !failed.empty()) {
+    std::cerr << "sluice preview: " << failed << '\n';
     return kExitFailure;
   }
   std::cout << "wrote " << n << " images from stage '" << tap << "' to " << out_path << '\n';

@@ -8,6 +8,7 @@
 
 #include "pipeline/plugin.h"
 #include "tools/sluice/command.h"
+#include "tools/sluice/image_output.h"
 
 namespace sluice::cli {
 
@@ -22,7 +23,8 @@ void print_usage(std::ostream& out) {
   out << "sluice " << SLUICE_VERSION << " — dataflow pipelines for ML training data\n\n"
       << "usage: sluice COMMAND [OPTIONS]\n\ncommands:\n";
   auto all = commands();
-  std::sort(all.begin(), all.end(), [](const Command& a, const Command& b) { return a.name < b.name; });
+  std::sort(all.begin(), all.end(),
+            [](const Command& a, const Command& b) { return a.name < b.name; });
   for (const auto& c : all) {
     out << "  " << c.name << std::string(c.name.size() < 10 ? 10 - c.name.size() : 1, ' ')
         << c.summary << '\n';
@@ -36,6 +38,7 @@ void print_usage(std::ostream& out) {
 
 int main(int argc, char** argv) {
   using namespace sluice::cli;
+  silence_opencv_logging();
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_usage(std::cout);
