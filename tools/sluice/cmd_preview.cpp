@@ -73,8 +73,7 @@ int preview_cmd(const std::vector<std::string>& args) {
     return kExitConfigError;
   }
   if (std::string bad = check_image_output(out_path); !bad.empty()) {
-    std::cerr << "sluice preview: " << bad << '
-';
+    std::cerr << "sluice preview: " << bad << '\n';
     return kExitConfigError;
   }
   Registry registry = make_registry({});
