@@ -474,8 +474,10 @@ struct CsvIndexRow {
   int64_t line;
 };
 
-// Integer labels (every label all digits) keep their value; class_names lists
-// the distinct values seen, in increasing order.
+// Integer labels (every label all digits): class_names lists the distinct values
+// seen, in increasing order, and each label becomes its value's position there
+// (so labels 0..N-1 keep their value, and sparse ones such as 3 and 7 become 0
+// and 1, named "3" and "7").
 std::vector<int64_t> integer_labels(const std::vector<CsvIndexRow>& rows, const std::string& file,
                                     const std::string& column,
                                     std::vector<std::string>& class_names) {
@@ -493,7 +495,12 @@ std::vector<int64_t> integer_labels(const std::vector<CsvIndexRow>& rows, const 
     labels.push_back(v);
     seen.insert(v);
   }
-  for (int64_t v : seen) class_names.push_back(std::to_string(v));
+  std::map<int64_t, int64_t> class_ids;
+  for (int64_t v : seen) {
+    class_ids[v] = static_cast<int64_t>(class_names.size());
+    class_names.push_back(std::to_string(v));
+  }
+  for (int64_t& label : labels) label = class_ids[label];
   return labels;
 }
 

@@ -211,8 +211,8 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
     ok = require_column(header, split_column, "split_column", file, ctx) && ok;
   std::error_code ec;
   if (!ok || fs::file_size(file, ec) > kSpecScanLimitBytes || ec) return out;
-  // Mirrors load_csv_index: integer labels name classes 0..max, others their
-  // sorted distinct values.
+  // Mirrors load_csv_index: the classes are the distinct labels, integers in
+  // numeric order, names in sorted order.
   const auto label_col = static_cast<size_t>(
       std::find(header.begin(), header.end(), p.get_string("label_column")) - header.begin());
   const auto split_col =
@@ -220,7 +220,7 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   std::set<std::string> names;
   std::vector<std::string> seen_splits;
   bool all_int = true;
-  int64_t max_label = -1;
+  std::set<std::pair<size_t, std::string>> integers;  // (digits, text): numeric order
   while (std::getline(in, line)) {
     const auto row = split_on(trim(line), ',');
     if (row.size() != header.size() || row[label_col].empty()) continue;
@@ -228,8 +228,9 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
     names.insert(v);
     if (v.find_first_not_of("0123456789") != std::string::npos) {
       all_int = false;
-    } else if (v.size() < 18) {
-      max_label = std::max<int64_t>(max_label, std::stoll(v));
+    } else {
+      const std::string digits = v.substr(std::min(v.find_first_not_of('0'), v.size() - 1));
+      integers.emplace(digits.size(), digits);
     }
     if (!split_column.empty() &&
         std::find(seen_splits.begin(), seen_splits.end(), row[split_col]) == seen_splits.end()) {
@@ -240,7 +241,7 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   set_stream(p, splits, out);
   std::vector<std::string> classes;
   if (all_int) {
-    for (int64_t i = 0; i <= max_label; ++i) classes.push_back(std::to_string(i));
+    for (const auto& [size, digits] : integers) classes.push_back(digits);
   } else {
     classes.assign(names.begin(), names.end());
   }

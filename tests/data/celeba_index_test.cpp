@@ -421,6 +421,7 @@ TEST(CsvIndex, OversizedIntegerLabelNamesFileLineAndColumn) {
             "[0, 9223372036854775807]");
 }
 
+// Each label is an index into class_names, which lists the distinct values.
 TEST(CsvIndex, ClassNamesAreTheDistinctIntegerValues) {
   TempDir d;
   write(d.file("l.csv"), "path,label\na.jpg,2000000000\nb.jpg,0\nc.jpg,2000000000\n");
@@ -429,8 +430,9 @@ TEST(CsvIndex, ClassNamesAreTheDistinctIntegerValues) {
   const DatasetIndex idx = load_csv_index(o);
   EXPECT_EQ(idx.class_names, (std::vector<std::string>{"0", "2000000000"}));
   ASSERT_EQ(idx.samples.size(), 3u);
-  EXPECT_EQ(idx.samples[0].label, 2000000000);
+  EXPECT_EQ(idx.samples[0].label, 1);
   EXPECT_EQ(idx.samples[1].label, 0);
+  EXPECT_EQ(idx.samples[2].label, 1);
 }
 
 TEST(DirectoryIndex, SymlinkLoopsAreSkippedAndListed) {
