@@ -24,6 +24,16 @@ bool is_run_file(const std::string& file_name) {
   return false;
 }
 
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  for (const std::string& name : folder_entries(dir)) {
+    if (name.find(".tmp.") == std::string::npos || !is_run_file(name)) continue;
+    std::error_code ec;
+    if (fs::remove(fs::path(dir) / name, ec)) removed.push_back(name);
+  }
+  return removed;
+}
+
 std::vector<std::string> folder_entries(const std::string& dir) {
   std::vector<std::string> names;
   std::error_code ec;

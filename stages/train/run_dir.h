@@ -37,6 +37,11 @@ std::string output_dir_conflict(const RunDirRequest& request);
 // their names.
 std::vector<std::string> remove_run_files(const std::string& dir);
 
+// Removes the temporaries that an atomic write killed in its last instant (between
+// naming the finished file and renaming it over the target) left in `dir`; the
+// target itself is whole. Returns their names.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+
 // The resolved config as a run records it (OUTPUT_DIR/config.toml, checkpoints):
 // `overwrite = true` of stage `stage_id` becomes false, so that running the
 // recorded file never empties the run it came from.

@@ -208,6 +208,9 @@ class TrainVgg : public Sink {
                                 params_.get_bool("overwrite")};
     const std::string conflict = output_dir_conflict(request);
     if (!conflict.empty()) throw std::runtime_error(conflict);
+    for (const std::string& name : remove_stale_temporaries(output_dir_)) {
+      ctx.log().info("removed {}, left by a write that was killed", name);
+    }
     if (request.overwrite) {
       const auto removed = remove_run_files(output_dir_);
       if (!removed.empty()) {

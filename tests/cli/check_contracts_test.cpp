@@ -110,7 +110,8 @@ TEST_F(CheckContracts, TheBaselineIsAccepted) {
 
 TEST_F(CheckContracts, ZoomRangeMustBeOrdered) {
   const std::string text = pipeline("zoom = [2, 1]\n", "output_dir = \"" + run_dir("z") + "\"\n");
-  expect_refused(check("zoom", text), text, "zoom", "zoom: the range must satisfy 0 < lo <= hi");
+  expect_refused(check("zoom", text), text, "zoom",
+                 "zoom: the pair [lo, hi] must satisfy 0 < lo <= hi <= 10");
 }
 
 TEST_F(CheckContracts, RescaleAndNormalizeExcludeEachOther) {

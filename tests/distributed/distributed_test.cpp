@@ -163,7 +163,8 @@ class Distributed : public ::testing::Test {
       << "[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
       << "[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\nwidth = 32\n"
       << "height = 32\nnormalize = \"none\"\nrescale = 0.00392156862745098\n"
-      << "[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = " << batch_size << "\n"
+      << "[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = " << batch_size
+      << "\n"
       << "[stages.train]\nuse = \"train.vgg\"\ninput = \"batch\"\narch = \"vgg11\"\n"
       << "width_divisor = 32\nhead = \"gap\"\nfreeze = \"none\"\noptimizer = \"sgd\"\n"
       << "lr = 0.05\nmomentum = 0.9\ndevice = \"cpu\"\nseed = 1\npatience = 0\n"
@@ -246,8 +247,8 @@ TEST(LaunchEnv, ReadsTorchrunVariablesAndRejectsInconsistentOnes) {
 }
 
 // The two-rank tests run on CPU, over Gloo.
-#define SKIP_WITHOUT_GLOO()                                                                   \
-  if (!sluice::train::Distributed::has_backend("gloo")) {                                     \
+#define SKIP_WITHOUT_GLOO()                                                                    \
+  if (!sluice::train::Distributed::has_backend("gloo")) {                                      \
     GTEST_SKIP() << "this build has no Gloo backend (its LibTorch came without gloo headers)"; \
   }
 
@@ -312,8 +313,12 @@ TEST_F(Distributed, KilledOrHungRankFailsTheOtherWithinTheTimeout) {
   for (const int signal : {SIGKILL, SIGSTOP}) {
     const int port = free_port();
     const std::string tag = signal == SIGKILL ? "killed" : "stopped";
-    Child r0({"run", cfg.string()}, rank_env(0, 2, port, "8"), dir_ / "failures" / (tag + "0.txt"));
-    Child r1({"run", cfg.string()}, rank_env(1, 2, port, "8"), dir_ / "failures" / (tag + "1.txt"));
+    // Each pair writes a run folder of its own: runs never overwrite each other.
+    const std::string out = "train.output_dir=\"" + (dir_ / "failures" / tag).string() + "\"";
+    Child r0({"run", cfg.string(), "--set", out}, rank_env(0, 2, port, "8"),
+             dir_ / "failures" / (tag + "0.txt"));
+    Child r1({"run", cfg.string(), "--set", out}, rank_env(1, 2, port, "8"),
+             dir_ / "failures" / (tag + "1.txt"));
     const auto deadline = Clock::now() + std::chrono::seconds(60);
     while (!r0.log_contains("epoch 1:") && Clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
