@@ -13,26 +13,16 @@
 
 #include <gtest/gtest.h>
 
+#include "run_command.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Result {
-  int code = -1;
-  std::string out;  // stdout and stderr together
-};
+using cli_test::Result;
 
 Result sluice(const std::string& args, const std::string& prefix = "") {
-  const std::string cmd = prefix + std::string(SLUICE_BINARY) + " " + args + " 2>&1";
-  Result r;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  return cli_test::run_command(prefix + std::string(SLUICE_BINARY) + " " + args);
 }
 
 // "FILE:LINE:COL" of the value of the first `key = ` in `text`.
