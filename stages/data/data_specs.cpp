@@ -7,9 +7,11 @@
 #include <set>
 #include <sstream>
 
+#include "pipeline/file_read.h"
 #include "pipeline/payloads.h"
 #include "pipeline/suggest.h"
 #include "stages/data/celeba_index.h"
+#include "stages/data/csv_rows.h"
 
 namespace sluice::data {
 namespace fs = std::filesystem;
@@ -198,19 +200,28 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   if (split_column.empty()) splits = {"train"};
   set_stream(p, splits, out);
   if (!regular_file(file, "CSV index", "file", ctx)) return out;
-  std::ifstream in(file);
-  std::string line;
-  if (!in || !std::getline(in, line)) {
+  // The whole file when it is small enough to scan, else its first line.
+  std::error_code ec;
+  const bool scan = fs::file_size(file, ec) <= kSpecScanLimitBytes && !ec;
+  std::string text;
+  if (scan) {
+    text = read_regular_file(file, kSpecScanLimitBytes, "CSV index");
+  } else {
+    std::ifstream in(file);
+    std::getline(in, text);
+  }
+  CsvRows rows(strip_bom(text), file);
+  CsvRecord record;
+  if (!rows.next(record)) {
     ctx.error("file", file + ": cannot read a header line");
     return out;
   }
-  const auto header = split_on(trim(line), ',');
+  const std::vector<std::string> header = record.fields;
   bool ok = require_column(header, p.get_string("path_column"), "path_column", file, ctx);
   ok = require_column(header, p.get_string("label_column"), "label_column", file, ctx) && ok;
   if (!split_column.empty())
     ok = require_column(header, split_column, "split_column", file, ctx) && ok;
-  std::error_code ec;
-  if (!ok || fs::file_size(file, ec) > kSpecScanLimitBytes || ec) return out;
+  if (!ok || !scan) return out;
   // Mirrors load_csv_index: the classes are the distinct labels, integers in
   // numeric order, names in sorted order.
   const auto label_col = static_cast<size_t>(
@@ -221,8 +232,8 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   std::vector<std::string> seen_splits;
   bool all_int = true;
   std::set<std::pair<size_t, std::string>> integers;  // (digits, text): numeric order
-  while (std::getline(in, line)) {
-    const auto row = split_on(trim(line), ',');
+  while (rows.next(record)) {
+    const std::vector<std::string>& row = record.fields;
     if (row.size() != header.size() || row[label_col].empty()) continue;
     const std::string& v = row[label_col];
     names.insert(v);
