@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <unordered_map>
 
@@ -40,16 +41,26 @@ SourceLocation location(const toml::source_region& src, const std::string& fallb
 
 std::string toml_type_name(const toml::node& node) {
   switch (node.type()) {
-    case toml::node_type::table: return "table";
-    case toml::node_type::array: return "array";
-    case toml::node_type::string: return "string";
-    case toml::node_type::integer: return "integer";
-    case toml::node_type::floating_point: return "float";
-    case toml::node_type::boolean: return "bool";
-    case toml::node_type::date: return "date";
-    case toml::node_type::time: return "time";
-    case toml::node_type::date_time: return "date-time";
-    default: return "unknown";
+    case toml::node_type::table:
+      return "table";
+    case toml::node_type::array:
+      return "array";
+    case toml::node_type::string:
+      return "string";
+    case toml::node_type::integer:
+      return "integer";
+    case toml::node_type::floating_point:
+      return "float";
+    case toml::node_type::boolean:
+      return "bool";
+    case toml::node_type::date:
+      return "date";
+    case toml::node_type::time:
+      return "time";
+    case toml::node_type::date_time:
+      return "date-time";
+    default:
+      return "unknown";
   }
 }
 
@@ -361,13 +372,13 @@ class Loader {
   void set_pipeline_key(const std::string& k, const toml::node& node, const SourceLocation& kw,
                         const SourceLocation& vw, const std::string& dir) {
     PipelineSettings& s = config_.settings;
-    auto want_int = [&](int64_t& out, int64_t lo) {
+    auto want_int = [&](int64_t& out, int64_t lo, int64_t hi, const char* why = "") {
       auto v = node.value_exact<int64_t>();
       if (!v) {
         error(vw, "pipeline." + k + " must be an integer, not " + toml_type_name(node));
-      } else if (*v < lo) {
-        error(vw, "pipeline." + k + " must be >= " + std::to_string(lo) + ", got " +
-                      std::to_string(*v));
+      } else if (*v < lo || *v > hi) {
+        error(vw, "pipeline." + k + " must be in [" + std::to_string(lo) + ", " +
+                      std::to_string(hi) + "]" + why + ", got " + std::to_string(*v));
       } else {
         out = *v;
       }
@@ -385,11 +396,13 @@ class Loader {
     } else if (k == "description") {
       want_string(s.description);
     } else if (k == "threads") {
-      want_int(s.threads, 0);
+      want_int(s.threads, 0, 4096, " (0: all cores)");
     } else if (k == "max_in_flight") {
-      want_int(s.max_in_flight, 1);
+      // The source holds its next item while the limiter admits the others, so one
+      // item in flight cannot be honoured; the CLI's --max-in-flight says the same.
+      want_int(s.max_in_flight, 2, int64_t{1} << 20, " (the source holds one more item)");
     } else if (k == "seed") {
-      want_int(s.seed, 0);
+      want_int(s.seed, 0, std::numeric_limits<int64_t>::max());
     } else if (k == "chain") {
       auto v = node.value_exact<bool>();
       if (!v) {

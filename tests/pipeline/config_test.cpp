@@ -94,9 +94,9 @@ count = -4
 TEST(Config, NonFiniteFloatsAreRefusedAtTheirPosition) {
   const std::string head = "[stages.k]\nuse = \"test.kinds\"\ninput = \"n\"\n";
   const std::string tail = "[stages.n]\nuse = \"test.count\"\n";
-  const std::pair<const char*, const char*> cases[] = {
-      {"nan", "nan"}, {"+nan", "nan"}, {"-nan", "nan"},
-      {"inf", "inf"}, {"+inf", "inf"}, {"-inf", "-inf"}};
+  const std::pair<const char*, const char*> cases[] = {{"nan", "nan"},  {"+nan", "nan"},
+                                                       {"-nan", "nan"}, {"inf", "inf"},
+                                                       {"+inf", "inf"}, {"-inf", "-inf"}};
   for (const auto& [toml, shown] : cases) {
     const std::string got = std::string("got ") + shown;
     expect_one(errors_of(head + "ratio = " + toml + "\n" + tail), 4, 9,
@@ -276,6 +276,24 @@ chain = 1
                    .settings.chain);
 }
 
+// One item in flight cannot be honoured (the source holds its next item), so the
+// config refuses it as --max-in-flight does, instead of running with 2.
+TEST(Config, PipelineLimitsAreCheckedWithTheirRange) {
+  expect_one(errors_of(text(R"(
+[pipeline]
+max_in_flight = 1
+)") + text(kValid)),
+             2, 17, "pipeline.max_in_flight must be in [2, 1048576]");
+  expect_one(errors_of(text(kValid), {"pipeline.threads=-1"}), 1, 18,
+             "pipeline.threads must be in [0, 4096]");
+  expect_one(errors_of(text(kValid), {"pipeline.threads=5000"}), 1, 18,
+             "pipeline.threads must be in [0, 4096]");
+  Registry registry = testing::test_registry();
+  EXPECT_EQ(load_pipeline_string(text(kValid), "test.toml", {"pipeline.max_in_flight=2"}, registry)
+                .settings.max_in_flight,
+            2);
+}
+
 TEST(ResolvedConfig, LoadsBackAsTheSameGraph) {
   Registry registry = testing::test_registry();
   const std::string toml = text(R"(
@@ -367,15 +385,14 @@ TEST(Config, SetOnUnknownStageSuggests) {
 // A bare --set word is taken as a string; bytes that are not UTF-8 cannot be a TOML
 // string, and the resolved config used to write them back as other characters.
 TEST(Config, SetRejectsAValueThatIsNotUtf8) {
-  expect_one(errors_of(text(kValid), {"pipeline.name=caf\xE9 \xE2\xE2"}), 1, 15,
-             "not valid UTF-8");
+  expect_one(errors_of(text(kValid), {"pipeline.name=caf\xE9 \xE2\xE2"}), 1, 15, "not valid UTF-8");
   expect_one(errors_of(text(kValid), {"pipeline.name=\xF4\x90\x80\x80"}), 1, 15,
              "not valid UTF-8");  // above U+10FFFF
   expect_one(errors_of(text(kValid), {"pipeline.name=\xC0\xAF"}), 1, 15,
              "not valid UTF-8");  // overlong '/'
   Registry registry = testing::test_registry();
-  const ValidatedGraph g =
-      load_pipeline_string(text(kValid), "t.toml", {"pipeline.name=caf\xC3\xA9 \xF0\x9F\x98\x80"}, registry);
+  const ValidatedGraph g = load_pipeline_string(
+      text(kValid), "t.toml", {"pipeline.name=caf\xC3\xA9 \xF0\x9F\x98\x80"}, registry);
   EXPECT_EQ(g.settings.name, "caf\xC3\xA9 \xF0\x9F\x98\x80");
   const ValidatedGraph back = load_pipeline_string(resolved_config_toml(g), "t.toml", {}, registry);
   EXPECT_EQ(back.settings.name, g.settings.name);
