@@ -2,6 +2,7 @@
 
 #include "pipeline/file_read.h"
 #include "stages/data/image_header.h"
+#include "stages/data/png_decoder.h"
 
 #include <turbojpeg.h>
 
@@ -154,8 +155,9 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& 
   return {};
 }
 
-// Every format OpenCV decodes for us has its size read from the header first:
-// imdecode allocates the whole image before it reads any pixel data.
+// Every format but JPEG has its size read from the header first: imdecode
+// allocates the whole image before it reads any pixel data. PNG goes to libpng
+// directly (png_decoder.h), the rest to OpenCV.
 DecodeResult decode_opencv(const uint8_t* data, size_t size, ImageFormat format,
                            const DecodeOptions& options, const PixelAllocator& allocate,
                            Image& out) {
@@ -170,6 +172,7 @@ DecodeResult decode_opencv(const uint8_t* data, size_t size, ImageFormat format,
   }
   if (w <= 0 || h <= 0) return fail(DecodeStatus::kCorrupt, "header gives an empty image");
   if (too_many(w, h, options)) return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
+  if (format == ImageFormat::kPng) return decode_png(data, size, w, h, allocate, out);
   cv::Mat encoded(1, static_cast<int>(size), CV_8U, const_cast<uint8_t*>(data));
   cv::Mat bgr;
   try {

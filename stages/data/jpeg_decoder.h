@@ -1,7 +1,7 @@
 // Image file decoding to 8-bit RGB: libjpeg-turbo (TurboJPEG API) for JPEG --
 // baseline, progressive, grayscale (expanded to RGB), CMYK/YCCK (converted, Adobe
 // inverted convention as written by Photoshop), any chroma subsampling, restart
-// markers -- and OpenCV for PNG, BMP and other formats.
+// markers -- libpng for PNG (png_decoder.h) and OpenCV for BMP, TIFF, PNM, WebP.
 //
 // Bad inputs are classified, not thrown, so a pipeline can skip them cheaply.
 // The pixel limit is checked from the header (JPEG SOF, PNG IHDR, BMP info

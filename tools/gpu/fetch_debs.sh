@@ -49,7 +49,7 @@ dev_packages=(
   libtbb-dev libtomlplusplus-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libboost-program-options-dev libboost-program-options1.74-dev libboost1.74-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libturbojpeg0-dev libgtest-dev libgmock-dev
+  libturbojpeg0-dev libpng-dev libgtest-dev libgmock-dev
 )
 # The shared libraries sluice links (directly, or through the dev packages' CMake
 # targets, which must all exist: TBB's config names tbbmalloc, its proxy and tbbbind).
@@ -57,7 +57,7 @@ seed_libs=(
   libopencv_core.so.406 libopencv_imgproc.so.406 libopencv_imgcodecs.so.406
   libtbb.so.12 libtbbmalloc.so.2 libtbbmalloc_proxy.so.2 libtbbbind_2_5.so.3
   libturbojpeg.so.0 libspdlog.so.1.10 libfmt.so.9 libboost_program_options.so.1.74.0
-  libtomlplusplus.so.3
+  libtomlplusplus.so.3 libpng16.so.16
 )
 # Provided by the GPU machine itself (the compiler's runtime and the C library).
 base_packages=" libc6 libgcc-s1 libstdc++6 "
