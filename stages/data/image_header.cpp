@@ -70,28 +70,34 @@ HeaderStatus tiff_size(const uint8_t* d, size_t n, int& width, int& height) {
   return set(width, height, static_cast<uint64_t>(w), static_cast<uint64_t>(h));
 }
 
-// "P6 <w> <h> ...": whitespace-separated decimal numbers; '#' starts a comment
-// that runs to the end of the line.
+// "P6 <w> <h> ...", read exactly as OpenCV 4.6's PxM decoder reads it
+// (ReadNumber in grfmt_pxm.cpp), since OpenCV decodes these files and the size
+// checked here must be the size it allocates: before each number any run of
+// whitespace and '#' comments (up to and including the next CR or LF), no
+// separator needed after the magic, and the one byte after a number consumed
+// whatever it is (so in "2#..." the '#' ends the number and starts no comment).
 HeaderStatus pnm_size(const uint8_t* d, size_t n, int& width, int& height) {
   size_t pos = 2;
   uint64_t dims[2] = {0, 0};
   for (uint64_t& dim : dims) {
-    bool separated = false;
-    while (pos < n && (pnm_space(d[pos]) || d[pos] == '#')) {
+    while (pos < n && (d[pos] < '0' || d[pos] > '9')) {
       if (d[pos] == '#') {
-        while (pos < n && d[pos] != '\n' && d[pos] != '\r') ++pos;
-      } else {
         ++pos;
+        while (pos < n && d[pos] != '\n' && d[pos] != '\r') ++pos;
+        if (pos < n) ++pos;  // the line end
+      } else if (pnm_space(d[pos])) {
+        ++pos;
+      } else {
+        return HeaderStatus::kInvalid;
       }
-      separated = true;
     }
     if (pos >= n) return HeaderStatus::kTruncated;
-    if (!separated || d[pos] < '0' || d[pos] > '9') return HeaderStatus::kInvalid;
     while (pos < n && d[pos] >= '0' && d[pos] <= '9') {
       dim = dim * 10 + (d[pos++] - '0');
       if (dim > UINT32_MAX) dim = uint64_t{UINT32_MAX} + 1;  // stays "too large"
     }
     if (pos >= n) return HeaderStatus::kTruncated;  // the number may go on
+    ++pos;                                          // the byte that ended it
   }
   return set(width, height, dims[0], dims[1]);
 }
@@ -130,7 +136,10 @@ ImageFormat sniff_image_format(const uint8_t* d, size_t n) {
                  (d[0] == 'M' && d[1] == 'M' && d[2] == 0 && d[3] == 42))) {
     return ImageFormat::kTiff;
   }
-  if (n >= 2 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6') return ImageFormat::kPnm;
+  // OpenCV's PxM signature: 'P', the type digit, then whitespace.
+  if (n >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6' && pnm_space(d[2])) {
+    return ImageFormat::kPnm;
+  }
   if (n >= 12 && std::memcmp(d, "RIFF", 4) == 0 && std::memcmp(d + 8, "WEBP", 4) == 0) {
     return ImageFormat::kWebp;
   }

@@ -541,6 +541,43 @@ TEST(ImageDecoder, TiffPnmAndWebpBombsAreRefusedBeforeDecoding) {
   expect_refused_from_header("WebP VP8L", lossless, "16000x16000");
 }
 
+// The PNM size must be read as OpenCV reads it, or the check guards another size
+// than the one imdecode allocates. OpenCV ends a number with the byte after it,
+// whatever it is, so a '#' right after the width starts no comment: the header
+// below is 60000x60000 to OpenCV (a 10 GB buffer), and was 60000x1 to the old
+// reader, which let it through. Found by the decode fuzzer (2x2 vs 2x5).
+TEST(ImageDecoder, PnmHeaderIsReadAsOpenCvReadsIt) {
+  const std::string hidden = "P6 60000#60000\n1 255\n....";
+  expect_refused_from_header("P6 with '#' after the width", {hidden.begin(), hidden.end()},
+                             "60000x60000");
+  struct Case {
+    std::string header;
+    int width, height;
+  };
+  const Case cases[] = {{"P5\n2# 3\n255\n", 2, 3},
+                        {"P5 2\t3#\n255\n", 2, 3},
+                        {"P5 #c\r2 #c\n3 255 ", 2, 3},
+                        {"P5\n#\n#\n4\n\n5\n255\n", 4, 5},
+                        {"P5 7x9 255 ", 7, 9}};
+  for (const Case& c : cases) {
+    std::vector<uint8_t> bytes(c.header.begin(), c.header.end());
+    bytes.resize(bytes.size() + size_t(c.width) * c.height, 0x80);
+    int w = 0, h = 0;
+    ASSERT_TRUE(read_image_size(bytes.data(), bytes.size(), w, h)) << c.header;
+    EXPECT_EQ(w, c.width) << c.header;
+    EXPECT_EQ(h, c.height) << c.header;
+    Image img;
+    const DecodeResult r = decode(bytes, img);
+    ASSERT_TRUE(r.ok()) << c.header << ": " << r.message;
+    EXPECT_EQ(img.width, c.width) << c.header;
+    EXPECT_EQ(img.height, c.height) << c.header;
+  }
+  const std::string unseparated = "P52 3 255 ......";  // not PNM to OpenCV either
+  Image img;
+  EXPECT_EQ(decode({unseparated.begin(), unseparated.end()}, img).status,
+            DecodeStatus::kNotAnImage);
+}
+
 TEST(ImageDecoder, TiffPnmAndWebpHeadersThatEndEarlyAreTruncated) {
   Image img;
   const std::string pnm = "P6\n61 4";
