@@ -109,15 +109,13 @@ void check_split_names(const std::vector<std::string>& names, DirIndexPlan& plan
   if (names.empty()) plan.problems.push_back({"split", "", "name at least one split"});
   std::vector<std::pair<std::string, std::string>> seen;  // (split, name)
   for (const std::string& name : names) {
-    if (!dir_split_names().contains(name)) {
-      try {
-        split_of(name);
-      } catch (const std::invalid_argument& e) {
-        plan.problems.push_back({"split", "", e.what()});
-      }
+    std::string split;
+    try {
+      split = split_of(name);
+    } catch (const std::invalid_argument& e) {  // "unknown split 'x' (expected ...)"
+      plan.problems.push_back({"split", "", e.what()});
       continue;
     }
-    const std::string split = split_of(name);
     auto it =
         std::find_if(seen.begin(), seen.end(), [&](const auto& s) { return s.first == split; });
     if (it == seen.end()) {
