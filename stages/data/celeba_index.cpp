@@ -234,15 +234,6 @@ std::unordered_map<std::string, int> read_partition(const std::string& file, boo
   return out;
 }
 
-bool is_image_file(const fs::path& p) {
-  static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp",
-                                             ".ppm", ".tif",  ".tiff"};
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return std::tolower(c); });
-  return kExt.count(ext) > 0;
-}
-
 }  // namespace
 
 IndexError::IndexError(const std::string& file, int64_t line, const std::string& message)
@@ -385,85 +376,6 @@ DatasetIndex load_celeba_index(const CelebaOptions& options) {
     s.origin = attr_base + ":" + std::to_string(table.lines[i]);
     index.samples.push_back(std::move(s));
   }
-  return index;
-}
-
-namespace {
-
-// The status of a directory entry, following symlinks; a dangling or looping
-// symlink gives an error code instead of an exception.
-fs::file_status followed_status(const fs::directory_entry& e, std::error_code& ec) {
-  fs::file_status st = e.symlink_status(ec);
-  if (!ec && fs::is_symlink(st)) st = e.status(ec);
-  return st;
-}
-
-// Image files under `dir`, recursively (symlinked sub-folders are not entered,
-// so a symlink loop cannot recurse). Entries that cannot be read (a looping
-// symlink, a folder without permission) go to `skipped` as "PATH: why".
-void list_images(const fs::path& dir, std::vector<fs::path>& files,
-                 std::vector<std::string>& skipped) {
-  std::error_code ec;
-  fs::directory_iterator it(dir, ec);
-  if (ec) {
-    skipped.push_back(printable(dir.string()) + ": " + ec.message());
-    return;
-  }
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    const fs::directory_entry& e = *it;
-    std::error_code sec;
-    const fs::file_status link = e.symlink_status(sec);
-    fs::file_status st = link;
-    if (!sec && fs::is_symlink(link)) st = e.status(sec);
-    if (sec) {
-      skipped.push_back(printable(e.path().string()) + ": " + sec.message());
-    } else if (fs::is_directory(st) && !fs::is_symlink(link)) {
-      list_images(e.path(), files, skipped);
-    } else if (fs::is_regular_file(st) && is_image_file(e.path())) {
-      files.push_back(e.path());
-    }
-  }
-  if (ec) skipped.push_back(printable(dir.string()) + ": " + ec.message());
-}
-
-}  // namespace
-
-DatasetIndex load_directory_index(const std::string& root, const std::string& split) {
-  if (!fs::is_directory(root)) throw IndexError(root, 0, "not a directory");
-  DatasetIndex index;
-  std::error_code ec;
-  fs::directory_iterator it(root, ec);
-  if (ec) throw IndexError(root, 0, "cannot list the folder: " + ec.message());
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    std::error_code sec;
-    const fs::file_status st = followed_status(*it, sec);
-    if (sec) {
-      index.skipped.push_back(printable(it->path().string()) + ": " + sec.message());
-    } else if (fs::is_directory(st)) {
-      index.class_names.push_back(it->path().filename().string());
-    }
-  }
-  if (ec) throw IndexError(root, 0, "cannot list the folder: " + ec.message());
-  std::sort(index.class_names.begin(), index.class_names.end());
-  if (index.class_names.empty()) throw IndexError(root, 0, "no class sub-folders");
-  auto attr_names = std::make_shared<const std::vector<std::string>>();
-  for (size_t label = 0; label < index.class_names.size(); ++label) {
-    std::vector<fs::path> files;
-    list_images(fs::path(root) / index.class_names[label], files, index.skipped);
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      Sample s;
-      s.index = static_cast<int64_t>(index.samples.size());
-      s.split = split;
-      s.id = fs::relative(f, root).string();
-      s.path = f.string();
-      s.label = static_cast<int64_t>(label);
-      s.attr_names = attr_names;
-      s.origin = s.path;
-      index.samples.push_back(std::move(s));
-    }
-  }
-  index.description = "class folders at " + root;
   return index;
 }
 

@@ -1,5 +1,5 @@
-// Dataset indexes: CelebA attribute files (Kaggle CSV and original TXT layouts),
-// class-per-folder directories (Keras flow_from_directory) and generic CSV files.
+// Dataset indexes: CelebA attribute files (Kaggle CSV and original TXT layouts)
+// and generic CSV files; image folders are in dir_index.h.
 //
 // An index is the full, stable list of samples of a dataset; Sample::index is the
 // row number and never changes with the split filter, so augmentation randomness
@@ -56,12 +56,6 @@ CelebaLayout detect_celeba_layout(const std::string& root);
 
 // Reads the attribute and partition files of either layout.
 DatasetIndex load_celeba_index(const CelebaOptions& options);
-
-// One sub-folder per class (sorted class names, label = position), image files
-// sorted within each class, like Keras' flow_from_directory. All samples get
-// `split`. An entry that cannot be read (a symlink loop, a folder without
-// permission) is left out and listed in `skipped`; the rest is read.
-DatasetIndex load_directory_index(const std::string& root, const std::string& split = "train");
 
 struct CsvIndexOptions {
   std::string file;        // the CSV file, with a header line

@@ -12,6 +12,7 @@
 #include "pipeline/suggest.h"
 #include "stages/data/celeba_index.h"
 #include "stages/data/csv_rows.h"
+#include "stages/data/dir_index.h"
 
 namespace sluice::data {
 namespace fs = std::filesystem;
@@ -39,6 +40,12 @@ std::vector<std::string> split_on(const std::string& line, char sep) {
     if (at == std::string::npos) return out;
     start = at + 1;
   }
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) out += (i ? ", " : "") + names[i];
+  return out;
 }
 
 std::string column_list(const std::vector<std::string>& names) {
@@ -171,19 +178,13 @@ ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
 ElementSpec dir_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
   out.type = kSamplePort;
-  set_stream(p, {p.get_string("split")}, out);
-  const std::string& root = p.get_string("root");
-  if (!fs::is_directory(root)) {
-    ctx.error("root", root + " is not a directory");
-    return out;
-  }
-  std::vector<std::string> classes;
-  for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory()) classes.push_back(e.path().filename().string());
-  }
-  std::sort(classes.begin(), classes.end());
+  const DirIndexPlan plan = plan_directory_index(dir_index_options(p));
+  set_stream(p, plan.splits(), out);
+  for (const DirIndexProblem& problem : plan.problems) ctx.error(problem.key, problem.text());
+  if (!plan.problems.empty()) return out;
+  const std::vector<std::string> classes = directory_class_names(plan);
   if (classes.empty()) {
-    ctx.error("root", "no class sub-folders in " + root);
+    ctx.error("root", "no class sub-folders in " + joined(plan.class_roots));
     return out;
   }
   const std::string attribute = classes.size() == 2 ? classes[1] : "class folder";

@@ -23,7 +23,8 @@ inline constexpr uintmax_t kSpecScanLimitBytes = 64ull << 20;
 // Binary label named by `label`; checks that `root` holds a CelebA attribute
 // file whose header has the label and the extra attributes as columns.
 ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx);
-// Label classes: the sorted sub-folder names of `root`.
+// Label classes: the sorted sub-folder names of `root`, or their union over
+// the split folders (dir_index.h); splits: the ones `split` names.
 ElementSpec dir_index_spec(const Params& p, SpecContext& ctx);
 // Checks the columns; below kSpecScanLimitBytes also reads the label column:
 // integers give classes 0..max, names give their sorted distinct values.

@@ -19,6 +19,11 @@
 //   root = "data/flowers"
 //
 //   [stages.index]
+//   use = "dir.index"                # data/flowers/train/<class>/, .../validation/<class>/
+//   root = "data/flowers"            # read as one source; classes: the union of both
+//   split = ["train", "validation"]  # ("val" and "valid" name the validation split too)
+//
+//   [stages.index]
 //   use = "csv.index"
 //   file = "data/list.csv"
 //   path_column = "filename"
@@ -31,7 +36,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <filesystem>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -44,6 +49,7 @@
 #include "stages/data/celeba_index.h"
 #include "stages/data/data_specs.h"
 #include "stages/data/data_stages.h"
+#include "stages/data/dir_index.h"
 #include "stages/data/epoch_order.h"
 #include "stages/data/launch_env.h"
 
@@ -193,9 +199,11 @@ class CelebaIndexSource : public IndexSource {
 
 class DirIndexSource : public IndexSource {
  public:
-  explicit DirIndexSource(const Params& p)
-      : IndexSource(p, load_directory_index(p.get_string("root"), p.get_string("split")),
-                    {p.get_string("split")}) {}
+  explicit DirIndexSource(const Params& p) : DirIndexSource(p, dir_index_options(p)) {}
+
+ private:
+  DirIndexSource(const Params& p, const DirIndexOptions& o)
+      : IndexSource(p, load_directory_index(o), plan_directory_index(o).splits()) {}
 };
 
 CsvIndexOptions csv_options(const Params& p) {
@@ -266,11 +274,11 @@ void check_celeba_params(const ParamCheck& c) {
   }
 }
 
+// What load_directory_index would refuse: the root, the layout, the split folders.
 void check_dir_params(const ParamCheck& c) {
-  const std::string& root = c.params().get_string("root");
-  std::error_code ec;
-  if (!std::filesystem::is_directory(root, ec)) {
-    c.error("root", index_problem("root", IndexError(root, 0, "not a directory")));
+  for (const DirIndexProblem& problem :
+       plan_directory_index(dir_index_options(c.params())).problems) {
+    c.error(problem.key, problem.key + ": " + problem.text());
   }
 }
 
@@ -336,11 +344,24 @@ void register_index_sources(Registry& r) {
   r.add<CelebaIndexSource>(ordering_params(celeba));
 
   StageSpec dir("dir.index");
-  dir.doc("Images in one sub-folder per class (sorted names), as Keras flow_from_directory.")
+  dir.doc("Images in one sub-folder per class (sorted names), as Keras flow_from_directory.",
+          "Class folders: ROOT/<class>/, every sample gets the one split named. Split folders: "
+          "ROOT/<split>/<class>/ for each split named, read as one source (the classes are the "
+          "union over every split folder under ROOT). layout = \"auto\" reads split folders when "
+          "ROOT has a folder named after one of the splits, else class folders.")
       .source(kSamplePort)
       .output_spec(dir_index_spec)
-      .param(ParamSpec::required("root", ParamType::kString, "folder of class sub-folders"))
-      .param(ParamSpec::string("split", "train", "split name given to every sample"))
+      .param(ParamSpec::required("root", ParamType::kString,
+                                 "folder of class sub-folders, or of split folders"))
+      .param(ParamSpec::string("layout", "auto",
+                               "class_folders (ROOT/<class>/), split_folders "
+                               "(ROOT/<split>/<class>/) or auto")
+                 .one_of(dir_layouts().names()))
+      .param(ParamSpec::strings("split", {"train"},
+                                "split(s) in emission order: train, validation (val, valid), test; "
+                                "with split folders also the folder names")
+                 .one_of(dir_split_names().names())
+                 .list_size(1, SIZE_MAX))
       .check(check_dir_params);
   r.add<DirIndexSource>(ordering_params(dir));
 

@@ -71,7 +71,9 @@ void train_vgg_accepts(const Params&, const ElementSpec& input, SpecContext& ctx
                       ": their end-of-epoch markers interleave, so it would end every epoch " +
                       std::to_string(input.epoch_sources.size()) +
                       " times and see the splits out of order. Read the splits from one source "
-                      "instead, e.g. celeba.index with split = [\"train\", \"validation\"]");
+                      "instead: one celeba.index or dir.index with split = [\"train\", "
+                      "\"validation\"] (dir.index then reads ROOT/train/<class>/ and "
+                      "ROOT/validation/<class>/), or one csv.index with a split_column");
   }
 }
 

@@ -46,12 +46,19 @@ class SpecCli : public ::testing::Test {
     fs::create_directories(*dir_);
     Result r = run("synth --out " + celeba() + " --count 40");
     ASSERT_EQ(r.code, 0) << r.out;
+    // Keras' two folder trees; `check` reads the folders only, not the images.
+    for (const char* name : {"train/cats/c0.jpg", "train/dogs/d0.jpg", "validation/cats/c1.jpg",
+                             "validation/dogs/d1.jpg"}) {
+      fs::create_directories((*dir_ / "folders" / name).parent_path());
+      std::ofstream(*dir_ / "folders" / name) << "x";
+    }
   }
   static void TearDownTestSuite() {
     fs::remove_all(*dir_);
     delete dir_;
   }
   static std::string celeba() { return (*dir_ / "celeba").string(); }
+  static std::string folders() { return (*dir_ / "folders").string(); }
   static fs::path write(const std::string& name, const std::string& body) {
     fs::path p = *dir_ / name;
     std::ofstream(p) << body;
@@ -85,10 +92,12 @@ TEST_F(SpecCli, EveryShippedConfigChecksOnASyntheticDataset) {
     std::ifstream in(e.path());
     const std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     const bool has_index = body.find("[stages.index]") != std::string::npos;
+    const bool has_folders = body.find("use = \"dir.index\"") != std::string::npos;
     const bool has_weights = body.find("weights = \"") != std::string::npos;
-    Result r = run("check " + e.path().string() +
-                   (has_index ? set_string("index.root", celeba()) : std::string()) +
-                   (has_weights ? set_string("train.weights", "") : std::string()));
+    Result r = run(
+        "check " + e.path().string() +
+        (has_index ? set_string("index.root", has_folders ? folders() : celeba()) : std::string()) +
+        (has_weights ? set_string("train.weights", "") : std::string()));
     // An evaluation config names the checkpoint a training run writes; with no such
     // run here, that missing file must be its only error.
     if (r.code == 2 && r.out.find("checkpoint: no such file") != std::string::npos) {
@@ -223,6 +232,78 @@ input = "batch"
             std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("split = [\"train\", \"validation\"]"), std::string::npos) << r.out;
+}
+
+// The Keras layout with two folder trees, read as two sources, is refused with
+// a pointer to the one-source form; that form checks.
+TEST_F(SpecCli, TwoFolderSourcesMergedIntoTrainPointToDirIndexSplit) {
+  if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
+  const std::string rest = R"(
+[stages.augment]
+use = "image.augment"
+input = "decode"
+width = 32
+height = 32
+
+[stages.batch]
+use = "image.batch"
+input = "augment"
+
+[stages.train]
+use = "train.vgg"
+input = "batch"
+)";
+  fs::path two = write("two_trees.toml", R"([stages.train_index]
+use = "dir.index"
+root = ")" + folders() + R"(/train"
+
+[stages.val_index]
+use = "dir.index"
+root = ")" + folders() + R"(/validation"
+split = "validation"
+
+[stages.decode]
+use = "image.decode"
+input = ["train_index", "val_index"]
+)" + rest);
+  Result r = run("check " + two.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(two.string() + ":24:1: error: stage 'train' (train.vgg): its input merges "
+                                      "the epochs of sources 'train_index' and 'val_index'"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("dir.index with split = [\"train\", \"validation\"] (dir.index then reads "
+                       "ROOT/train/<class>/ and ROOT/validation/<class>/)"),
+            std::string::npos)
+      << r.out;
+
+  fs::path one = write("one_source.toml", R"([stages.index]
+use = "dir.index"
+root = ")" + folders() + R"("
+split = ["train", "validation"]
+
+[stages.decode]
+use = "image.decode"
+input = "index"
+)" + rest);
+  Result ok = run("check " + one.string());
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("index -> decode: Sample{label: binary \"dogs\" (cats/dogs)} [1 epoch: "
+                        "train, validation]"),
+            std::string::npos)
+      << ok.out;
+}
+
+TEST_F(SpecCli, MissingSplitFolderIsALocatedError) {
+  fs::path cfg = write("no_val.toml", "[stages.index]\nuse = \"dir.index\"\nroot = \"" + folders() +
+                                          "\"\nsplit = [\"train\", \"val\"]\n");
+  Result r = run("check " + cfg.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(
+      r.out.find(cfg.string() + ":4:9: error: stage 'index' (dir.index): split: " + folders() +
+                 "/val: no such split folder (" + folders() + " holds train, validation)"),
+      std::string::npos)
+      << r.out;
 }
 
 TEST_F(SpecCli, EvaluationAtAnotherSizeThanTheCheckpointIsRefused) {
