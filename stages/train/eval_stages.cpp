@@ -10,8 +10,12 @@
 //   attributes = ["Eyeglasses", "Young", "Pale_Skin"]
 //   report = "runs/celeba-gender/eval.json"
 //
-// predict.csv: writes one CSV row per image (id, path, P(positive), predicted class,
+// predict.csv: writes one CSV row per image (id, path, P(label 1), predicted class,
 // true label) from a checkpoint, for a folder or index of images.
+//
+// Both take size, pixel scaling and class names from the checkpoint (the names of
+// its label schema: Smiling / not Smiling for a model trained on "Smiling");
+// positive_name / negative_name override the names.
 //
 //   [stages.predict]
 //   use = "predict.csv"
