@@ -36,12 +36,13 @@ std::string size_text(int width, int height) {
   return std::to_string(width) + "x" + std::to_string(height);
 }
 
-// "uint8->normalize imagenet", "uint8->rescale 1/255", "uint8" (as `sluice check` prints specs).
+// "uint8->normalize imagenet", "uint8->rescale 1/255" (as `sluice check` prints
+// specs), "uint8 (unscaled)".
 std::string scaling_text(const Normalization& n, const std::string& name) {
   ImageSpec spec;
   spec.normalization = n;
   spec.normalization_name = name;
-  return spec.pixel_string();
+  return spec.pixel_string() + (n.kind == Normalization::Kind::kNone ? " (unscaled)" : "");
 }
 
 bool close(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), 1.0); }
