@@ -22,7 +22,7 @@
 //
 // Everything optional is "not known": a graph whose stages declare nothing
 // validates as before. Specs print compactly, e.g.
-//   Batch{32 x 80x64x3 uint8->rescale 1/255, label: binary "Male" (not Male/Male)}
+//   Batch{32 x 80x64x3 uint8->rescale 1/255, label: binary "Male" (Female/Male)}
 #pragma once
 
 #include <cstdint>
@@ -52,7 +52,7 @@ struct LabelSpec {
   // Binary when there are exactly two classes (ids 0 and 1), else categorical.
   static LabelSpec from_classes(std::string attribute, std::vector<std::string> class_names,
                                 std::string stage, std::string param);
-  // "binary \"Male\" (not Male/Male)", "categorical with 3 classes (0, 1, 2)".
+  // "binary \"Male\" (Female/Male)", "categorical with 3 classes (0, 1, 2)".
   std::string to_string() const;
 };
 const char* label_kind_name(LabelSpec::Kind kind);
@@ -89,7 +89,7 @@ struct ElementSpec {
   std::vector<std::string> splits;
   std::vector<std::string> epoch_sources;  // ids of the sources whose epochs this stream merges
 
-  // "Sample{label: binary \"Male\" (not Male/Male), attributes: 2} [14 epochs: train, validation]"
+  // "Sample{label: binary \"Male\" (Female/Male), attributes: 2} [14 epochs: train, validation]"
   std::string to_string() const;
 };
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "pipeline/stage.h"
 
@@ -32,6 +33,8 @@ class RunControl {
   int64_t start_epoch() const;
   int threads = 1;
   std::string config_toml;  // the resolved pipeline (StageContext::run_config)
+  // Stage id -> the specs of its inputs (StageContext::input_specs).
+  std::map<std::string, std::vector<ElementSpec>> input_specs;
 
  private:
   std::atomic<bool> stop_{false};

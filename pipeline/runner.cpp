@@ -112,6 +112,10 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   RunControl control;
   control.threads = threads;
   control.config_toml = resolved_config_toml(g);
+  for (const ValidatedStage& vs : g.stages) {
+    auto& specs = control.input_specs[vs.id];
+    for (size_t j : vs.inputs) specs.push_back(g.stages[j].output_spec);
+  }
   CounterSet counters;
   std::optional<SignalGuard> signals;
   reset_signals();

@@ -52,5 +52,10 @@ void StageContext::request_start_epoch(int64_t epoch) { control_->request_start_
 int64_t StageContext::start_epoch() const { return control_->start_epoch(); }
 const std::string& StageContext::run_config() const { return control_->config_toml; }
 int StageContext::threads() const { return control_->threads; }
+const std::vector<ElementSpec>& StageContext::input_specs() const {
+  static const std::vector<ElementSpec> kNone;
+  auto it = control_->input_specs.find(id_);
+  return it == control_->input_specs.end() ? kNone : it->second;
+}
 
 }  // namespace sluice

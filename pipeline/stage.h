@@ -229,6 +229,10 @@ class StageContext {
   // The run's pipeline as one resolved TOML file (pipeline/config_writer.h), to
   // record with results.
   const std::string& run_config() const;
+  // The element specs validation computed for this stage's inputs, in input
+  // order (empty for a source): what flows in, e.g. the label schema a trainer
+  // records with its checkpoints. Fields validation could not know stay unset.
+  const std::vector<ElementSpec>& input_specs() const;
   // Number of worker threads of the run (for sizing pools).
   int threads() const;
 

@@ -145,11 +145,27 @@ ElementSpec merged_input(const std::vector<ElementSpec>& in) {
 
 }  // namespace
 
+std::vector<std::string> celeba_class_names(const std::string& attribute) {
+  if (attribute == "Male") return {"Female", "Male"};  // CelebA's -1 for Male
+  return {"not " + attribute, attribute};
+}
+
 ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
   out.type = kSamplePort;
   const std::string& label = p.get_string("label");
-  out.label = LabelSpec::from_classes(label, {"not " + label, label}, ctx.stage_id(), "label");
+  std::vector<std::string> names = p.get_strings("class_names");
+  if (names.empty()) {
+    out.label = LabelSpec::from_classes(label, celeba_class_names(label), ctx.stage_id(), "label");
+  } else if (names.size() == 2 && names[0] != names[1]) {
+    out.label = LabelSpec::from_classes(label, std::move(names), ctx.stage_id(), "class_names");
+  } else {
+    ctx.error("class_names",
+              "class_names: give two different names, of label 0 then label 1, "
+              "e.g. [\"not " +
+                  label + "\", \"" + label + "\"]");
+    out.label = LabelSpec::from_classes(label, celeba_class_names(label), ctx.stage_id(), "label");
+  }
   out.attributes = p.get_strings("attributes");
   set_stream(p, celeba_splits(p.get_strings("split")), out);
 

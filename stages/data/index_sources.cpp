@@ -8,6 +8,7 @@
 //   use = "celeba.index"
 //   root = "data/celeba"            # Kaggle or original layout
 //   label = "Male"
+//   # class_names = ["Female", "Male"]  # label 0, label 1 (this is the default for Male)
 //   split = ["train", "validation"]
 //   epochs = 10
 //   shuffle = true
@@ -337,6 +338,11 @@ void register_index_sources(Registry& r) {
       .output_spec(celeba_index_spec)
       .param(ParamSpec::required("root", ParamType::kString, "dataset folder"))
       .param(ParamSpec::string("label", "Male", "attribute used as the 0/1 label"))
+      .param(ParamSpec::strings("class_names", {},
+                                "names of label 0 and 1, recorded in checkpoints and printed by "
+                                "evaluation and prediction (empty: \"not LABEL\" and LABEL; "
+                                "Female and Male for Male)")
+                 .list_size(0, 2))
       .param(ParamSpec::strings("split", {"train"},
                                 "split(s) in emission order: train, validation, test or all"))
       .param(ParamSpec::strings("attributes", {}, "extra attributes carried with each sample"))

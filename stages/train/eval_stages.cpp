@@ -10,8 +10,12 @@
 //   attributes = ["Eyeglasses", "Young", "Pale_Skin"]
 //   report = "runs/celeba-gender/eval.json"
 //
-// predict.csv: writes one CSV row per image (id, path, P(positive), predicted class,
+// predict.csv: writes one CSV row per image (id, path, P(label 1), predicted class,
 // true label) from a checkpoint, for a folder or index of images.
+//
+// Both take size, pixel scaling and class names from the checkpoint (the names of
+// its label schema: Smiling / not Smiling for a model trained on "Smiling");
+// positive_name / negative_name override the names.
 //
 //   [stages.predict]
 //   use = "predict.csv"
@@ -26,6 +30,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/registry.h"
+#include "stages/train/class_names.h"
 #include "stages/train/metrics.h"
 #include "stages/train/stage_params.h"
 #include "stages/train/train_specs.h"
@@ -58,6 +63,14 @@ LoadedModel load_model(const Params& p, StageContext& ctx) {
   return m;
 }
 
+// Output names: the parameters when given, else the checkpoint's label schema.
+BinaryClassNames class_names(const Params& p, const CheckpointInfo& info, StageContext& ctx) {
+  BinaryClassNames names = binary_class_names(info.state.label, p.get_string("negative_name"),
+                                              p.get_string("positive_name"));
+  ctx.log().info("classes: 0 = {}, 1 = {} ({})", names.negative, names.positive, names.origin);
+  return names;
+}
+
 void warn_on_size_change(const InputSpec& trained, const Batch& b, StageContext& ctx,
                          bool& warned) {
   if (warned || trained.height == 0) return;
@@ -75,13 +88,12 @@ class EvalClassifier : public Sink {
         split_(p.get_string("split")),
         report_path_(p.get_string("report")),
         attributes_(p.get_strings("attributes")),
-        positive_(p.get_string("positive_name")),
-        negative_(p.get_string("negative_name")),
         metrics_(p.get_float("threshold")) {}
 
   void open(StageContext& ctx) override {
     ctx_ = &ctx;
     model_ = load_model(params_, ctx);
+    names_ = class_names(params_, model_.info, ctx);
   }
 
   void consume(std::any& in) override {
@@ -101,7 +113,7 @@ class EvalClassifier : public Sink {
     std::ostringstream title;
     title << "evaluation of " << params_.get_string("checkpoint") << " on "
           << (split_.empty() ? "all splits" : "split '" + split_ + "'") << "\n";
-    std::cout << title.str() << report.to_table(positive_, negative_) << std::flush;
+    std::cout << title.str() << report.to_table(names_.positive, names_.negative) << std::flush;
     if (!report_path_.empty()) {
       auto j = report.to_json();
       j["checkpoint"] = params_.get_string("checkpoint");
@@ -147,7 +159,7 @@ class EvalClassifier : public Sink {
   Params params_;
   std::string split_, report_path_;
   std::vector<std::string> attributes_;
-  std::string positive_, negative_;
+  BinaryClassNames names_;
   BinaryMetrics metrics_;
   StageContext* ctx_ = nullptr;
   LoadedModel model_;
@@ -159,20 +171,18 @@ class EvalClassifier : public Sink {
 class PredictCsv : public Sink {
  public:
   explicit PredictCsv(const Params& p)
-      : params_(p),
-        output_(p.get_string("output")),
-        positive_(p.get_string("positive_name")),
-        negative_(p.get_string("negative_name")),
-        threshold_(p.get_float("threshold")) {}
+      : params_(p), output_(p.get_string("output")), threshold_(p.get_float("threshold")) {}
 
   void open(StageContext& ctx) override {
     ctx_ = &ctx;
     model_ = load_model(params_, ctx);
+    names_ = class_names(params_, model_.info, ctx);
     const auto parent = std::filesystem::path(output_).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
     out_.open(output_);
     if (!out_) throw std::runtime_error(output_ + ": cannot open for writing");
-    out_ << "id,path,p_" << positive_ << ",prediction,label\n" << std::setprecision(6);
+    out_ << "id,path," << csv_field("p_" + names_.positive) << ",prediction,label\n"
+         << std::setprecision(6);
   }
 
   void consume(std::any& in) override {
@@ -184,7 +194,7 @@ class PredictCsv : public Sink {
       const auto id = i < static_cast<int>(batch.ids.size()) ? batch.ids[i] : std::string();
       const auto path = i < static_cast<int>(batch.paths.size()) ? batch.paths[i] : std::string();
       out_ << csv_field(id) << "," << csv_field(path) << "," << probs[i] << ","
-           << (probs[i] >= threshold_ ? positive_ : negative_) << ","
+           << csv_field(probs[i] >= threshold_ ? names_.positive : names_.negative) << ","
            << (i < static_cast<int>(batch.labels.size()) ? batch.labels[i] : -1) << "\n";
     }
     rows_ += batch.size;
@@ -205,7 +215,8 @@ class PredictCsv : public Sink {
   }
 
   Params params_;
-  std::string output_, positive_, negative_;
+  std::string output_;
+  BinaryClassNames names_;
   double threshold_;
   StageContext* ctx_ = nullptr;
   LoadedModel model_;
@@ -222,8 +233,10 @@ void add_checkpoint_params(StageSpec& spec) {
                                "P(positive) at or above which the "
                                "prediction is positive")
                  .range(0, 1))
-      .param(ParamSpec::string("positive_name", "Male", "name of label 1"))
-      .param(ParamSpec::string("negative_name", "Female", "name of label 0"));
+      .param(ParamSpec::string("positive_name", "",
+                               "name of label 1 (empty: the checkpoint's label schema names it)"))
+      .param(ParamSpec::string("negative_name", "",
+                               "name of label 0 (empty: the checkpoint's label schema names it)"));
   check_file_param(spec, "checkpoint");
 }
 

@@ -1,5 +1,7 @@
 #include "stages/train/train_specs.h"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "stages/train/trainer.h"
@@ -34,8 +36,65 @@ std::string size_text(int width, int height) {
   return std::to_string(width) + "x" + std::to_string(height);
 }
 
-// The checkpoint's recorded input geometry against the incoming images.
-void require_trained_size(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+// "uint8->normalize imagenet", "uint8->rescale 1/255" (as `sluice check` prints
+// specs), "uint8 (unscaled)".
+std::string scaling_text(const Normalization& n, const std::string& name) {
+  ImageSpec spec;
+  spec.normalization = n;
+  spec.normalization_name = name;
+  return spec.pixel_string() + (n.kind == Normalization::Kind::kNone ? " (unscaled)" : "");
+}
+
+bool close(double a, double b) { return std::abs(a - b) <= 1e-9 * std::max(std::abs(a), 1.0); }
+
+bool same_scaling(const Normalization& a, const Normalization& b) {
+  if (a.kind != b.kind) return false;
+  switch (a.kind) {
+    case Normalization::Kind::kNone:
+      return true;
+    case Normalization::Kind::kRescale:
+      return close(a.scale, b.scale);
+    case Normalization::Kind::kMeanStd:
+      for (int c = 0; c < 3; ++c) {
+        if (!close(a.mean[c], b.mean[c]) || !close(a.std[c], b.std[c])) return false;
+      }
+      return true;
+  }
+  return false;
+}
+
+void require_trained_geometry(const std::string& path, const InputSpec& trained,
+                              const ImageSpec& image, const std::string& by, SpecContext& ctx) {
+  if (image.fixed_size() && (image.width != trained.width || image.height != trained.height)) {
+    ctx.error("checkpoint", path + " was trained on " + size_text(trained.width, trained.height) +
+                                " images (width x height) but its input images are " +
+                                size_text(image.width, image.height) + by + "; resize them to " +
+                                size_text(trained.width, trained.height));
+  }
+  if (image.channels > 0 && image.channels != trained.channels) {
+    ctx.error("checkpoint", path + " was trained on " + std::to_string(trained.channels) +
+                                "-channel images but its input images have " +
+                                std::to_string(image.channels) + " channels");
+  }
+}
+
+// Images that arrive unscaled ("uint8") take the checkpoint's scaling when the
+// stage runs (apply_training_input); scaled differently, they are refused.
+void require_trained_scaling(const std::string& path, const InputSpec& trained,
+                             const ImageSpec& image, const std::string& by, SpecContext& ctx) {
+  if (image.normalization.kind == Normalization::Kind::kNone) return;
+  if (same_scaling(image.normalization, trained.normalization)) return;
+  ctx.error("checkpoint",
+            path + " was trained on pixels scaled " +
+                scaling_text(trained.normalization, trained.normalization_name) +
+                " but its input images are scaled " + image.pixel_string() + by +
+                "; scale them as the checkpoint was trained, or leave them unscaled (normalize "
+                "= \"none\", no rescale) to take the checkpoint's scaling");
+}
+
+// The checkpoint's recorded input geometry and pixel scaling against the incoming
+// images.
+void require_trained_input(const Params& p, const ElementSpec& input, SpecContext& ctx) {
   const std::string& path = p.get_string("checkpoint");
   if (path.empty() || !std::filesystem::is_regular_file(path) || !input.image) return;
   CheckpointInfo info;
@@ -49,17 +108,8 @@ void require_trained_size(const Params& p, const ElementSpec& input, SpecContext
   const ImageSpec& image = *input.image;
   if (trained.height == 0) return;  // saved before it saw a batch
   const std::string by = image.size_from.empty() ? "" : " (set by stage '" + image.size_from + "')";
-  if (image.fixed_size() && (image.width != trained.width || image.height != trained.height)) {
-    ctx.error("checkpoint", path + " was trained on " + size_text(trained.width, trained.height) +
-                                " images (width x height) but its input images are " +
-                                size_text(image.width, image.height) + by + "; resize them to " +
-                                size_text(trained.width, trained.height));
-  }
-  if (image.channels > 0 && image.channels != trained.channels) {
-    ctx.error("checkpoint", path + " was trained on " + std::to_string(trained.channels) +
-                                "-channel images but its input images have " +
-                                std::to_string(image.channels) + " channels");
-  }
+  require_trained_geometry(path, trained, image, by, ctx);
+  require_trained_scaling(path, trained, image, by, ctx);
 }
 
 }  // namespace
@@ -79,11 +129,11 @@ void train_vgg_accepts(const Params&, const ElementSpec& input, SpecContext& ctx
 
 void eval_classifier_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
   require_binary_label(input, "scores", ctx);
-  require_trained_size(p, input, ctx);
+  require_trained_input(p, input, ctx);
 }
 
 void predict_csv_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
-  require_trained_size(p, input, ctx);
+  require_trained_input(p, input, ctx);
 }
 
 }  // namespace sluice::train

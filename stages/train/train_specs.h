@@ -3,8 +3,9 @@
 //   train.vgg        a Batch whose label is binary (or not known), from one
 //                    source of epochs;
 //   eval.classifier  a Batch with a binary (or unknown) label, of the size the
-//                    checkpoint was trained on;
-//   predict.csv      a Batch of the size the checkpoint was trained on.
+//                    checkpoint was trained on, its pixels scaled as in training
+//                    or not at all (the stage then applies the checkpoint's);
+//   predict.csv      the same, whatever the label.
 // The checkpoint is read (read_checkpoint_info) only when the file exists.
 #pragma once
 

@@ -36,6 +36,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -114,6 +115,7 @@ class TrainVgg : public Sink {
       ctx.log().info("distributed: rank {} of {} (local rank {}), {} backend, weights from rank 0",
                      launch.rank, launch.world_size, launch.local_rank, dist_->backend());
     }
+    record_contract(ctx.input_specs());
     // The whole pipeline goes with the checkpoints, and beside them as config.toml.
     // It names this output_dir, so `sluice run OUTPUT_DIR/config.toml` is refused
     // rather than writing over this run (recorded_config also drops overwrite).
@@ -220,12 +222,29 @@ class TrainVgg : public Sink {
     }
   }
 
+  // The label schema and the name of the pixel scaling, as validation computed them
+  // for the input, go with the checkpoints (a label the pipeline does not state
+  // keeps a resumed checkpoint's).
+  void record_contract(const std::vector<ElementSpec>& inputs) {
+    for (const ElementSpec& in : inputs) {
+      if (in.label && in.label->kind != LabelSpec::Kind::kUnknown) {
+        state_.label = *in.label;
+        state_.label.from_stage.clear();
+        state_.label.from_param.clear();
+      }
+      if (in.image) input_spec_ = *in.image;
+    }
+  }
+
   void record_input(const Batch& b) {
     if (state_.input.height == 0) {
       state_.input.height = b.height;
       state_.input.width = b.width;
       state_.input.channels = b.channels;
       state_.input.normalization = b.normalization;
+      if (input_spec_ && input_spec_->normalization.kind == b.normalization.kind) {
+        state_.input.normalization_name = input_spec_->normalization_name;
+      }
     }
   }
 
@@ -372,6 +391,7 @@ class TrainVgg : public Sink {
   std::unique_ptr<Progress> progress_;
   Counter* skipped_ = nullptr;
   TrainingState state_;
+  std::optional<ImageSpec> input_spec_;  // what validation said the images are
   BinaryMetrics validation_;
   bool in_epoch_ = false, dirty_ = false, stopped_ = false;
   int64_t epoch_ = 0;

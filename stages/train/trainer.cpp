@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <cstring>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -117,6 +118,52 @@ VggConfig model_config_from(const c10::impl::GenericDict& d, const std::string& 
   return c;
 }
 
+// The label schema as plain strings, so Python's torch.load reads it too:
+// {"kind": "binary", "attribute": "Smiling", "names": ["not Smiling", "Smiling"]}.
+c10::impl::GenericDict label_dict(const LabelSpec& label) {
+  auto d = new_dict();
+  d.insert("kind", std::string(label_kind_name(label.kind)));
+  d.insert("attribute", label.attribute);
+  c10::List<std::string> names;
+  for (const auto& name : label.names) names.push_back(name);
+  d.insert("names", names);
+  return d;
+}
+
+LabelSpec::Kind label_kind_from(const std::string& name) {
+  for (auto kind :
+       {LabelSpec::Kind::kBinary, LabelSpec::Kind::kCategorical, LabelSpec::Kind::kMultiLabel}) {
+    if (name == label_kind_name(kind)) return kind;
+  }
+  return LabelSpec::Kind::kUnknown;
+}
+
+// A field added after the first checkpoints: absent in older files.
+std::optional<c10::IValue> optional_field(const c10::impl::GenericDict& d, const std::string& key) {
+  auto it = d.find(key);
+  if (it == d.end()) return std::nullopt;
+  return it->value();
+}
+
+// Checkpoints written before label schemas have none: the label is then unknown.
+LabelSpec label_from(const c10::impl::GenericDict& state) {
+  LabelSpec label;
+  const auto value = optional_field(state, "label");
+  if (!value || !value->isGenericDict()) return label;
+  const auto d = value->toGenericDict();
+  const auto kind = optional_field(d, "kind");
+  const auto attribute = optional_field(d, "attribute");
+  const auto names = optional_field(d, "names");
+  if (kind && kind->isString()) label.kind = label_kind_from(kind->toStringRef());
+  if (attribute && attribute->isString()) label.attribute = attribute->toStringRef();
+  if (names && names->isList()) {
+    for (const auto& name : names->toListRef()) {
+      if (name.isString()) label.names.push_back(name.toStringRef());
+    }
+  }
+  return label;
+}
+
 c10::impl::GenericDict state_dict(const TrainingState& s) {
   auto d = new_dict();
   d.insert("epoch", s.epoch);
@@ -136,7 +183,9 @@ c10::impl::GenericDict state_dict(const TrainingState& s) {
   in.insert("scale", n.scale);
   in.insert("mean", torch::tensor({n.mean[0], n.mean[1], n.mean[2]}, torch::kFloat64));
   in.insert("std", torch::tensor({n.std[0], n.std[1], n.std[2]}, torch::kFloat64));
+  in.insert("normalization_name", s.input.normalization_name);
   d.insert("input", in);
+  d.insert("label", label_dict(s.label));
   d.insert("config_text", s.config_text);
   return d;
 }
@@ -163,6 +212,10 @@ TrainingState state_from(const c10::impl::GenericDict& d, const std::string& ori
     n.mean[c] = mean[c].item<double>();
     n.std[c] = stdv[c].item<double>();
   }
+  if (auto name = optional_field(in, "normalization_name"); name && name->isString()) {
+    s.input.normalization_name = name->toStringRef();
+  }
+  s.label = label_from(d);
   s.config_text = field(d, "config_text", origin).toStringRef();
   return s;
 }

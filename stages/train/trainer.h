@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/element_spec.h"
 #include "pipeline/payloads.h"
 #include "stages/train/atomic_file.h"
 #include "stages/train/early_stopping.h"
@@ -41,11 +42,13 @@ struct TrainerConfig {
 
 // The image geometry and pixel scaling the model was trained on, kept in checkpoints
 // so prediction preprocesses exactly as training did (without augmentation).
+// height == 0: not known (a checkpoint saved before its first batch).
 struct InputSpec {
   int height = 0;
   int width = 0;
   int channels = 3;
   Normalization normalization;
+  std::string normalization_name;  // "imagenet" when the spec named it; empty otherwise
 };
 
 // Everything besides weights and optimizer that a checkpoint restores.
@@ -54,6 +57,10 @@ struct TrainingState {
   int64_t step = 0;   // optimizer steps taken
   EarlyStoppingState early_stopping;
   InputSpec input;
+  // What label 0 and 1 mean: kind, the attribute or column it came from, the class
+  // names by id. Kind kUnknown when the pipeline did not say, or the checkpoint
+  // predates label schemas.
+  LabelSpec label;
   std::string config_text;  // the resolved pipeline config that produced the run
 };
 

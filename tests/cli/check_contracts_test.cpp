@@ -230,4 +230,19 @@ TEST_F(CheckContracts, MonitorAcceptsTheNamesTheLogsPrint) {
                  "got 'val_accuracyy'; did you mean 'val_accuracy'");
 }
 
+TEST_F(CheckContracts, ClassNamesAreTwoAndNameTheLabel) {
+  const std::string out = "output_dir = \"" + run_dir("c") + "\"\n";
+  Result r = check("names", pipeline("", out, "label = \"Smiling\"\n"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("label: binary \"Smiling\" (not Smiling/Smiling)"), std::string::npos)
+      << r.out;
+  r = check("names",
+            pipeline("", out, "label = \"Smiling\"\nclass_names = [\"stern\", \"grin\"]\n"));
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("label: binary \"Smiling\" (stern/grin)"), std::string::npos) << r.out;
+  const std::string text = pipeline("", out, "class_names = [\"grin\"]\n");
+  expect_refused(check("names", text), text, "class_names",
+                 "class_names: give two different names, of label 0 then label 1");
+}
+
 }  // namespace

@@ -74,7 +74,7 @@ TEST_F(SpecCli, CheckPrintsTheSpecOfEveryEdgeOfTheDemo) {
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find(": ok"), std::string::npos) << r.out;
   const std::string stream = " [14 epochs: train, validation]";
-  const std::string label = "label: binary \"Male\" (not Male/Male), attributes: 2}";
+  const std::string label = "label: binary \"Male\" (Female/Male), attributes: 2}";
   for (const std::string& edge :
        {"index -> decode: Sample{" + label + stream,
         "decode -> augment: Image{variable size x3 uint8, " + label + stream,

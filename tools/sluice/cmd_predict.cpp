@@ -1,7 +1,9 @@
 // `sluice predict`: scores image files with a trained checkpoint
 //   sluice predict --checkpoint runs/celeba-gender/best.pt a.jpg b.jpg
-//     -> IMAGE<TAB>Male|Female<TAB>P(male)
-// or with converted torchvision weights and the ImageNet head
+//     -> IMAGE<TAB>CLASS<TAB>P(label 1)
+// with the size, pixel scaling and class names the checkpoint records (Male|Female for
+// the gender model, Smiling|not Smiling for one trained on "Smiling"), or
+// with converted torchvision weights and the ImageNet head
 //   sluice predict --weights vgg16-imagenet.pt --arch vgg16 --head imagenet --topk 5 a.jpg
 //     -> IMAGE<TAB>CLASS_INDEX<TAB>PROBABILITY (K lines per image)
 #include <algorithm>
@@ -9,6 +11,7 @@
 #include <iostream>
 #include <numeric>
 
+#include "stages/train/class_names.h"
 #include "stages/train/predict_images.h"
 #include "stages/train/trainer.h"
 #include "stages/train/vgg.h"
@@ -22,7 +25,7 @@ constexpr size_t kImagesPerBatch = 16;
 
 int predict_cmd(const std::vector<std::string>& args) {
   std::string checkpoint, weights, arch = "vgg16", head = "imagenet", device = "auto";
-  std::string positive = "Male", negative = "Female";
+  std::string positive, negative;  // empty: the checkpoint's label schema names them
   int width_divisor = 1, topk = 5;
   double threshold = 0.5;
   std::vector<std::string> images;
@@ -35,8 +38,8 @@ int predict_cmd(const std::vector<std::string>& args) {
       "topk", po::value(&topk)->default_value(topk), "with --head imagenet: classes per image")(
       "device", po::value(&device)->default_value(device), "auto, cpu, cuda, cuda:N")(
       "threshold", po::value(&threshold)->default_value(threshold), "P(positive) for positive")(
-      "positive-name", po::value(&positive)->default_value(positive), "name of label 1")(
-      "negative-name", po::value(&negative)->default_value(negative), "name of label 0")(
+      "positive-name", po::value(&positive), "name of label 1 (default: the checkpoint's)")(
+      "negative-name", po::value(&negative), "name of label 0 (default: the checkpoint's)")(
       "image", po::value(&images)->composing(), "image files");
   add_logging_options(o);
   po::positional_options_description pos;
@@ -64,10 +67,18 @@ int predict_cmd(const std::vector<std::string>& args) {
     config.device = device;
     train::InputSpec input;
     train::Preprocess mode = train::Preprocess::kTraining;
+    train::BinaryClassNames names;
     if (!checkpoint.empty()) {
       const auto info = train::read_checkpoint_info(checkpoint);
       config.model = info.model;
       input = info.state.input;
+      names = train::binary_class_names(info.state.label, negative, positive);
+      if (info.state.label.kind == LabelSpec::Kind::kUnknown &&
+          (positive.empty() || negative.empty())) {
+        std::cerr << "sluice predict: " << checkpoint
+                  << " records no label schema; classes are named positive/negative "
+                     "(--positive-name, --negative-name name them)\n";
+      }
     } else {
       config.model.arch = arch;
       config.model.head = train::parse_head(head);
@@ -92,7 +103,7 @@ int predict_cmd(const std::vector<std::string>& args) {
       for (size_t i = 0; i < chunk.size(); ++i) {
         if (classes == 1) {
           std::printf("%s\t%s\t%.6f\n", chunk[i].c_str(),
-                      (probs[i] >= threshold ? positive : negative).c_str(), probs[i]);
+                      (probs[i] >= threshold ? names.positive : names.negative).c_str(), probs[i]);
           continue;
         }
         const float* p = probs.data() + i * classes;

@@ -1,0 +1,21 @@
+#include "stages/train/class_names.h"
+
+namespace sluice::train {
+
+BinaryClassNames binary_class_names(const LabelSpec& recorded, const std::string& negative,
+                                    const std::string& positive) {
+  BinaryClassNames names{"negative", "positive", "no label schema in the checkpoint"};
+  if (recorded.kind == LabelSpec::Kind::kBinary && recorded.names.size() == 2) {
+    names = {recorded.names[0], recorded.names[1],
+             "the checkpoint's label, " + recorded.to_string()};
+  } else if (recorded.kind == LabelSpec::Kind::kBinary && !recorded.attribute.empty()) {
+    names = {"not " + recorded.attribute, recorded.attribute,
+             "the checkpoint's label, binary \"" + recorded.attribute + "\""};
+  }
+  if (!negative.empty() || !positive.empty()) names.origin = "given explicitly";
+  if (!negative.empty()) names.negative = negative;
+  if (!positive.empty()) names.positive = positive;
+  return names;
+}
+
+}  // namespace sluice::train
