@@ -514,6 +514,7 @@ TrainingState Trainer::load_checkpoint_fields(const std::string& path, bool with
                                "', the config asks for '" + m.config.optimizer.name + "'");
     }
     const std::string bytes = tensor_to_bytes(field(d, "optimizer", path).toTensor());
+    check_archive_pickles(bytes);
     std::istringstream is(bytes);
     torch::serialize::InputArchive archive;
     archive.load_from(is, m.device);
