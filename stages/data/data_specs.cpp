@@ -8,10 +8,10 @@
 #include <sstream>
 
 #include "pipeline/file_read.h"
-#include "pipeline/payloads.h"
 #include "pipeline/suggest.h"
 #include "stages/data/celeba_index.h"
 #include "stages/data/csv_rows.h"
+#include "vision/payloads.h"
 
 namespace sluice::data {
 namespace fs = std::filesystem;
@@ -140,7 +140,7 @@ ElementSpec merged_input(const std::vector<ElementSpec>& in) {
 
 ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
-  out.type = kSamplePort;
+  out.type = payload_name<Sample>();
   const std::string& label = p.get_string("label");
   out.label = LabelSpec::from_classes(label, {"not " + label, label}, ctx.stage_id(), "label");
   out.attributes = p.get_strings("attributes");
@@ -170,7 +170,7 @@ ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
 
 ElementSpec dir_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
-  out.type = kSamplePort;
+  out.type = payload_name<Sample>();
   set_stream(p, {p.get_string("split")}, out);
   const std::string& root = p.get_string("root");
   if (!fs::is_directory(root)) {
@@ -193,7 +193,7 @@ ElementSpec dir_index_spec(const Params& p, SpecContext& ctx) {
 
 ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
-  out.type = kSamplePort;
+  out.type = payload_name<Sample>();
   const std::string& file = p.get_string("file");
   const std::string& split_column = p.get_string("split_column");
   std::vector<std::string> splits = p.get_strings("split");
@@ -265,7 +265,7 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
 
 ElementSpec decode_spec(const Params&, const std::vector<ElementSpec>& in, SpecContext&) {
   ElementSpec out = merged_input(in);
-  out.type = kImagePort;
+  out.type = payload_name<Image>();
   out.batch_size = 0;
   out.image = ImageSpec{};
   out.image->channels = 3;  // decode_image_file converts to RGB
@@ -292,14 +292,14 @@ ElementSpec augment_spec(const Params& p, const std::vector<ElementSpec>& in, Sp
     image.normalization.kind = Normalization::Kind::kRescale;
     image.normalization.scale = p.get_float("rescale");
   }
-  out.type = kImagePort;
+  out.type = payload_name<Image>();
   out.image = image;
   return out;
 }
 
 ElementSpec batch_spec(const Params& p, const std::vector<ElementSpec>& in, SpecContext&) {
   ElementSpec out = merged_input(in);
-  out.type = kBatchPort;
+  out.type = payload_name<Batch>();
   out.batch_size = p.get_int("batch_size");
   return out;
 }

@@ -12,11 +12,11 @@ namespace {
 std::string ports(const StageSpec& s) {
   switch (s.kind) {
     case StageKind::kSource:
-      return "-> " + s.output_type;
+      return "-> " + s.output.name;
     case StageKind::kTransform:
-      return s.input_type + " -> " + s.output_type;
+      return s.input.name + " -> " + s.output.name;
     case StageKind::kSink:
-      return s.input_type + " ->";
+      return s.input.name + " ->";
   }
   return {};
 }
