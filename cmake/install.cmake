@@ -1,6 +1,6 @@
 # `cmake --install BUILD --prefix P`: the sluice command, the SDK libraries
-# (libsluice_pipeline.so, libsluice_vision.so), the public headers, and a CMake package so that an
-# out-of-tree plugin builds with
+# (libsluice_pipeline.so, libsluice_vision.so), the public headers, and a CMake
+# package so that an out-of-tree plugin builds with
 #   find_package(sluice REQUIRED)
 #   target_link_libraries(myplugin PRIVATE sluice::sdk)  # + sluice::vision for Image, Batch
 #

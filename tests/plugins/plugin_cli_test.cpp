@@ -35,6 +35,8 @@ TEST(PluginCli, StagesListsPluginStagesWithTheirOrigin) {
                   quote(SLUICE_EXAMPLE_PLUGIN));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("origin:      " + plugin));
+  EXPECT_THAT(r.output, HasSubstr("C++ types:   " + cpp_type_name(typeid(Image)) + " -> " +
+                                  cpp_type_name(typeid(Image))));
   EXPECT_THAT(r.output, HasSubstr("scale (list of floats, default [0.02, 0.33]"));
 }
 

@@ -21,12 +21,29 @@ std::string ports(const StageSpec& s) {
   return {};
 }
 
+// The ports' C++ payload types: "sluice::vision_v1::Sample -> sluice::vision_v1::Image".
+std::string port_cpp_types(const StageSpec& s) {
+  auto cpp = [](const PortType& p) {
+    return p.type ? cpp_type_name(*p.type) : std::string("any type");
+  };
+  switch (s.kind) {
+    case StageKind::kSource:
+      return "-> " + cpp(s.output);
+    case StageKind::kTransform:
+      return cpp(s.input) + " -> " + cpp(s.output);
+    case StageKind::kSink:
+      return cpp(s.input) + " ->";
+  }
+  return {};
+}
+
 void print_detail(const StageEntry& e) {
   const StageSpec& s = e.spec;
   std::cout << s.name << " — " << s.summary << "\n\n";
   if (!s.description.empty()) std::cout << s.description << "\n\n";
   std::cout << "  kind:        " << stage_kind_name(s.kind) << "\n"
             << "  ports:       " << ports(s) << "\n"
+            << "  C++ types:   " << port_cpp_types(s) << "\n"
             << "  concurrency: " << (s.thread_safe ? "parallel (default \"auto\")" : "serial")
             << (s.ordered_input ? ", needs ordered input" : "") << "\n"
             << "  origin:      " << e.origin << "\n";
