@@ -1,12 +1,14 @@
-# `cmake --install BUILD --prefix P`: the sluice command, the SDK library
-# (libsluice_pipeline.so), the public headers, and a CMake package so that an
-# out-of-tree plugin builds with
+# `cmake --install BUILD --prefix P`: the sluice command, the SDK libraries
+# (libsluice_pipeline.so, libsluice_vision.so), the public headers, and a CMake
+# package so that an out-of-tree plugin builds with
 #   find_package(sluice REQUIRED)
-#   target_link_libraries(myplugin PRIVATE sluice::sdk)
+#   target_link_libraries(myplugin PRIVATE sluice::sdk)  # + sluice::vision for Image, Batch
 #
-# Public headers: the stage API and payload types, the plugin entry point and
-# loader, and the stage test harness with what it includes. Not installed: the
-# runner's internals (clock, trace, run control, suggestions) and the CLI.
+# Public headers: the stage API and port types, the plugin entry point and
+# loader, the stage test harness with what it includes, and the image data
+# path's payloads (vision/). Not installed: the runner's internals (clock,
+# trace, run control, suggestions), the built-in stages (stages/builtin.h) and
+# the CLI.
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -20,7 +22,8 @@ set(SLUICE_PUBLIC_HEADERS
   pipeline/element_spec.h
   pipeline/params.h
   pipeline/packet.h
-  pipeline/payloads.h
+  pipeline/payload_text.h
+  pipeline/port_type.h
   pipeline/registry.h
   pipeline/rng.h
   pipeline/version.h
@@ -33,7 +36,9 @@ set(SLUICE_PUBLIC_HEADERS
   pipeline/profiler.h
   pipeline/validate.h
   pipeline/config.h
-  pipeline/diagnostics.h)
+  pipeline/diagnostics.h
+  # The image data path's payload types (sluice::vision).
+  vision/payloads.h)
 set(SLUICE_INCLUDE_DIR ${CMAKE_INSTALL_INCLUDEDIR}/sluice)
 foreach(header IN LISTS SLUICE_PUBLIC_HEADERS)
   get_filename_component(subdir ${header} DIRECTORY)
@@ -43,13 +48,14 @@ endforeach()
 # sluice_sdk (sluice::sdk) is defined in pipeline/CMakeLists.txt.
 set_target_properties(sluice_sdk PROPERTIES EXPORT_NAME sdk)
 set_target_properties(sluice_pipeline PROPERTIES EXPORT_NAME pipeline)
+set_target_properties(sluice_vision PROPERTIES EXPORT_NAME vision)
 
 # The installed binary finds the core library beside it, and dependencies outside the
 # system's library folders (a pip wheel's LibTorch, say) where it was linked against them.
 set_target_properties(sluice PROPERTIES INSTALL_RPATH "$ORIGIN/../${CMAKE_INSTALL_LIBDIR}"
                                         INSTALL_RPATH_USE_LINK_PATH TRUE)
 install(TARGETS sluice RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
-install(TARGETS sluice_pipeline sluice_sdk EXPORT sluiceTargets
+install(TARGETS sluice_pipeline sluice_sdk sluice_vision EXPORT sluiceTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime
         INCLUDES DESTINATION ${SLUICE_INCLUDE_DIR})
 

@@ -18,6 +18,7 @@
 #include "pipeline/config.h"
 #include "pipeline/registry.h"
 #include "pipeline/validate.h"
+#include "stages/builtin.h"
 
 namespace {
 

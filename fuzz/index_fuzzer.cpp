@@ -25,6 +25,7 @@
 #include "fuzz/check.h"
 #include "fuzz/temp_file.h"
 #include "pipeline/registry.h"
+#include "stages/builtin.h"
 #include "stages/data/celeba_index.h"
 
 namespace {

@@ -19,6 +19,7 @@
 #include "pipeline/config.h"
 #include "pipeline/registry.h"
 #include "pipeline/validate.h"
+#include "stages/builtin.h"
 
 namespace {
 

@@ -7,14 +7,14 @@
 // states what it accepts. A stage declares these on its StageSpec:
 //
 //   StageSpec("my.resize")
-//       .transform(kImagePort, kImagePort)
+//       .transform<Image, Image>()
 //       .output_spec([](const Params& p, const std::vector<ElementSpec>& in, SpecContext&) {
 //         ElementSpec out = in.at(0);  // label, attributes, pixel format unchanged
 //         if (out.image) out.image->width = static_cast<int>(p.get_int("width"));
 //         return out;
 //       });
 //   StageSpec("my.trainer")
-//       .sink(kBatchPort)
+//       .sink<Batch>()
 //       .accepts([](const Params&, const ElementSpec& in, SpecContext& ctx) {
 //         if (in.label && in.label->kind == LabelSpec::Kind::kCategorical)
 //           ctx.error("", "input label is " + in.label->to_string() + ", expected binary");
@@ -32,9 +32,17 @@
 #include <vector>
 
 #include "pipeline/diagnostics.h"
-#include "pipeline/payloads.h"
 
 namespace sluice {
+
+// Output pixel scaling requested by the augment stage, applied once per batch
+// (on the GPU when training there) rather than per image.
+struct Normalization {
+  enum class Kind { kNone, kRescale, kMeanStd } kind = Kind::kNone;
+  double scale = 1.0;                // kRescale: x * scale
+  double mean[3] = {0.0, 0.0, 0.0};  // kMeanStd: (x/255 - mean) / std
+  double std[3] = {1.0, 1.0, 1.0};
+};
 
 // What the label (Sample::label, Batch::labels) of each element means.
 struct LabelSpec {
@@ -77,7 +85,7 @@ struct ImageSpec {
 
 // What the elements on one edge are, and what stream they come in.
 struct ElementSpec {
-  std::string type;  // port type name ("Sample", "Image", "Batch", "Int"...); empty: unknown
+  std::string type;  // readable payload type name (PortType::name): "Image"; empty: unknown
   std::optional<LabelSpec> label;
   std::optional<ImageSpec> image;
   int64_t batch_size = 0;               // Batch: images per batch (the last may be smaller)

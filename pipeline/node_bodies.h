@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pipeline/bundle.h"
+#include "pipeline/payload_text.h"
 #include "pipeline/profiler.h"
 #include "pipeline/run_control.h"
 #include "pipeline/runner.h"

@@ -2,13 +2,14 @@
 // PluginInfo, written for you by SLUICE_PLUGIN.
 //
 //   #include "pipeline/plugin_api.h"
+//   #include "vision/payloads.h"  // sluice::Image (link sluice::vision)
 //
 //   class Invert : public sluice::Transform { ... };
 //
 //   SLUICE_PLUGIN(my_stages, registry) {
 //     registry.add<Invert>(sluice::StageSpec("my.invert")
 //                              .doc("Inverts 8-bit images.")
-//                              .transform(sluice::kImagePort, sluice::kImagePort)
+//                              .transform<sluice::Image, sluice::Image>()
 //                              .parallel());
 //   }
 //
@@ -22,7 +23,7 @@
 
 #include "pipeline/packet.h"
 #include "pipeline/params.h"
-#include "pipeline/payloads.h"
+#include "pipeline/port_type.h"
 #include "pipeline/registry.h"
 #include "pipeline/stage.h"
 #include "pipeline/version.h"
@@ -45,17 +46,18 @@ struct PluginInfo {
   void (*register_stages)(Registry& registry);
 };
 
-// Sizes of the types shared by host and plugin, and the standard library's
-// string ABI, folded into one number: catches a plugin built with other
-// compiler settings, or against headers changed without an SDK version bump.
+// Sizes of the core's types shared by host and plugin, and the standard
+// library's string ABI, folded into one number: catches a plugin built with
+// other compiler settings, or against headers changed without an SDK version
+// bump. The payload types of modules (vision/payloads.h) are not in it: their
+// C++ types, compared on every edge by validation, carry their own version.
 constexpr uint64_t sdk_layout_fingerprint() {
   const uint64_t sizes[] = {
-      sizeof(StageSpec), sizeof(ParamSpec),     sizeof(Params),       sizeof(ParamValue),
-      sizeof(Packet),    sizeof(Control),       sizeof(Sample),       sizeof(Image),
-      sizeof(Batch),     sizeof(Normalization), sizeof(StageContext), sizeof(Emitter),
-      sizeof(Registry),  sizeof(StageEntry),    sizeof(StageFactory), sizeof(std::string),
-      sizeof(std::any),  sizeof(PluginInfo),    sizeof(ElementSpec),  sizeof(LabelSpec),
-      sizeof(ImageSpec), sizeof(SpecContext)};
+      sizeof(StageSpec),    sizeof(ParamSpec),   sizeof(Params),    sizeof(ParamValue),
+      sizeof(Packet),       sizeof(Control),     sizeof(PortType),  sizeof(Normalization),
+      sizeof(StageContext), sizeof(Emitter),     sizeof(Registry),  sizeof(StageEntry),
+      sizeof(StageFactory), sizeof(std::string), sizeof(std::any),  sizeof(PluginInfo),
+      sizeof(ElementSpec),  sizeof(LabelSpec),   sizeof(ImageSpec), sizeof(SpecContext)};
   uint64_t h = 0xcbf29ce484222325ull;
   for (uint64_t s : sizes) h = (h ^ s) * 0x100000001b3ull;
 #if defined(_GLIBCXX_USE_CXX11_ABI)

@@ -58,7 +58,4 @@ class Registry {
   std::string origin_ = "built-in";
 };
 
-// Registers every stage that ships with sluice (stages/builtin.cpp).
-void register_builtin_stages(Registry& registry);
-
 }  // namespace sluice

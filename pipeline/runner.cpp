@@ -93,231 +93,282 @@ std::vector<std::vector<size_t>> plan_chains(const ValidatedGraph& g, bool enabl
   return chains;
 }
 
-RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
-  RunReport report;
-  report.pipeline = g.name.empty() ? g.path : g.name;
+namespace {
 
-  int threads = options.threads > 0 ? options.threads : static_cast<int>(g.settings.threads);
-  if (threads <= 0) threads = tbb::info::default_concurrency();
+using Runtimes = std::vector<std::unique_ptr<StageRuntime>>;
+
+// The run's sizes: options first, then the config's [pipeline], then defaults.
+struct RunSizes {
+  int threads = 1;
+  size_t max_in_flight = 2;
+  int64_t seed = 0;
+};
+
+RunSizes resolve_sizes(const ValidatedGraph& g, const RunOptions& options) {
+  RunSizes sizes;
+  sizes.threads = options.threads > 0 ? options.threads : static_cast<int>(g.settings.threads);
+  if (sizes.threads <= 0) sizes.threads = tbb::info::default_concurrency();
   size_t max_in_flight = options.max_in_flight > 0 ? options.max_in_flight
-                         : g.settings.max_in_flight > 0 ? static_cast<size_t>(g.settings.max_in_flight)
-                                                        : static_cast<size_t>(4 * threads + 16);
-  max_in_flight = std::max<size_t>(max_in_flight, 2);
-  int64_t seed = options.seed >= 0 ? options.seed : g.settings.seed;
-  report.threads = threads;
-  report.max_in_flight = max_in_flight;
+                         : g.settings.max_in_flight > 0
+                             ? static_cast<size_t>(g.settings.max_in_flight)
+                             : static_cast<size_t>(4 * sizes.threads + 16);
+  sizes.max_in_flight = std::max<size_t>(max_in_flight, 2);
+  sizes.seed = options.seed >= 0 ? options.seed : g.settings.seed;
+  return sizes;
+}
 
-  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
-                                  static_cast<size_t>(threads));
-  RunControl control;
-  control.threads = threads;
-  control.config_toml = resolved_config_toml(g);
-  for (const ValidatedStage& vs : g.stages) {
-    auto& specs = control.input_specs[vs.id];
-    for (size_t j : vs.inputs) specs.push_back(g.stages[j].output_spec);
+// Step 1, per stage: its factory, the base class its kind needs, open().
+// Throws what the stage threw.
+void start_stage(const ValidatedStage& vs, StageRuntime& rt) {
+  rt.stage = vs.entry->factory(vs.params);
+  if (!rt.stage) throw std::runtime_error("the stage factory returned nothing");
+  switch (vs.entry->spec.kind) {
+    case StageKind::kSource:
+      rt.source = dynamic_cast<Source*>(rt.stage.get());
+      break;
+    case StageKind::kTransform:
+      rt.transform = dynamic_cast<Transform*>(rt.stage.get());
+      break;
+    case StageKind::kSink:
+      rt.sink = dynamic_cast<Sink*>(rt.stage.get());
+      break;
   }
-  CounterSet counters;
-  std::optional<SignalGuard> signals;
-  reset_signals();
-  if (options.handle_signals) signals.emplace();
-
-  const size_t n = g.stages.size();
-  std::unique_ptr<TraceRecorder> trace;
-  if (!options.trace_path.empty()) {
-    std::vector<std::string> names;
-    for (const auto& s : g.stages) names.push_back(s.id);
-    trace = std::make_unique<TraceRecorder>(names, threads + 2);
+  if (!rt.source && !rt.transform && !rt.sink) {
+    throw std::runtime_error(std::string("the stage type is declared as a ") +
+                             stage_kind_name(vs.entry->spec.kind) +
+                             " but its class does not derive from the matching base");
   }
+  rt.stage->open(*rt.ctx);
+}
 
-  // Instantiate and open every stage before anything runs.
-  std::vector<std::unique_ptr<StageRuntime>> rts;
-  auto fail_report = [&](const std::string& stage, const std::string& what) {
-    report.status = RunStatus::kFailed;
-    report.failed_stage = stage;
-    report.error = "stage '" + stage + "' failed to start: " + what;
-    return report;
-  };
-  for (size_t i = 0; i < n; ++i) {
+// Step 1: instantiates and opens every stage before anything runs. On a
+// failure, returns the runtimes so far and sets `failed_stage` and `error`.
+Runtimes instantiate_stages(const ValidatedGraph& g, const RunSizes& sizes, RunControl& control,
+                            CounterSet& counters, TraceRecorder* trace, std::string& failed_stage,
+                            std::string& error) {
+  Runtimes rts;
+  for (size_t i = 0; i < g.stages.size(); ++i) {
     const ValidatedStage& vs = g.stages[i];
-    auto rt = std::make_unique<StageRuntime>(static_cast<size_t>(threads) + 2);
+    auto rt = std::make_unique<StageRuntime>(static_cast<size_t>(sizes.threads) + 2);
     rt->index = i;
     rt->decl = &vs;
-    rt->trace = trace.get();
+    rt->trace = trace;
     rt->logger = spdlog::default_logger()->clone(vs.id);
-    rt->ctx = std::make_unique<StageContext>(vs.id, static_cast<uint64_t>(seed), rt->logger.get(),
-                                             &counters, &control);
+    rt->ctx = std::make_unique<StageContext>(vs.id, static_cast<uint64_t>(sizes.seed),
+                                             rt->logger.get(), &counters, &control);
     try {
-      rt->stage = vs.entry->factory(vs.params);
-      if (!rt->stage) throw std::runtime_error("the stage factory returned nothing");
-      switch (vs.entry->spec.kind) {
-        case StageKind::kSource: rt->source = dynamic_cast<Source*>(rt->stage.get()); break;
-        case StageKind::kTransform: rt->transform = dynamic_cast<Transform*>(rt->stage.get()); break;
-        case StageKind::kSink: rt->sink = dynamic_cast<Sink*>(rt->stage.get()); break;
-      }
-      if (!rt->source && !rt->transform && !rt->sink) {
-        throw std::runtime_error(std::string("the stage type is declared as a ") +
-                                 stage_kind_name(vs.entry->spec.kind) +
-                                 " but its class does not derive from the matching base");
-      }
-      rt->stage->open(*rt->ctx);
+      start_stage(vs, *rt);
     } catch (const std::exception& e) {
-      return fail_report(vs.id, e.what());
+      failed_stage = vs.id;
+      error = e.what();
+      return rts;
     }
     rts.push_back(std::move(rt));
   }
+  return rts;
+}
 
-  std::vector<std::unique_ptr<InFlight>> in_flight;  // outlives the graph's nodes
-  // Every bundle of this run, freed with it: also those a cancelled graph leaves
-  // in its buffers. Outlives the graph's nodes.
-  auto arena = std::make_unique<BundleArena>();
-  for (auto& rt : rts) rt->arena = arena.get();
+// The flow graph of one run, with what must outlive its nodes. Members are
+// destroyed in reverse order: the nodes first, then the bundles and limiters
+// they may still point into.
+struct BuiltGraph {
+  std::vector<std::unique_ptr<InFlight>> in_flight;
+  // Every bundle of this run, freed with it: also those a cancelled graph
+  // leaves in its buffers.
+  std::unique_ptr<BundleArena> arena = std::make_unique<BundleArena>();
   std::unique_ptr<GraphHolder> holder = std::make_unique<GraphHolder>();
-
-  // Build: per stage an entry receiver per input and an output sender.
-  std::vector<flow::sender<BundlePtr>*> output(n, nullptr);
-  std::vector<bool> ordered(n, false);  // is stage i's output stream in order?
   std::vector<InputNode*> sources;
-  std::vector<std::vector<flow::receiver<BundlePtr>*>> entry(n);
-  const std::vector<std::vector<size_t>> chains =
-      plan_chains(g, options.chain.value_or(g.settings.chain));
+  std::vector<std::vector<size_t>> chains;
+  // Per stage: its output sender, whether that stream is in order, and one
+  // entry receiver per input.
+  std::vector<flow::sender<BundlePtr>*> output;
+  std::vector<bool> ordered;
+  std::vector<std::vector<flow::receiver<BundlePtr>*>> entry;
+
+  void tear_down() {
+    for (auto& inf : in_flight) inf->decrementer.store(nullptr);
+    holder.reset();  // a cancelled graph's buffers may still point into the arena
+    arena.reset();   // frees every bundle, those buffers' included
+  }
+};
+
+// Step 2, for a source: input_node -> limiter_node(max_in_flight - 1).
+void build_source(size_t i, const ValidatedStage& vs, StageRuntime* rt, RunControl& control,
+                  size_t max_in_flight, BuiltGraph& b) {
+  auto inf = std::make_unique<InFlight>();
+  auto* src = b.holder->add<InputNode>(
+      SourceBody(rt, inf.get(), &control, static_cast<uint32_t>(vs.outputs.size())));
+  auto* lim = b.holder->add<LimiterNode>(max_in_flight - 1);
+  flow::make_edge(*src, *lim);
+  inf->decrementer.store(&lim->decrementer());
+  b.in_flight.push_back(std::move(inf));
+  b.sources.push_back(src);
+  b.output[i] = lim;
+  b.ordered[i] = true;
+}
+
+// What feeds a stage's body: entry receivers (one per input), the node the
+// body takes its input from (a merge or sequencer; null: straight from the
+// input), and whether that stream is in order.
+struct StageInput {
+  std::vector<flow::receiver<BundlePtr>*> entries;
+  flow::receiver<BundlePtr>* head = nullptr;
+  flow::sender<BundlePtr>* merged = nullptr;
+  bool ordered = true;
+};
+
+// Step 2, a stage's input side: several streams merge into one (each put in
+// order first); a sequencer goes in front of a stage that wants order.
+StageInput build_input(const ValidatedStage& vs, BuiltGraph& b) {
+  StageInput in;
+  if (vs.inputs.size() > 1) {
+    auto* merge = b.holder->add<FunctionNode>(flow::serial, MergeBody(vs.inputs.size()));
+    for (size_t k = 0; k < vs.inputs.size(); ++k) {
+      if (b.ordered[vs.inputs[k]]) {
+        in.entries.push_back(merge);
+      } else {
+        auto* seqr = b.holder->add<SequencerNode>(SeqOf{});
+        flow::make_edge(*seqr, *merge);
+        in.entries.push_back(seqr);
+      }
+    }
+    in.merged = merge;
+  } else {
+    in.ordered = b.ordered[vs.inputs[0]];
+  }
+  if (vs.entry->spec.ordered_input && !in.ordered) {
+    auto* seqr = b.holder->add<SequencerNode>(SeqOf{});
+    if (in.merged) flow::make_edge(*in.merged, *seqr);
+    in.head = seqr;
+    in.merged = seqr;
+    in.ordered = true;
+  }
+  return in;
+}
+
+// Step 2, for a transform or sink: its input side, then one node running it
+// and the stages chained to it (see RunOptions::chain).
+void build_stage(size_t i, const ValidatedGraph& g, const Runtimes& rts,
+                 const std::vector<size_t>* chain, BuiltGraph& b) {
+  const ValidatedStage& vs = g.stages[i];
+  StageInput in = build_input(vs, b);
+  const size_t limit =
+      vs.concurrency.is_auto() ? static_cast<size_t>(flow::unlimited) : vs.concurrency.limit;
+  rts[i]->in_stream_finish = in.ordered && limit == 1;
+  std::vector<StageRuntime*> members = {rts[i].get()};
+  if (chain) {
+    for (size_t k = 1; k < chain->size(); ++k) members.push_back(rts[(*chain)[k]].get());
+  }
+  const size_t last = members.back()->index;
+  const auto consumers = static_cast<uint32_t>(g.stages[last].outputs.size());
+  flow::receiver<BundlePtr>* body_node = nullptr;
+  if (members.back()->sink) {
+    body_node = b.holder->add<SinkNode>(limit, [body = ChainBody(members, 0)](Bundle* x) mutable {
+      body(x);
+      return flow::continue_msg();
+    });
+  } else {
+    auto* node = b.holder->add<FunctionNode>(limit, ChainBody(members, consumers));
+    body_node = node;
+    b.output[last] = node;
+    b.ordered[last] = in.ordered && limit == 1;
+  }
+  if (in.merged) {
+    flow::make_edge(*in.merged, *body_node);
+  } else if (!in.head) {
+    in.head = body_node;
+  }
+  if (vs.inputs.size() == 1) in.entries.push_back(in.head);
+  b.entry[i] = std::move(in.entries);
+}
+
+// Step 2: the flow graph, per stage in topological order, then its edges.
+std::unique_ptr<BuiltGraph> build_graph(const ValidatedGraph& g, const RunOptions& options,
+                                        const Runtimes& rts, RunControl& control,
+                                        size_t max_in_flight) {
+  const size_t n = g.stages.size();
+  auto b = std::make_unique<BuiltGraph>();
+  for (auto& rt : rts) rt->arena = b->arena.get();
+  b->output.assign(n, nullptr);
+  b->ordered.assign(n, false);
+  b->entry.resize(n);
+  b->chains = plan_chains(g, options.chain.value_or(g.settings.chain));
   std::vector<bool> chained_in(n, false);  // runs in an earlier stage's node
-  for (const auto& c : chains) {
+  std::vector<const std::vector<size_t>*> chain_of(n, nullptr);
+  for (const auto& c : b->chains) {
+    chain_of[c.front()] = &c;
     for (size_t k = 1; k < c.size(); ++k) chained_in[c[k]] = true;
   }
-  std::vector<const std::vector<size_t>*> chain_of(n, nullptr);
-  for (const auto& c : chains) chain_of[c.front()] = &c;
-
   for (size_t i = 0; i < n; ++i) {
     if (chained_in[i]) continue;  // built with its chain's first stage
-    const ValidatedStage& vs = g.stages[i];
-    StageRuntime* rt = rts[i].get();
-    const StageSpec& spec = vs.entry->spec;
-    if (spec.kind == StageKind::kSource) {
-      auto inf = std::make_unique<InFlight>();
-      auto* src = holder->add<InputNode>(
-          SourceBody(rt, inf.get(), &control, static_cast<uint32_t>(vs.outputs.size())));
-      auto* lim = holder->add<LimiterNode>(max_in_flight - 1);
-      flow::make_edge(*src, *lim);
-      inf->decrementer.store(&lim->decrementer());
-      in_flight.push_back(std::move(inf));
-      sources.push_back(src);
-      output[i] = lim;
-      ordered[i] = true;
-      continue;
-    }
-    // Inputs: merge several streams into one (each put in order first).
-    const bool wants_order = spec.ordered_input;
-    std::vector<flow::receiver<BundlePtr>*> inputs_entry;
-    flow::receiver<BundlePtr>* head = nullptr;
-    flow::sender<BundlePtr>* merged = nullptr;
-    bool stream_ordered = true;
-    if (vs.inputs.size() > 1) {
-      auto* merge = holder->add<FunctionNode>(flow::serial, MergeBody(vs.inputs.size()));
-      for (size_t k = 0; k < vs.inputs.size(); ++k) {
-        if (ordered[vs.inputs[k]]) {
-          inputs_entry.push_back(merge);
-        } else {
-          auto* seqr = holder->add<SequencerNode>(SeqOf{});
-          flow::make_edge(*seqr, *merge);
-          inputs_entry.push_back(seqr);
-        }
-      }
-      merged = merge;
+    if (g.stages[i].entry->spec.kind == StageKind::kSource) {
+      build_source(i, g.stages[i], rts[i].get(), control, max_in_flight, *b);
     } else {
-      stream_ordered = ordered[vs.inputs[0]];
+      build_stage(i, g, rts, chain_of[i], *b);
     }
-    if (wants_order && !stream_ordered) {
-      auto* seqr = holder->add<SequencerNode>(SeqOf{});
-      if (merged) flow::make_edge(*merged, *seqr);
-      head = seqr;
-      merged = seqr;
-      stream_ordered = true;
-    }
-    size_t limit = vs.concurrency.is_auto() ? static_cast<size_t>(flow::unlimited) : vs.concurrency.limit;
-    rt->in_stream_finish = stream_ordered && limit == 1;
-    // This stage and the ones chained to it (see RunOptions::chain) in one node.
-    std::vector<StageRuntime*> members = {rt};
-    if (chain_of[i]) {
-      for (size_t k = 1; k < chain_of[i]->size(); ++k) {
-        members.push_back(rts[(*chain_of[i])[k]].get());
-      }
-    }
-    const size_t last = members.back()->index;
-    const auto consumers = static_cast<uint32_t>(g.stages[last].outputs.size());
-    flow::receiver<BundlePtr>* body_node = nullptr;
-    if (members.back()->sink) {
-      auto* node = holder->add<SinkNode>(limit, [body = ChainBody(members, 0)](Bundle* b) mutable {
-        body(b);
-        return flow::continue_msg();
-      });
-      body_node = node;
-    } else {
-      auto* node = holder->add<FunctionNode>(limit, ChainBody(members, consumers));
-      body_node = node;
-      output[last] = node;
-      ordered[last] = stream_ordered && limit == 1;
-    }
-    if (merged) {
-      flow::make_edge(*merged, *body_node);
-    } else {
-      head = head ? head : body_node;
-    }
-    if (vs.inputs.size() == 1) inputs_entry.push_back(head ? head : body_node);
-    entry[i] = inputs_entry;
   }
   for (size_t i = 0; i < n; ++i) {
     if (chained_in[i]) continue;  // its input is inside its chain's node
     const ValidatedStage& vs = g.stages[i];
     for (size_t k = 0; k < vs.inputs.size(); ++k) {
-      flow::make_edge(*output[vs.inputs[k]], *entry[i][k]);
+      flow::make_edge(*b->output[vs.inputs[k]], *b->entry[i][k]);
     }
   }
+  return b;
+}
 
-  // Run. A second SIGINT/SIGTERM ends the process from its handler (run_control.cpp).
-  auto t0 = Clock::now();
-  if (trace) trace->set_origin(ticks_now());
+// How the graph ended.
+struct RunOutcome {
   std::exception_ptr failure;
-  try {
-    for (auto* s : sources) s->activate();
-    holder->graph.wait_for_all();
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  auto t1 = Clock::now();
-  const bool cancelled = holder->graph.is_cancelled();
+  bool cancelled = false;
+  double wall_s = 0;
+};
 
-  // Stages that could not finish in-stream (unordered input) finish now.
-  if (!failure && !cancelled) {
-    for (auto& rt : rts) {
-      if (rt->source || rt->finished.exchange(true)) continue;
-      std::vector<Packet> dropped;
-      Emitter em(dropped);
-      try {
-        rt->stage->finish(em);
-      } catch (const std::exception& e) {
-        failure = std::make_exception_ptr(StageFailure(rt->decl->id, "end of stream", e.what()));
-        break;
-      }
-      if (!dropped.empty()) {
-        rt->logger->warn("finish() emitted {} item(s) after the end of the stream; they were dropped "
-                         "(declare the stage .ordered() and serial to emit in-stream)",
-                         dropped.size());
-      }
+// Step 3: activates the sources and waits for the graph to drain. A second
+// SIGINT/SIGTERM ends the process from its handler (run_control.cpp).
+RunOutcome run_to_end(BuiltGraph& b, TraceRecorder* trace) {
+  RunOutcome out;
+  const auto t0 = Clock::now();
+  if (trace) trace->set_origin(ticks_now());
+  try {
+    for (auto* s : b.sources) s->activate();
+    b.holder->graph.wait_for_all();
+  } catch (...) {
+    out.failure = std::current_exception();
+  }
+  out.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  out.cancelled = b.holder->graph.is_cancelled();
+  return out;
+}
+
+// Step 4: stages that could not finish in-stream (unordered input) finish now.
+void finish_after_drain(const Runtimes& rts, RunOutcome& out) {
+  if (out.failure || out.cancelled) return;
+  for (auto& rt : rts) {
+    if (rt->source || rt->finished.exchange(true)) continue;
+    std::vector<Packet> dropped;
+    Emitter em(dropped);
+    try {
+      rt->stage->finish(em);
+    } catch (const std::exception& e) {
+      out.failure = std::make_exception_ptr(StageFailure(rt->decl->id, "end of stream", e.what()));
+      return;
+    }
+    if (!dropped.empty()) {
+      rt->logger->warn(
+          "finish() emitted {} item(s) after the end of the stream; they were dropped "
+          "(declare the stage .ordered() and serial to emit in-stream)",
+          dropped.size());
     }
   }
+}
 
-  for (auto& inf : in_flight) inf->decrementer.store(nullptr);
-  holder.reset();  // a cancelled graph's buffers may still point into the arena
-  arena.reset();   // frees every bundle, those buffers' included
-
-  report.wall_s = std::chrono::duration<double>(t1 - t0).count();
-  for (const auto& inf : in_flight) {
-    report.peak_in_flight = std::max(report.peak_in_flight, static_cast<size_t>(inf->peak));
-  }
-  if (failure) {
+// Step 5: the run's status and error.
+void report_status(const RunOutcome& out, const RunControl& control, RunReport& report) {
+  if (out.failure) {
     report.status = RunStatus::kFailed;
     try {
-      std::rethrow_exception(failure);
+      std::rethrow_exception(out.failure);
     } catch (const StageFailure& e) {
       report.error = e.what();
       report.failed_stage = e.stage();
@@ -328,13 +379,18 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     }
   } else if (signals_received() > 0) {
     report.status = RunStatus::kInterrupted;
-  } else if (cancelled) {
+  } else if (out.cancelled) {
     report.status = RunStatus::kFailed;
     report.error = "the graph was cancelled";
   } else if (control.stop_requested()) {
     report.status = RunStatus::kStopped;
   }
-  for (size_t i = 0; i < n; ++i) {
+}
+
+// Step 5: each stage's profile, the bottleneck, the chains.
+void report_stages(const ValidatedGraph& g, const Runtimes& rts, const BuiltGraph& b, int threads,
+                   RunReport& report) {
+  for (size_t i = 0; i < g.stages.size(); ++i) {
     const ValidatedStage& vs = g.stages[i];
     size_t eff = vs.concurrency.is_auto() ? static_cast<size_t>(threads)
                                           : std::min<size_t>(vs.concurrency.limit, threads);
@@ -346,20 +402,77 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     report.stages.push_back(std::move(p));
   }
   mark_bottleneck(report.stages);
-  for (const auto& c : chains) {
+  for (const auto& c : b.chains) {
     std::vector<std::string> ids;
     for (size_t i : c) ids.push_back(g.stages[i].id);
     report.chains.push_back(std::move(ids));
   }
-  report.counters = counters.snapshot();
-  if (trace) {
-    try {
-      trace->write(options.trace_path);
-      report.trace_note = trace->note();
-    } catch (const std::exception& e) {
-      report.trace_error = e.what();
-    }
+}
+
+// Step 5: the Chrome trace, when asked for.
+void report_trace(TraceRecorder* trace, const std::string& path, RunReport& report) {
+  if (!trace) return;
+  try {
+    trace->write(path);
+    report.trace_note = trace->note();
+  } catch (const std::exception& e) {
+    report.trace_error = e.what();
   }
+}
+
+}  // namespace
+
+// The steps: instantiate and open the stages, build the flow graph, run it to
+// the end, finish the stages that could not finish in-stream, report.
+RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
+  RunReport report;
+  report.pipeline = g.name.empty() ? g.path : g.name;
+  const RunSizes sizes = resolve_sizes(g, options);
+  report.threads = sizes.threads;
+  report.max_in_flight = sizes.max_in_flight;
+
+  tbb::global_control parallelism(tbb::global_control::max_allowed_parallelism,
+                                  static_cast<size_t>(sizes.threads));
+  RunControl control;
+  control.threads = sizes.threads;
+  control.config_toml = resolved_config_toml(g);
+  for (const ValidatedStage& vs : g.stages) {
+    auto& specs = control.input_specs[vs.id];
+    for (size_t j : vs.inputs) specs.push_back(g.stages[j].output_spec);
+  }
+  CounterSet counters;
+  std::optional<SignalGuard> signals;
+  reset_signals();
+  if (options.handle_signals) signals.emplace();
+  std::unique_ptr<TraceRecorder> trace;
+  if (!options.trace_path.empty()) {
+    std::vector<std::string> names;
+    for (const auto& s : g.stages) names.push_back(s.id);
+    trace = std::make_unique<TraceRecorder>(names, sizes.threads + 2);
+  }
+
+  std::string failed_stage, error;
+  const Runtimes rts =
+      instantiate_stages(g, sizes, control, counters, trace.get(), failed_stage, error);
+  if (!failed_stage.empty()) {
+    report.status = RunStatus::kFailed;
+    report.failed_stage = failed_stage;
+    report.error = "stage '" + failed_stage + "' failed to start: " + error;
+    return report;
+  }
+  std::unique_ptr<BuiltGraph> built = build_graph(g, options, rts, control, sizes.max_in_flight);
+  RunOutcome outcome = run_to_end(*built, trace.get());
+  finish_after_drain(rts, outcome);
+  built->tear_down();
+
+  report.wall_s = outcome.wall_s;
+  for (const auto& inf : built->in_flight) {
+    report.peak_in_flight = std::max(report.peak_in_flight, static_cast<size_t>(inf->peak));
+  }
+  report_status(outcome, control, report);
+  report_stages(g, rts, *built, sizes.threads, report);
+  report.counters = counters.snapshot();
+  report_trace(trace.get(), options.trace_path, report);
   return report;
 }
 

@@ -5,8 +5,6 @@
 #include <filesystem>
 #include <map>
 
-#include "pipeline/payloads.h"
-
 namespace sluice {
 namespace {
 
@@ -34,9 +32,9 @@ void merge_streams(const std::vector<ElementSpec>& inputs, ElementSpec& out) {
   }
 }
 
-// The port type an output spec has when the stage did not say.
+// The payload type name an output spec has when the stage did not say.
 std::string output_type(const StageSpec& spec, const std::vector<ElementSpec>& inputs) {
-  if (spec.output_type != kAnyPort) return spec.output_type;
+  if (!spec.output.is_any()) return spec.output.name;
   if (inputs.empty()) return {};
   for (const auto& in : inputs) {
     if (in.type != inputs.front().type) return {};
@@ -45,7 +43,7 @@ std::string output_type(const StageSpec& spec, const std::vector<ElementSpec>& i
 }
 
 ElementSpec default_transform_spec(const StageSpec& spec, const std::vector<ElementSpec>& inputs) {
-  if (spec.input_type == spec.output_type && inputs.size() == 1) return inputs.front();
+  if (spec.input.same_as(spec.output) && inputs.size() == 1) return inputs.front();
   ElementSpec out;
   out.type = output_type(spec, inputs);
   return out;

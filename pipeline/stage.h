@@ -2,7 +2,8 @@
 // Transform or Sink) and what the framework gives it (StageContext, Emitter).
 //
 // A stage states its whole contract in one StageSpec: registered name, kind,
-// port types, parameters, and whether its body may run concurrently. The
+// the C++ payload type of each port (pipeline/port_type.h), parameters, and
+// whether its body may run concurrently. The
 // validator, `sluice stages` and the docs read that declaration; the stage
 // itself only implements process()/consume()/produce(). Timing, ordering,
 // back-pressure and error context are the framework's job.
@@ -16,7 +17,7 @@
 //     }
 //   };
 //   registry.add<Square>(sluice::StageSpec("math.square")
-//                            .transform(sluice::kIntPort, sluice::kIntPort)
+//                            .transform<int64_t, int64_t>()
 //                            .doc("Squares integers.")
 //                            .parallel());
 #pragma once
@@ -34,7 +35,7 @@
 #include "pipeline/element_spec.h"
 #include "pipeline/packet.h"
 #include "pipeline/params.h"
-#include "pipeline/payloads.h"
+#include "pipeline/port_type.h"
 #include "pipeline/rng.h"
 
 namespace spdlog {
@@ -99,8 +100,8 @@ struct StageSpec {
   std::string summary;     // one line for `sluice stages`
   std::string description; // longer text for `sluice stages NAME`
   StageKind kind = StageKind::kTransform;
-  std::string input_type;   // port type name; empty for sources
-  std::string output_type;  // port type name; empty for sinks
+  PortType input;   // the payload its input port takes; absent for sources
+  PortType output;  // the payload its output port emits; absent for sinks
   std::vector<ParamSpec> params;
   bool thread_safe = false;          // process() may run concurrently: default "auto"
   bool ordered_input = false;        // needs its input in stream order (batching, training)
@@ -112,20 +113,25 @@ struct StageSpec {
     description = std::move(details);
     return *this;
   }
-  StageSpec& source(std::string output) {
-    kind = StageKind::kSource;
-    output_type = std::move(output);
-    return *this;
+  // The kind and the C++ payload type of each port, as template arguments:
+  // .source<Sample>(), .transform<Sample, Image>(), .sink<Batch>(); AnyPayload
+  // for a port that carries every type.
+  template <class Out>
+  StageSpec& source() {
+    return ports(StageKind::kSource, PortType{}, port_type<Out>());
   }
-  StageSpec& transform(std::string input, std::string output) {
-    kind = StageKind::kTransform;
-    input_type = std::move(input);
-    output_type = std::move(output);
-    return *this;
+  template <class In, class Out>
+  StageSpec& transform() {
+    return ports(StageKind::kTransform, port_type<In>(), port_type<Out>());
   }
-  StageSpec& sink(std::string input) {
-    kind = StageKind::kSink;
-    input_type = std::move(input);
+  template <class In>
+  StageSpec& sink() {
+    return ports(StageKind::kSink, port_type<In>(), PortType{});
+  }
+  StageSpec& ports(StageKind k, PortType in, PortType out) {
+    kind = k;
+    input = std::move(in);
+    output = std::move(out);
     return *this;
   }
   StageSpec& param(ParamSpec p) {

@@ -7,7 +7,6 @@
 #include <map>
 #include <tuple>
 
-#include "pipeline/payloads.h"
 #include "pipeline/spec_propagation.h"
 #include "pipeline/suggest.h"
 
@@ -23,10 +22,6 @@ const ValidatedStage* ValidatedGraph::find(const std::string& id) const {
 }
 
 namespace {
-
-bool ports_compatible(const std::string& produced, const std::string& consumed) {
-  return produced == consumed || produced == kAnyPort || consumed == kAnyPort;
-}
 
 std::string stage_label(const StageDecl& d, const StageEntry* e) {
   return "stage '" + d.id + "'" + (e ? " (" + e->spec.name + ")" : "");
@@ -232,183 +227,205 @@ void run_stage_checks(const StageDecl& d, const StageEntry* e, const Params& par
   }
 }
 
-}  // namespace
-
-ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
-                        std::vector<Diagnostic>& errors) {
-  // Report in source order, whatever order the checks ran in.
-  struct SortOnExit {
-    std::vector<Diagnostic>& errors;
-    size_t first;
-    ~SortOnExit() {
-      // Sort keys computed once per diagnostic (a config may have millions).
-      std::map<std::string, size_t> rank;
-      std::vector<std::tuple<size_t, int, int, size_t>> keys;
-      for (size_t i = first; i < errors.size(); ++i) {
-        const SourceLocation& w = errors[i].where;
-        keys.emplace_back(rank.emplace(w.file, rank.size()).first->second, w.line, w.column, i);
-      }
-      std::sort(keys.begin(), keys.end());
-      std::vector<Diagnostic> sorted;
-      sorted.reserve(keys.size());
-      for (const auto& k : keys) sorted.push_back(std::move(errors[std::get<3>(k)]));
-      std::move(sorted.begin(), sorted.end(), errors.begin() + static_cast<std::ptrdiff_t>(first));
+// Sorts the diagnostics added since construction by position when it goes out
+// of scope: report in source order, whatever order the checks ran in.
+class SortDiagnosticsOnExit {
+ public:
+  explicit SortDiagnosticsOnExit(std::vector<Diagnostic>& errors)
+      : errors_(errors), first_(errors.size()) {}
+  ~SortDiagnosticsOnExit() {
+    // Sort keys computed once per diagnostic (a config may have millions).
+    std::map<std::string, size_t> rank;
+    std::vector<std::tuple<size_t, int, int, size_t>> keys;
+    for (size_t i = first_; i < errors_.size(); ++i) {
+      const SourceLocation& w = errors_[i].where;
+      keys.emplace_back(rank.emplace(w.file, rank.size()).first->second, w.line, w.column, i);
     }
-  } sort_on_exit{errors, errors.size()};
-  ValidatedGraph graph;
-  graph.path = config.path;
-  graph.settings = config.settings;
-  graph.name = config.settings.name;
-  if (config.stages.empty()) {
-    errors.push_back({{config.path, 0, 0}, "the pipeline declares no stages ([stages.ID])"});
-    return graph;
+    std::sort(keys.begin(), keys.end());
+    std::vector<Diagnostic> sorted;
+    sorted.reserve(keys.size());
+    for (const auto& k : keys) sorted.push_back(std::move(errors_[std::get<3>(k)]));
+    std::move(sorted.begin(), sorted.end(), errors_.begin() + static_cast<std::ptrdiff_t>(first_));
   }
+  // Whether no diagnostic was added since construction.
+  bool none_added() const { return errors_.size() == first_; }
 
-  std::vector<std::string> ids;
-  for (const auto& d : config.stages) ids.push_back(d.id);
-  std::map<std::string, size_t> index;
-  for (size_t i = 0; i < config.stages.size(); ++i) index[config.stages[i].id] = i;
+ private:
+  std::vector<Diagnostic>& errors_;
+  size_t first_;
+};
 
-  // Per stage: type, parameters, concurrency.
-  std::vector<const StageEntry*> entries(config.stages.size(), nullptr);
+// The ids of the config's stages other than `id` (for "did you mean").
+std::vector<std::string> other_ids(const GraphConfig& config, const std::string& id) {
+  std::vector<std::string> others;
+  for (const auto& d : config.stages) {
+    if (d.id != id) others.push_back(d.id);
+  }
+  return others;
+}
+
+// Step 1: the registered stage type that `use` names; nullptr (and an error)
+// when there is none.
+const StageEntry* resolve_type(const StageDecl& d, const GraphConfig& config,
+                               const Registry& registry, std::vector<Diagnostic>& errors) {
+  if (!d.use) {
+    std::string hint;
+    if (config.stages.size() > 1) {
+      hint = " — if it overrides a stage from an include, check the id" +
+             did_you_mean(closest_names(d.id, other_ids(config, d.id)));
+    }
+    errors.push_back({d.where, "stage '" + d.id + "' has no 'use' (its stage type)" + hint});
+    return nullptr;
+  }
+  const std::string* type = std::get_if<std::string>(&d.use->value);
+  if (!type) {
+    errors.push_back(
+        {d.use->value_where, "stage '" + d.id + "': 'use' must be a string (a stage type)"});
+    return nullptr;
+  }
+  const StageEntry* e = registry.find(*type);
+  if (!e) {
+    errors.push_back({d.use->value_where, "stage '" + d.id + "': unknown stage type '" + *type +
+                                              "'" + did_you_mean(registry.closest(*type)) +
+                                              " (`sluice stages` lists them)"});
+    return nullptr;
+  }
+  if (const std::string now = registry.renamed_to(*type); !now.empty()) {
+    spdlog::warn(
+        "{}: stage '{}': stage type '{}' is now called '{}'; the old name is "
+        "accepted for this version only",
+        format_location(d.use->value_where), d.id, *type, now);
+  }
+  return e;
+}
+
+// Step 2: the stage's parameters, typed and checked against its ParamSpecs,
+// defaults filled in; then its own check hooks, when all of them passed.
+Params check_params(const StageDecl& d, const StageEntry* e, const std::string& config_path,
+                    std::vector<Diagnostic>& errors) {
+  const size_t errors_before = errors.size();
+  std::map<std::string, ParamValue> values;
+  std::vector<std::string> known_keys;
+  for (const auto& p : e->spec.params) {
+    values[p.name] = p.default_value;
+    known_keys.push_back(p.name);
+  }
+  for (const char* k : {"use", "input", "concurrency"}) known_keys.push_back(k);
+  const std::string label = stage_label(d, e);
+  for (const auto& [key, cv] : d.params) {
+    const ParamSpec* ps = e->spec.find_param(key);
+    if (!ps) {
+      errors.push_back({cv.key_where, label + ": unknown parameter '" + key + "'" +
+                                          did_you_mean(closest_names(key, known_keys))});
+      continue;
+    }
+    std::string why;
+    auto typed = coerce(*ps, cv, why);
+    if (!typed) {
+      errors.push_back({cv.value_where, label + ": parameter '" + key + "' " + why});
+      continue;
+    }
+    std::string bad = check_constraints(*ps, *typed);
+    if (!bad.empty()) {
+      errors.push_back({cv.value_where, label + ": parameter '" + key + "' " + bad});
+      continue;
+    }
+    values[key] = std::move(*typed);
+  }
+  for (const auto& p : e->spec.params) {
+    if (p.is_required && !d.params.count(p.name)) {
+      errors.push_back({d.where, label + ": missing required parameter '" + p.name + "' (" +
+                                     param_type_name(p.type) + ": " + p.doc + ")"});
+    }
+  }
+  Params params(std::move(values));
+  // The stage's own rules see only parameters that all passed their specs.
+  if (errors.size() == errors_before && !e->spec.checks.empty()) {
+    run_stage_checks(d, e, params, config_path, errors);
+  }
+  return params;
+}
+
+// Steps 1 and 2 for every stage, plus its concurrency; in config order. A
+// stage whose type is unknown keeps a null entry.
+std::vector<ValidatedStage> resolve_stages(const GraphConfig& config, const Registry& registry,
+                                           std::vector<Diagnostic>& errors) {
   std::vector<ValidatedStage> stages(config.stages.size());
   for (size_t i = 0; i < config.stages.size(); ++i) {
     const StageDecl& d = config.stages[i];
     ValidatedStage& vs = stages[i];
     vs.id = d.id;
-    if (!d.use) {
-      errors.push_back(
-          {d.where, "stage '" + d.id + "' has no 'use' (its stage type)" +
-                        (config.stages.size() > 1
-                             ? std::string(" — if it overrides a stage from an "
-                                           "include, check the id") +
-                                   did_you_mean(closest_names(d.id,
-                                                              [&] {
-                                                                std::vector<std::string> others;
-                                                                for (const auto& o : ids)
-                                                                  if (o != d.id)
-                                                                    others.push_back(o);
-                                                                return others;
-                                                              }()))
-                             : std::string())});
-      continue;
-    }
-    const std::string* type = std::get_if<std::string>(&d.use->value);
-    if (!type) {
-      errors.push_back(
-          {d.use->value_where, "stage '" + d.id + "': 'use' must be a string (a stage type)"});
-      continue;
-    }
-    const StageEntry* e = registry.find(*type);
-    if (!e) {
-      auto near = registry.closest(*type);
-      errors.push_back({d.use->value_where, "stage '" + d.id + "': unknown stage type '" + *type +
-                                                "'" + did_you_mean(near) +
-                                                " (`sluice stages` lists them)"});
-      continue;
-    }
-    if (const std::string now = registry.renamed_to(*type); !now.empty()) {
-      spdlog::warn("{}: stage '{}': stage type '{}' is now called '{}'; the old name is "
-                   "accepted for this version only",
-                   format_location(d.use->value_where), d.id, *type, now);
-    }
-    entries[i] = e;
-    vs.entry = e;
-    vs.concurrency = parse_concurrency(d, e, errors);
-
-    const size_t errors_before_params = errors.size();
-    std::map<std::string, ParamValue> values;
-    for (const auto& p : e->spec.params) values[p.name] = p.default_value;
-    std::vector<std::string> known_keys;
-    for (const auto& p : e->spec.params) known_keys.push_back(p.name);
-    for (const char* k : {"use", "input", "concurrency"}) known_keys.push_back(k);
-    const std::string label = stage_label(d, e);
-    for (const auto& [key, cv] : d.params) {
-      const ParamSpec* ps = e->spec.find_param(key);
-      if (!ps) {
-        errors.push_back({cv.key_where, label + ": unknown parameter '" + key + "'" +
-                                            did_you_mean(closest_names(key, known_keys))});
-        continue;
-      }
-      std::string why;
-      auto typed = coerce(*ps, cv, why);
-      if (!typed) {
-        errors.push_back({cv.value_where, stage_label(d, e) + ": parameter '" + key + "' " + why});
-        continue;
-      }
-      std::string bad = check_constraints(*ps, *typed);
-      if (!bad.empty()) {
-        errors.push_back({cv.value_where, stage_label(d, e) + ": parameter '" + key + "' " + bad});
-        continue;
-      }
-      values[key] = std::move(*typed);
-    }
-    for (const auto& p : e->spec.params) {
-      if (p.is_required && !d.params.count(p.name)) {
-        errors.push_back({d.where, stage_label(d, e) + ": missing required parameter '" + p.name +
-                                       "' (" + param_type_name(p.type) + ": " + p.doc + ")"});
-      }
-    }
-    vs.params = Params(std::move(values));
-    // The stage's own rules see only parameters that all passed their specs.
-    if (errors.size() == errors_before_params && !e->spec.checks.empty()) {
-      run_stage_checks(d, e, vs.params, config.path, errors);
-    }
+    vs.entry = resolve_type(d, config, registry, errors);
+    if (!vs.entry) continue;
+    vs.concurrency = parse_concurrency(d, vs.entry, errors);
+    vs.params = check_params(d, vs.entry, config.path, errors);
   }
+  return stages;
+}
 
-  // Wiring: inputs exist, kinds allow them, port types agree.
-  for (size_t i = 0; i < config.stages.size(); ++i) {
-    const StageDecl& d = config.stages[i];
-    const StageEntry* e = entries[i];
-    if (e && e->spec.kind == StageKind::kSource && !d.inputs.empty()) {
-      errors.push_back({d.inputs.front().second,
-                        stage_label(d, e) + " is a source and takes no input; remove 'input'"});
-      continue;
-    }
-    if (e && e->spec.kind != StageKind::kSource && d.inputs.empty()) {
-      errors.push_back({d.where, stage_label(d, e) +
-                                     " has a dangling input: it needs "
-                                     "`input = \"<stage id>\"` (a stage producing " +
-                                     e->spec.input_type + ")"});
-      continue;
-    }
-    for (const auto& [in, where] : d.inputs) {
-      auto it = index.find(in);
-      if (it == index.end()) {
-        std::vector<std::string> others;
-        for (const auto& o : ids)
-          if (o != d.id) others.push_back(o);
-        errors.push_back({where, stage_label(d, e) + ": input '" + in +
-                                     "' is dangling: no stage has that id" +
-                                     did_you_mean(closest_names(in, others))});
-        continue;
-      }
-      size_t j = it->second;
-      if (j == i) {
-        errors.push_back({where, "cycle: stage '" + d.id + "' takes its own output as input"});
-        continue;
-      }
-      if (std::find(stages[i].inputs.begin(), stages[i].inputs.end(), j) !=
-          stages[i].inputs.end()) {
-        errors.push_back({where, stage_label(d, e) + ": input '" + in + "' is listed twice"});
-        continue;
-      }
-      stages[i].inputs.push_back(j);
-      stages[j].outputs.push_back(i);
-      const StageEntry* pe = entries[j];
-      if (!e || !pe) continue;
-      if (pe->spec.kind == StageKind::kSink) {
-        errors.push_back({where, stage_label(d, e) + ": input '" + in + "' is a sink (" +
-                                     pe->spec.name + ") and produces nothing"});
-      } else if (!ports_compatible(pe->spec.output_type, e->spec.input_type)) {
-        errors.push_back({where, "port type mismatch: " + stage_label(d, e) + " takes " +
-                                     e->spec.input_type + " but its input '" + in + "' (" +
-                                     pe->spec.name + ") produces " + pe->spec.output_type});
-      }
-    }
+// Step 3, per edge: the producer emits something, and the consumer's input
+// port takes the C++ payload type of the producer's output port.
+void check_edge(const StageDecl& d, const StageEntry* e, const std::string& in,
+                const SourceLocation& where, const StageEntry* pe,
+                std::vector<Diagnostic>& errors) {
+  if (pe->spec.kind == StageKind::kSink) {
+    errors.push_back({where, stage_label(d, e) + ": input '" + in + "' is a sink (" +
+                                 pe->spec.name + ") and produces nothing"});
+  } else if (!e->spec.input.accepts(pe->spec.output)) {
+    errors.push_back({where, "port type mismatch: input '" + in + "' (" + pe->spec.name +
+                                 ") emits " + pe->spec.output.describe() +
+                                 " from its output port, but " + stage_label(d, e) + " takes " +
+                                 e->spec.input.describe() + " on its input port"});
   }
+}
 
-  // Cycles (depth-first search; report each cycle once, at the input closing it).
+// Step 3 for one stage: its inputs exist, its kind allows them, and each
+// edge passes check_edge. Records the edges in `stages`.
+void wire_stage(size_t i, const GraphConfig& config, const std::map<std::string, size_t>& index,
+                std::vector<ValidatedStage>& stages, std::vector<Diagnostic>& errors) {
+  const StageDecl& d = config.stages[i];
+  const StageEntry* e = stages[i].entry;
+  if (e && e->spec.kind == StageKind::kSource && !d.inputs.empty()) {
+    errors.push_back({d.inputs.front().second,
+                      stage_label(d, e) + " is a source and takes no input; remove 'input'"});
+    return;
+  }
+  if (e && e->spec.kind != StageKind::kSource && d.inputs.empty()) {
+    errors.push_back({d.where, stage_label(d, e) +
+                                   " has a dangling input: it needs "
+                                   "`input = \"<stage id>\"` (a stage producing " +
+                                   e->spec.input.name + ")"});
+    return;
+  }
+  for (const auto& [in, where] : d.inputs) {
+    auto it = index.find(in);
+    if (it == index.end()) {
+      errors.push_back({where, stage_label(d, e) + ": input '" + in +
+                                   "' is dangling: no stage has that id" +
+                                   did_you_mean(closest_names(in, other_ids(config, d.id)))});
+      continue;
+    }
+    const size_t j = it->second;
+    if (j == i) {
+      errors.push_back({where, "cycle: stage '" + d.id + "' takes its own output as input"});
+      continue;
+    }
+    std::vector<size_t>& inputs = stages[i].inputs;
+    if (std::find(inputs.begin(), inputs.end(), j) != inputs.end()) {
+      errors.push_back({where, stage_label(d, e) + ": input '" + in + "' is listed twice"});
+      continue;
+    }
+    inputs.push_back(j);
+    stages[j].outputs.push_back(i);
+    if (e && stages[j].entry) check_edge(d, e, in, where, stages[j].entry, errors);
+  }
+}
+
+// Step 4: a topological order of the stages (inputs first); each cycle is
+// reported once, at the input closing it (depth-first search).
+std::vector<size_t> topological_order(const GraphConfig& config,
+                                      const std::vector<ValidatedStage>& stages,
+                                      std::vector<Diagnostic>& errors) {
   std::vector<int> state(stages.size(), 0);  // 0 new, 1 on stack, 2 done
   std::vector<size_t> stack;
   std::vector<size_t> order;
@@ -437,17 +454,48 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
   for (size_t i = 0; i < stages.size(); ++i) {
     if (state[i] == 0) visit(i);
   }
+  return order;
+}
 
-  // Re-index in topological order.
+// The stages in `order`, their edges renumbered to match.
+std::vector<ValidatedStage> reorder(std::vector<ValidatedStage> stages,
+                                    const std::vector<size_t>& order) {
   std::vector<size_t> new_index(stages.size());
   for (size_t k = 0; k < order.size(); ++k) new_index[order[k]] = k;
+  std::vector<ValidatedStage> out;
+  out.reserve(order.size());
   for (size_t k : order) {
     ValidatedStage vs = std::move(stages[k]);
     for (auto& x : vs.inputs) x = new_index[x];
     for (auto& x : vs.outputs) x = new_index[x];
-    graph.stages.push_back(std::move(vs));
+    out.push_back(std::move(vs));
   }
-  if (errors.size() == sort_on_exit.first) propagate_specs(graph, config, errors);
+  return out;
+}
+
+}  // namespace
+
+// The steps: resolve each stage (type, concurrency, parameters, check hooks),
+// wire the edges (inputs, kinds, payload types), order the stages (cycles),
+// then, when all of that passed, propagate element specs.
+ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
+                        std::vector<Diagnostic>& errors) {
+  SortDiagnosticsOnExit sort_on_exit(errors);
+  ValidatedGraph graph;
+  graph.path = config.path;
+  graph.settings = config.settings;
+  graph.name = config.settings.name;
+  if (config.stages.empty()) {
+    errors.push_back({{config.path, 0, 0}, "the pipeline declares no stages ([stages.ID])"});
+    return graph;
+  }
+  std::vector<ValidatedStage> stages = resolve_stages(config, registry, errors);
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < config.stages.size(); ++i) index[config.stages[i].id] = i;
+  for (size_t i = 0; i < config.stages.size(); ++i) wire_stage(i, config, index, stages, errors);
+  const std::vector<size_t> order = topological_order(config, stages, errors);
+  graph.stages = reorder(std::move(stages), order);
+  if (sort_on_exit.none_added()) propagate_specs(graph, config, errors);
   return graph;
 }
 

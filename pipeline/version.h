@@ -5,17 +5,22 @@
 //
 // Bump kSdkVersion (and only here) in the same commit as any change that makes a
 // plugin compiled against the old public headers unsafe to load: a member added,
-// removed or reordered in a public type (StageSpec, ParamSpec, Params, Packet,
-// Control, Sample, Image, Batch, Normalization, StageContext, Emitter, Registry,
-// PluginInfo, ElementSpec, LabelSpec, ImageSpec, SpecContext), a virtual function
-// added or changed in Stage/Source/Transform/Sink/BufferAllocator, a changed
+// removed or reordered in a public type of the core (StageSpec, PortType,
+// ParamSpec, Params, Packet, Control, Normalization, StageContext, Emitter,
+// Registry, PluginInfo, ElementSpec, LabelSpec, ImageSpec, SpecContext), a
+// virtual function added or changed in Stage/Source/Transform/Sink, a changed
 // signature of an exported function, or an inline function whose behaviour both
-// sides must share (CounterRng). Adding a
-// new free function, a new payload type or a new stage does not need a bump.
-// The public headers are those `cmake --install` copies (cmake/install.cmake).
+// sides must share (CounterRng). Adding a new free function, a new payload type
+// or a new stage does not need a bump. The payload types of the image data path
+// (Sample, Image, Batch, BufferAllocator) are not the core's: they are versioned
+// by their inline namespace (vision/payloads.h). The public headers are those
+// `cmake --install` copies (cmake/install.cmake).
+//
+// 3: ports typed by C++ payload type (PortType); Sample, Image, Batch moved to
+//    vision/payloads.h (libsluice_vision.so).
 #pragma once
 
-#define SLUICE_SDK_VERSION 2
+#define SLUICE_SDK_VERSION 3
 
 namespace sluice {
 

@@ -1,5 +1,6 @@
 // Registers every stage family that ships with sluice.
-#include "pipeline/registry.h"
+#include "stages/builtin.h"
+
 #include "stages/data/data_stages.h"
 #include "stages/generic/generic_stages.h"
 #if SLUICE_WITH_TORCH

@@ -25,6 +25,7 @@
 
 #include "example_stages.h"
 #include "pipeline/stage.h"
+#include "vision/payloads.h"
 
 namespace sluice_example {
 namespace {
@@ -108,7 +109,7 @@ void register_batch_stats_csv(sluice::Registry& registry) {
                "mean_pixel, mean_r, mean_g, mean_b (8-bit values, before normalization;\n"
                "channel columns empty unless RGB), positives (non-zero labels) and\n"
                "positive_fraction.")
-          .sink(sluice::kBatchPort)
+          .sink<sluice::Batch>()
           .ordered()
           .param(sluice::ParamSpec::required("path", sluice::ParamType::kString,
                                              "CSV file to write (relative to the working "

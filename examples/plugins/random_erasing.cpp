@@ -32,6 +32,7 @@
 
 #include "example_stages.h"
 #include "pipeline/stage.h"
+#include "vision/payloads.h"
 
 namespace sluice_example {
 namespace {
@@ -167,7 +168,7 @@ void register_random_erasing(sluice::Registry& registry) {
                "ratio (h/w, log-uniform) in `ratio`, filled with `value` (0-255, one value or\n"
                "one per channel) or random bytes. Draws depend only on (seed, epoch, sample\n"
                "index). Counters: erased, kept.")
-          .transform(sluice::kImagePort, sluice::kImagePort)
+          .transform<sluice::Image, sluice::Image>()
           // Caught by `sluice check` instead of failing on the first image. The
           // output spec is the input's (same port type): erasing keeps the size.
           .accepts(

@@ -62,9 +62,9 @@ HarnessOutput StageHarness::run_packets(std::vector<Packet> inputs) {
   auto collected = std::make_shared<std::vector<Packet>>();
   Registry reg = registry_;
   reg.set_origin("stage harness");
-  reg.add(StageSpec("harness.feed").source(kAnyPort),
+  reg.add(StageSpec("harness.feed").source<AnyPayload>(),
           [feed](const Params&) { return std::make_unique<Feed>(feed); });
-  reg.add(StageSpec("harness.collect").sink(kAnyPort).ordered(),
+  reg.add(StageSpec("harness.collect").sink<AnyPayload>().ordered(),
           [collected](const Params&) { return std::make_unique<Collect>(collected); });
 
   // Probe the stage's kind to decide what to wire around it.

@@ -125,7 +125,7 @@ void register_batch_stage(Registry& r) {
           .doc("Groups same-size Images into uint8 NHWC Batches, in order, never across splits.",
                "Labels, sample indices, ids, paths and attributes travel alongside. End-of-split "
                "and end-of-epoch markers flush the partial batch (dropped with drop_last).")
-          .transform(kImagePort, kBatchPort)
+          .transform<Image, Batch>()
           .output_spec(batch_spec)
           .ordered()
           .param(ParamSpec::integer("batch_size", 32, "images per batch").range(1, 65536))

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <vector>
 
-#include "pipeline/payloads.h"
+#include "vision/payloads.h"
 
 namespace sluice::data {
 

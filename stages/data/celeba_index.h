@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "pipeline/payloads.h"
+#include "vision/payloads.h"
 
 namespace sluice::data {
 

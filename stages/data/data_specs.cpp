@@ -8,11 +8,11 @@
 #include <sstream>
 
 #include "pipeline/file_read.h"
-#include "pipeline/payloads.h"
 #include "pipeline/suggest.h"
 #include "stages/data/celeba_index.h"
 #include "stages/data/csv_rows.h"
 #include "stages/data/dir_index.h"
+#include "vision/payloads.h"
 
 namespace sluice::data {
 namespace fs = std::filesystem;
@@ -152,7 +152,7 @@ std::vector<std::string> celeba_class_names(const std::string& attribute) {
 
 ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
-  out.type = kSamplePort;
+  out.type = payload_name<Sample>();
   const std::string& label = p.get_string("label");
   std::vector<std::string> names = p.get_strings("class_names");
   if (names.empty()) {
@@ -193,7 +193,7 @@ ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
 
 ElementSpec dir_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
-  out.type = kSamplePort;
+  out.type = payload_name<Sample>();
   const DirIndexPlan plan = plan_directory_index(dir_index_options(p));
   set_stream(p, plan.splits(), out);
   for (const DirIndexProblem& problem : plan.problems) ctx.error(problem.key, problem.text());
@@ -210,7 +210,7 @@ ElementSpec dir_index_spec(const Params& p, SpecContext& ctx) {
 
 ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
-  out.type = kSamplePort;
+  out.type = payload_name<Sample>();
   const std::string& file = p.get_string("file");
   const std::string& split_column = p.get_string("split_column");
   std::vector<std::string> splits = p.get_strings("split");
@@ -282,7 +282,7 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
 
 ElementSpec decode_spec(const Params&, const std::vector<ElementSpec>& in, SpecContext&) {
   ElementSpec out = merged_input(in);
-  out.type = kImagePort;
+  out.type = payload_name<Image>();
   out.batch_size = 0;
   out.image = ImageSpec{};
   out.image->channels = 3;  // decode_image_file converts to RGB
@@ -309,14 +309,14 @@ ElementSpec augment_spec(const Params& p, const std::vector<ElementSpec>& in, Sp
     image.normalization.kind = Normalization::Kind::kRescale;
     image.normalization.scale = p.get_float("rescale");
   }
-  out.type = kImagePort;
+  out.type = payload_name<Image>();
   out.image = image;
   return out;
 }
 
 ElementSpec batch_spec(const Params& p, const std::vector<ElementSpec>& in, SpecContext&) {
   ElementSpec out = merged_input(in);
-  out.type = kBatchPort;
+  out.type = payload_name<Batch>();
   out.batch_size = p.get_int("batch_size");
   return out;
 }

@@ -226,7 +226,7 @@ void register_image_stages(Registry& r) {
                "corrupt) are skipped and counted as skipped.<reason>, or fail the run under "
                "policy = \"fail\". The pixel limit is checked from the header, before "
                "allocation.")
-          .transform(kSamplePort, kImagePort)
+          .transform<Sample, Image>()
           .output_spec(decode_spec)
           .parallel()
           .param(ParamSpec::string("policy", "skip", "what a bad image does: skip or fail")
@@ -242,7 +242,7 @@ void register_image_stages(Registry& r) {
                "y = (yt + 0.5) sh/H - 0.5 with xt = f zx (c - oc) - zy sin(s) (r - or) + oc, "
                "yt = zy cos(s) (r - or) + or (Keras 2.9 apply_affine_transform, scipy fill "
                "modes, bilinear). Randomness depends on (seed, epoch, sample index).")
-          .transform(kImagePort, kImagePort)
+          .transform<Image, Image>()
           .output_spec(augment_spec)
           .parallel()
           .param(ParamSpec::integer("width", 224, "output width").range(1, 16384))

@@ -334,7 +334,7 @@ void register_index_sources(Registry& r) {
            "Reads list_attr_celeba.{csv,txt} and list_eval_partition.{csv,txt}; the label is one "
            "attribute (-1/1 -> 0/1). Emits each requested split in order, closed by an "
            "end-of-split marker, then an end-of-epoch marker, `epochs` times.")
-      .source(kSamplePort)
+      .source<Sample>()
       .output_spec(celeba_index_spec)
       .param(ParamSpec::required("root", ParamType::kString, "dataset folder"))
       .param(ParamSpec::string("label", "Male", "attribute used as the 0/1 label"))
@@ -355,7 +355,7 @@ void register_index_sources(Registry& r) {
           "ROOT/<split>/<class>/ for each split named, read as one source (the classes are the "
           "union over every split folder under ROOT). layout = \"auto\" reads split folders when "
           "ROOT has a folder named after one of the splits, else class folders.")
-      .source(kSamplePort)
+      .source<Sample>()
       .output_spec(dir_index_spec)
       .param(ParamSpec::required("root", ParamType::kString,
                                  "folder of class sub-folders, or of split folders"))
@@ -375,7 +375,7 @@ void register_index_sources(Registry& r) {
   csv.doc("A CSV file listing image paths and labels (columns chosen by name).",
           "Labels are integers, or class names mapped to ids in sorted order. Relative paths are "
           "resolved against image_root, else the CSV's folder.")
-      .source(kSamplePort)
+      .source<Sample>()
       .output_spec(csv_index_spec)
       .param(ParamSpec::required("file", ParamType::kString, "the CSV file (with a header line)"))
       .param(ParamSpec::string("image_root", "", "folder for relative paths (default: the CSV's)"))

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/payloads.h"
+#include "vision/payloads.h"
 
 namespace sluice::data {
 

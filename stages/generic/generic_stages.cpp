@@ -30,6 +30,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/payload_text.h"
 #include "pipeline/registry.h"
 #include "pipeline/runner.h"
 
@@ -188,10 +189,10 @@ void register_generic_stages(Registry& r) {
   r.add<RangeSource>(StageSpec("gen.range")
                          .doc("Emits the integers [start, start + count), `epochs` times.",
                               "Each pass ends with an end-of-epoch marker.")
-                         .source(kIntPort)
+                         .source<int64_t>()
                          .output_spec([](const Params& p, SpecContext&) {
                            ElementSpec out;
-                           out.type = kIntPort;
+                           out.type = payload_name<int64_t>();
                            out.epochs = p.get_int("epochs");
                            return out;
                          })
@@ -201,40 +202,40 @@ void register_generic_stages(Registry& r) {
   r.add<Scale>(StageSpec("math.scale")
                    .doc("Maps x to x * factor + offset.",
                         "A result outside the 64-bit integers fails the run, naming the item.")
-                   .transform(kIntPort, kIntPort)
+                   .transform<int64_t, int64_t>()
                    .parallel()
                    .param(ParamSpec::integer("factor", 1, "multiplier"))
                    .param(ParamSpec::integer("offset", 0, "added after scaling")));
   r.add<Spin>(
       StageSpec("work.spin")
           .doc("Busy-waits `micros` per item, then passes it on (synthetic CPU work).")
-          .transform(kAnyPort, kAnyPort)
+          .transform<AnyPayload, AnyPayload>()
           .parallel()
           .param(ParamSpec::number("micros", 50, "microseconds of work per item").range(0, 1e7)));
   r.add<Sleep>(StageSpec("work.sleep")
                    .doc("Sleeps `millis` per item, then passes it on (a slow, idle consumer).")
-                   .transform(kAnyPort, kAnyPort)
+                   .transform<AnyPayload, AnyPayload>()
                    .parallel()
                    .param(ParamSpec::number("millis", 1, "milliseconds per item").range(0, 6e5)));
   r.add<Fail>(StageSpec("debug.fail")
                   .doc("Passes integers on; throws on the one equal to `at`.")
-                  .transform(kIntPort, kIntPort)
+                  .transform<int64_t, int64_t>()
                   .parallel()
                   .param(ParamSpec::integer("at", 0, "the item that fails"))
                   .param(ParamSpec::string("message", "deliberate failure", "the error message")));
   r.add<Sum>(StageSpec("util.sum")
                  .doc("Sums integers; logs the count and total, reported as counters.")
-                 .sink(kIntPort)
+                 .sink<int64_t>()
                  .ordered());
   r.add<Print>(
       StageSpec("util.print")
           .doc("Prints each item and marker to stdout, in stream order.")
-          .sink(kAnyPort)
+          .sink<AnyPayload>()
           .ordered()
           .param(ParamSpec::integer("limit", -1, "stop printing after this many (-1: all)")));
   r.add<Discard>(StageSpec("util.discard")
                      .doc("Drops every item (measures what comes before it).")
-                     .sink(kAnyPort)
+                     .sink<AnyPayload>()
                      .parallel());
 }
 

@@ -248,7 +248,7 @@ void register_eval_stages(Registry& registry) {
           "Scores a checkpoint: accuracy, precision, recall, F1, ROC AUC, confusion matrix, "
           "accuracy by attribute.",
           "Prints a table at the end of the run and writes it as JSON to `report`.")
-      .sink(kBatchPort)
+      .sink<Batch>()
       .accepts(eval_classifier_accepts);
   add_checkpoint_params(eval);
   eval.param(ParamSpec::string("split", "test", "split to score (empty: every batch)"))
@@ -263,7 +263,7 @@ void register_eval_stages(Registry& registry) {
       .doc(
           "Writes a CSV of predictions (id, path, probability, class, label) from a "
           "checkpoint.")
-      .sink(kBatchPort)
+      .sink<Batch>()
       .accepts(predict_csv_accepts);
   add_checkpoint_params(predict);
   predict.param(ParamSpec::string("output", "predictions.csv", "CSV file to write"));

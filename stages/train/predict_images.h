@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "pipeline/payloads.h"
 #include "stages/train/trainer.h"
+#include "vision/payloads.h"
 
 namespace sluice::train {
 

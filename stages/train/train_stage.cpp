@@ -428,7 +428,7 @@ void register_train_vgg(Registry& registry) {
            "Steps on batches of the train split, scores the validation split, and at each "
            "end of epoch writes metrics.jsonl/metrics.csv, the best and last checkpoints "
            "(atomically) and decides early stopping. Resume with resume = CHECKPOINT.")
-      .sink(kBatchPort)
+      .sink<Batch>()
       .accepts(train_vgg_accepts)
       .ordered();
   add_model_params(spec);

@@ -11,10 +11,10 @@
 #include <vector>
 
 #include "pipeline/element_spec.h"
-#include "pipeline/payloads.h"
 #include "stages/train/atomic_file.h"
 #include "stages/train/early_stopping.h"
 #include "stages/train/vgg_config.h"
+#include "vision/payloads.h"
 
 namespace sluice::train {
 

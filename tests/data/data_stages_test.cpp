@@ -15,6 +15,7 @@
 #include "pipeline/runner.h"
 #include "pipeline/testing/stage_harness.h"
 #include "pipeline/validate.h"
+#include "stages/builtin.h"
 #include "stages/data/celeba_index.h"
 #include "stages/data/synth_celeba.h"
 
@@ -42,7 +43,7 @@ Result run_toml(const std::string& toml, int threads) {
   Registry reg;
   register_builtin_stages(reg);
   reg.set_origin("test");
-  reg.add(StageSpec("test.collect").sink(kAnyPort).ordered(),
+  reg.add(StageSpec("test.collect").sink<AnyPayload>().ordered(),
           [collected](const Params&) { return std::make_unique<Collect>(collected); });
   ValidatedGraph g = load_pipeline_string(toml, "<test>", {}, reg);
   RunOptions o;

@@ -9,6 +9,8 @@
 
 #include "pipeline/registry.h"
 #include "pipeline/testing/stage_harness.h"
+#include "stages/builtin.h"
+#include "vision/payloads.h"
 
 namespace sluice {
 namespace {

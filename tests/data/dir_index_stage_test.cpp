@@ -12,6 +12,8 @@
 #include "pipeline/registry.h"
 #include "pipeline/testing/stage_harness.h"
 #include "pipeline/validate.h"
+#include "stages/builtin.h"
+#include "vision/payloads.h"
 
 namespace sluice {
 namespace {

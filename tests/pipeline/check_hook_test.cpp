@@ -14,7 +14,7 @@ Registry registry_with_checked_stage(int* calls = nullptr) {
   Registry r = testing::test_registry();
   r.add<testing::Counting>(
       StageSpec("test.checked")
-          .source(kIntPort)
+          .source<int64_t>()
           .param(ParamSpec::integer("count", 3, "items"))
           .param(ParamSpec::integer("epochs", 1, "epochs"))
           .param(ParamSpec::integer("sleep_us", 0, "delay"))

@@ -111,7 +111,7 @@ TEST(Config, NonFiniteFloatsAreRefusedAtTheirPosition) {
   EXPECT_TRUE(errors_of(head + "ratio = 1e308\nfloats = [-1e308, 0]\n" + tail).empty());
 }
 
-TEST(Config, PortTypeMismatchNamesBothStages) {
+TEST(Config, PortTypeMismatchNamesBothStagesPortsAndTypes) {
   auto errors = errors_of(text(R"(
 [stages.numbers]
 use = "test.count"
@@ -125,8 +125,9 @@ use = "test.jitter"
 input = "text"
 )"));
   expect_one(errors, 10, 9,
-             "port type mismatch: stage 'add' (test.jitter) takes Int but its "
-             "input 'text' (test.to_string) produces String");
+             "port type mismatch: input 'text' (test.to_string) emits String (std::string) from "
+             "its output port, but stage 'add' (test.jitter) takes Int (int64_t) on its input "
+             "port");
 }
 
 TEST(Config, CycleIsReported) {
@@ -354,7 +355,7 @@ TEST(ResolvedConfig, ListsThePluginsItsStagesCameFrom) {
   Registry registry = testing::test_registry();
   registry.set_origin("/opt/plugins/libextra.so");
   registry.add<testing::Counting>(StageSpec("extra.count")
-                                      .source(kIntPort)
+                                      .source<int64_t>()
                                       .param(ParamSpec::integer("count", 3, "items"))
                                       .param(ParamSpec::integer("epochs", 1, "epochs"))
                                       .param(ParamSpec::integer("sleep_us", 0, "delay")));
@@ -478,7 +479,7 @@ TEST(Registry, DuplicateNamesBothOrigins) {
   Registry r = testing::test_registry();
   r.set_origin("libother.so");
   try {
-    r.add<testing::Jitter>(StageSpec("test.jitter").transform(kIntPort, kIntPort));
+    r.add<testing::Jitter>(StageSpec("test.jitter").transform<int64_t, int64_t>());
     FAIL() << "expected DuplicateStageError";
   } catch (const DuplicateStageError& e) {
     EXPECT_NE(std::string(e.what()).find("by tests and by libother.so"), std::string::npos)

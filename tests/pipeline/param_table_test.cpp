@@ -12,6 +12,7 @@
 
 #include "pipeline/registry.h"
 #include "pipeline/validate.h"
+#include "stages/builtin.h"
 
 namespace sluice {
 namespace {
@@ -81,7 +82,7 @@ std::vector<BadValue> bad_values(const Registry& registry) {
 Registry test_registry() {
   Registry registry;
   register_builtin_stages(registry);
-  registry.add<AnySource>(StageSpec("test.any").source(kAnyPort));
+  registry.add<AnySource>(StageSpec("test.any").source<AnyPayload>());
   return registry;
 }
 

@@ -457,13 +457,13 @@ class SlowDiscard : public Sink {
 RunReport run_live(const std::string& toml) {
   Registry registry = testing::test_registry();
   registry.add<LiveSource>(StageSpec("live.source")
-                               .source(kAnyPort)
+                               .source<AnyPayload>()
                                .param(ParamSpec::integer("fail_at", -1, "call that throws")));
   registry.add<FailNth>(StageSpec("live.fail")
-                            .transform(kAnyPort, kAnyPort)
+                            .transform<AnyPayload, AnyPayload>()
                             .parallel()
                             .param(ParamSpec::integer("at", -1, "item that throws")));
-  registry.add<SlowDiscard>(StageSpec("live.sink").sink(kAnyPort).ordered());
+  registry.add<SlowDiscard>(StageSpec("live.sink").sink<AnyPayload>().ordered());
   g_live_payloads = 0;
   RunOptions opts;
   opts.threads = 4;

@@ -8,6 +8,7 @@
 #include "pipeline/element_spec.h"
 #include "pipeline/validate.h"
 #include "tests/pipeline/test_stages.h"
+#include "vision/payloads.h"
 
 namespace sluice {
 namespace {
@@ -34,12 +35,12 @@ class Drop : public Sink {
 Registry spec_registry() {
   Registry r = testing::test_registry();
   r.add<Nothing>(StageSpec("spec.labels")
-                     .source(kSamplePort)
+                     .source<Sample>()
                      .param(ParamSpec::strings("classes", {"a", "b"}, "class names"))
                      .param(ParamSpec::integer("epochs", 1, "passes"))
                      .output_spec([](const Params& p, SpecContext& ctx) {
                        ElementSpec out;
-                       out.type = kSamplePort;
+                       out.type = payload_name<Sample>();
                        out.label = LabelSpec::from_classes("y", p.get_strings("classes"),
                                                            ctx.stage_id(), "classes");
                        out.epochs = p.get_int("epochs");
@@ -50,15 +51,15 @@ Registry spec_registry() {
                        return out;
                      }));
   r.add<Nothing>(StageSpec("spec.throws")
-                     .source(kSamplePort)
+                     .source<Sample>()
                      .output_spec([](const Params&, SpecContext&) -> ElementSpec {
                        throw std::runtime_error("no index");
                      }));
-  r.add<PassOn>(StageSpec("spec.pass").transform(kSamplePort, kSamplePort));
-  r.add<PassOn>(StageSpec("spec.to_image").transform(kSamplePort, kImagePort));
+  r.add<PassOn>(StageSpec("spec.pass").transform<Sample, Sample>());
+  r.add<PassOn>(StageSpec("spec.to_image").transform<Sample, Image>());
   r.add<PassOn>(
       StageSpec("spec.size")
-          .transform(kImagePort, kImagePort)
+          .transform<Image, Image>()
           .param(ParamSpec::integer("width", 8, "width"))
           .output_spec([](const Params& p, const std::vector<ElementSpec>& in, SpecContext& ctx) {
             ElementSpec out = in.at(0);
@@ -70,7 +71,7 @@ Registry spec_registry() {
             return out;
           }));
   r.add<Drop>(StageSpec("spec.binary_only")
-                  .sink(kAnyPort)
+                  .sink<AnyPayload>()
                   .accepts([](const Params&, const ElementSpec& in, SpecContext& ctx) {
                     if (in.label && in.label->kind != LabelSpec::Kind::kBinary) {
                       ctx.error("", "input label is " + in.label->to_string());
@@ -214,7 +215,7 @@ input = ["a", "b"]
   const ElementSpec& out = g.find("both")->output_spec;
   EXPECT_EQ(out.epoch_sources, (std::vector<std::string>{"a", "b"}));
   EXPECT_FALSE(out.label) << "a merge passes no label unless its stage says";
-  EXPECT_EQ(out.type, kSamplePort);
+  EXPECT_EQ(out.type, "Sample");
 }
 
 TEST(SpecPropagation, StagesWithoutSpecsValidateAsBefore) {
@@ -239,7 +240,7 @@ input = "add"
 
 TEST(ElementSpec, PrintsCompactly) {
   ElementSpec b;
-  b.type = kBatchPort;
+  b.type = payload_name<Batch>();
   b.batch_size = 32;
   b.image = ImageSpec{};
   b.image->width = 64;

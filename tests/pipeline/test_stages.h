@@ -164,37 +164,39 @@ inline Registry test_registry() {
   r.set_origin("tests");
   r.add<Counting>(StageSpec("test.count")
                       .doc("counts")
-                      .source(kIntPort)
+                      .source<int64_t>()
                       .param(ParamSpec::integer("count", 10, "items").min(0))
                       .param(ParamSpec::integer("epochs", 1, "passes").min(1))
                       .param(ParamSpec::integer("sleep_us", 0, "delay per item").min(0)));
   r.add<Jitter>(StageSpec("test.jitter")
                     .doc("adds one after a delay")
-                    .transform(kIntPort, kIntPort)
+                    .transform<int64_t, int64_t>()
                     .parallel()
                     .param(ParamSpec::integer("max_us", 50, "max delay").range(0, 100000)));
   r.add<Repeat>(StageSpec("test.repeat")
                     .doc("1->N")
-                    .transform(kIntPort, kIntPort)
+                    .transform<int64_t, int64_t>()
                     .parallel()
                     .param(ParamSpec::integer("copies", 2, "outputs per input").min(0))
                     .param(ParamSpec::boolean("filter_odd", false, "drop odd inputs")));
   r.add<Throwing>(StageSpec("test.throw")
                       .doc("throws at one item")
-                      .transform(kIntPort, kIntPort)
+                      .transform<int64_t, int64_t>()
                       .parallel()
                       .param(ParamSpec::integer("at", 5, "failing item")));
-  r.add<Stringify>(StageSpec("test.to_string").doc("int to string").transform(kIntPort, kStringPort));
+  r.add<Stringify>(
+      StageSpec("test.to_string").doc("int to string").transform<int64_t, std::string>());
   r.add<Recorder>(StageSpec("test.record")
                       .doc("records")
-                      .sink(kAnyPort)
+                      .sink<AnyPayload>()
                       .ordered()
                       .param(ParamSpec::integer("sleep_us", 0, "delay per item").min(0)));
-  r.add<Tracked>(StageSpec("test.tracked").doc("tracks live items").transform(kAnyPort, kAnyPort));
+  r.add<Tracked>(
+      StageSpec("test.tracked").doc("tracks live items").transform<AnyPayload, AnyPayload>());
   // A pass-through with a parameter of every type (the resolved-config tests).
   r.add<Tracked>(StageSpec("test.kinds")
                      .doc("every parameter type")
-                     .transform(kAnyPort, kAnyPort)
+                     .transform<AnyPayload, AnyPayload>()
                      .parallel()
                      .param(ParamSpec::boolean("flag", false, "a boolean"))
                      .param(ParamSpec::number("ratio", 0.1, "a float"))
@@ -205,7 +207,7 @@ inline Registry test_registry() {
                      .param(ParamSpec::optional("maybe", ParamType::kInt, "unset by default")));
   r.add<StopAfter>(StageSpec("test.stop_after")
                        .doc("requests a stop")
-                       .transform(kIntPort, kIntPort)
+                       .transform<int64_t, int64_t>()
                        .param(ParamSpec::integer("at", 5, "item that stops the run")));
   return r;
 }

@@ -1,6 +1,7 @@
 // A plugin that registers a new stage and one whose name a built-in stage
 // already has: refused as a whole, so neither is added.
 #include "pipeline/plugin_api.h"
+#include "vision/payloads.h"
 
 namespace {
 class Pass : public sluice::Transform {
@@ -11,7 +12,7 @@ class Pass : public sluice::Transform {
 }  // namespace
 
 SLUICE_PLUGIN(duplicate, registry) {
-  registry.add<Pass>(sluice::StageSpec("dup.unique").transform(sluice::kAnyPort, sluice::kAnyPort));
   registry.add<Pass>(
-      sluice::StageSpec("image.decode").transform(sluice::kSamplePort, sluice::kImagePort));
+      sluice::StageSpec("dup.unique").transform<sluice::AnyPayload, sluice::AnyPayload>());
+  registry.add<Pass>(sluice::StageSpec("image.decode").transform<sluice::Sample, sluice::Image>());
 }

@@ -11,7 +11,9 @@
 #include "pipeline/testing/stage_harness.h"
 #include "pipeline/validate.h"
 #include "plugin_test_util.h"
+#include "stages/builtin.h"
 #include "stages/data/synth_celeba.h"
+#include "vision/payloads.h"
 
 namespace sluice {
 namespace {

@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/port_type.h"
 #include "plugin_test_util.h"
 #include "stages/data/synth_celeba.h"
+#include "vision/payloads.h"
 
 namespace sluice {
 namespace {
@@ -33,6 +35,8 @@ TEST(PluginCli, StagesListsPluginStagesWithTheirOrigin) {
                   quote(SLUICE_EXAMPLE_PLUGIN));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("origin:      " + plugin));
+  EXPECT_THAT(r.output, HasSubstr("C++ types:   " + cpp_type_name(typeid(Image)) + " -> " +
+                                  cpp_type_name(typeid(Image))));
   EXPECT_THAT(r.output, HasSubstr("scale (list of floats, default [0.02, 0.33]"));
 }
 
@@ -145,6 +149,63 @@ input = "numbers"
   EXPECT_THAT(r.output, HasSubstr(dir / "conf/bad.toml" + ":2:"));
   EXPECT_THAT(r.output, HasSubstr("error: cannot load plugin '" + dir / "lib/libmissing.so" +
                                   "': no such file"));
+}
+
+// A config decoding a synthetic CelebA into `sink` (line 12: the edge into it).
+std::string decode_into(const plugin_test::ScratchDir& dir, const std::string& sink,
+                        const std::string& sink_params) {
+  data::write_synthetic_celeba({dir / "celeba", 12, 3, 90});
+  const std::string config = dir / "typed.toml";
+  plugin_test::write_file(config,
+                          "[stages.index]\n"
+                          "use = \"celeba.index\"\n"
+                          "root = \"" +
+                              dir / "celeba" +
+                              "\"\n"
+                              "label = \"Male\"\n"
+                              "\n"
+                              "[stages.decode]\n"
+                              "use = \"image.decode\"\n"
+                              "input = \"index\"\n"
+                              "\n"
+                              "[stages.sink]\n"
+                              "use = \"" +
+                              sink +
+                              "\"\n"
+                              "input = \"decode\"\n" +
+                              sink_params);
+  return config;
+}
+
+TEST(PluginCli, CheckRefusesImagesWiredIntoABatchSinkNamingBothTypes) {
+  plugin_test::ScratchDir dir("plugin_cli_typed_batch");
+  const std::string config = decode_into(dir, "stats.batch_csv", "path = \"stats.csv\"\n");
+  auto r = run_command(kSluice + " check " + quote(config) + " --plugin " +
+                       quote(SLUICE_EXAMPLE_PLUGIN));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(config +
+                                  ":12:9: error: port type mismatch: input 'decode' "
+                                  "(image.decode) emits Image (" +
+                                  cpp_type_name(typeid(Image)) +
+                                  ") from its output port, but stage 'sink' (stats.batch_csv) "
+                                  "takes Batch (" +
+                                  cpp_type_name(typeid(Batch)) + ") on its input port"));
+}
+
+TEST(PluginCli, CheckRefusesAPluginWhosePayloadIsAnotherTypeOfTheSameName) {
+  // The plugin loads (its SDK version is right), but its "Image" is not sluice's.
+  plugin_test::ScratchDir dir("plugin_cli_typed_other");
+  const std::string config = decode_into(dir, "other.count_images", "");
+  const std::string plugin = std::string(SLUICE_TEST_PLUGIN_DIR) + "/libplugin_payload.so";
+  auto r = run_command(kSluice + " check " + quote(config) + " --plugin " + quote(plugin));
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_THAT(r.output, HasSubstr(config +
+                                  ":12:9: error: port type mismatch: input 'decode' "
+                                  "(image.decode) emits Image (" +
+                                  cpp_type_name(typeid(Image)) +
+                                  ") from its output port, but stage 'sink' "
+                                  "(other.count_images) takes Image (other::Image) on its "
+                                  "input port"));
 }
 
 }  // namespace

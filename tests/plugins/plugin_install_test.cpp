@@ -27,12 +27,18 @@ TEST(PluginInstall, OutOfTreePluginBuildsAgainstAnInstalledSluiceAndRuns) {
       run_command(cmake + " --install " + quote(SLUICE_BUILD_DIR) + " --prefix " + quote(prefix));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* f :
-       {"bin/sluice", "lib/libsluice_pipeline.so", "lib/cmake/sluice/sluiceConfig.cmake",
-        "include/sluice/pipeline/stage.h", "include/sluice/pipeline/plugin_api.h",
-        "include/sluice/pipeline/testing/stage_harness.h"}) {
+       {"bin/sluice", "lib/libsluice_pipeline.so", "lib/libsluice_vision.so",
+        "lib/cmake/sluice/sluiceConfig.cmake", "include/sluice/pipeline/stage.h",
+        "include/sluice/pipeline/plugin_api.h", "include/sluice/pipeline/port_type.h",
+        "include/sluice/vision/payloads.h", "include/sluice/pipeline/testing/stage_harness.h"}) {
     EXPECT_TRUE(fs::exists(dir.path() / "prefix" / f)) << f;
   }
   EXPECT_FALSE(fs::exists(dir.path() / "prefix/include/sluice/pipeline/trace.h"));  // internal
+  // The payload types moved out of the core; the built-in stages are the host's.
+  EXPECT_FALSE(fs::exists(dir.path() / "prefix/include/sluice/pipeline/payloads.h"));
+  EXPECT_FALSE(fs::exists(dir.path() / "prefix/include/sluice/stages/builtin.h"));
+  EXPECT_THAT(plugin_test::read_file(dir / "prefix/include/sluice/pipeline/registry.h"),
+              ::testing::Not(HasSubstr("register_builtin_stages")));
 
   // The example's folder, copied away from the source tree, as a user's plugin.
   fs::copy(fs::path(SLUICE_SOURCE_DIR) / "examples/plugins", dir.path() / "src",

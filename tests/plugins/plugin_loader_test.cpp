@@ -8,6 +8,8 @@
 #include "pipeline/plugin.h"
 #include "pipeline/plugin_api.h"
 #include "plugin_test_util.h"
+#include "stages/builtin.h"
+#include "vision/payloads.h"
 
 namespace sluice {
 namespace {
@@ -48,7 +50,8 @@ TEST(PluginLoader, ExamplePluginAddsItsStagesWithItsPathAsOrigin) {
   const StageEntry* e = registry.find("image.random_erasing");
   ASSERT_NE(e, nullptr);
   EXPECT_EQ(e->origin, p.path);
-  EXPECT_EQ(e->spec.input_type, kImagePort);
+  EXPECT_EQ(e->spec.input.name, "Image");
+  EXPECT_TRUE(e->spec.input.same_as(port_type<Image>()));  // the host's C++ type
   EXPECT_EQ(registry.find("image.decode")->origin, "built-in");
   EXPECT_EQ(registry.origin(), "built-in");  // restored after loading
 }
@@ -121,7 +124,7 @@ TEST(PluginLoader, RefusesADuplicateStageNameNamingBothOriginsAndAddsNothing) {
 TEST(PluginLoader, RefusesAStageNameTakenByAnotherPlugin) {
   Registry registry;
   registry.set_origin("/opt/other/libother.so");
-  registry.add(StageSpec("dup.unique").transform(kAnyPort, kAnyPort),
+  registry.add(StageSpec("dup.unique").transform<AnyPayload, AnyPayload>(),
                [](const Params&) -> std::unique_ptr<Stage> { return nullptr; });
   registry.set_origin("built-in");
   EXPECT_THAT(

@@ -25,7 +25,9 @@
 #include "pipeline/runner.h"
 #include "pipeline/stage.h"
 #include "pipeline/validate.h"
+#include "stages/builtin.h"
 #include "stages/data/synth_celeba.h"
+#include "vision/payloads.h"
 
 namespace fs = std::filesystem;
 
@@ -83,7 +85,7 @@ TEST(Soak, ImagePathMemoryStaysFlatOverMillionsOfItems) {
 
   sluice::Registry registry;
   sluice::register_builtin_stages(registry);
-  registry.add<RssSink>(sluice::StageSpec("test.rss").sink(sluice::kBatchPort).ordered());
+  registry.add<RssSink>(sluice::StageSpec("test.rss").sink<sluice::Batch>().ordered());
   const std::string toml =
       "[pipeline]\nname = \"soak\"\nseed = 3\n"
       "[stages.index]\nuse = \"celeba.index\"\nroot = \"" +

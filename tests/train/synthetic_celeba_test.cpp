@@ -16,6 +16,7 @@
 #include "pipeline/registry.h"
 #include "pipeline/runner.h"
 #include "pipeline/validate.h"
+#include "stages/builtin.h"
 #include "stages/data/synth_celeba.h"
 
 namespace fs = std::filesystem;

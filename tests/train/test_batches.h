@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <string>
 
-#include "pipeline/payloads.h"
 #include "pipeline/rng.h"
+#include "vision/payloads.h"
 
 namespace sluice::train::testing {
 

@@ -10,6 +10,7 @@
 
 #include "pipeline/config.h"
 #include "pipeline/plugin.h"
+#include "stages/builtin.h"
 #include "tools/sluice/command.h"
 
 namespace sluice::cli {

@@ -15,6 +15,7 @@
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
 #include "tools/sluice/image_output.h"
+#include "vision/payloads.h"
 
 namespace sluice::cli {
 namespace {
@@ -80,7 +81,7 @@ int preview_cmd(const std::vector<std::string>& args) {
   auto collected = std::make_shared<Collected>();
   collected->wanted = static_cast<size_t>(count);
   registry.set_origin("sluice preview");
-  registry.add(StageSpec("preview.collect").sink(kImagePort).ordered(),
+  registry.add(StageSpec("preview.collect").sink<Image>().ordered(),
                [collected](const Params&) { return std::make_unique<PreviewCollect>(collected); });
 
   std::vector<Diagnostic> errors;
@@ -94,7 +95,7 @@ int preview_cmd(const std::vector<std::string>& args) {
   for (const StageDecl& d : config.stages) {
     const std::string* use = d.use ? std::get_if<std::string>(&d.use->value) : nullptr;
     const StageEntry* e = use ? registry.find(*use) : nullptr;
-    if (!e || e->spec.output_type != kImagePort) continue;
+    if (!e || !e->spec.output.same_as(port_type<Image>())) continue;
     if (tap.empty() || *use == "image.augment") tap = d.id;
   }
   if (tap.empty()) {

@@ -12,11 +12,27 @@ namespace {
 std::string ports(const StageSpec& s) {
   switch (s.kind) {
     case StageKind::kSource:
-      return "-> " + s.output_type;
+      return "-> " + s.output.name;
     case StageKind::kTransform:
-      return s.input_type + " -> " + s.output_type;
+      return s.input.name + " -> " + s.output.name;
     case StageKind::kSink:
-      return s.input_type + " ->";
+      return s.input.name + " ->";
+  }
+  return {};
+}
+
+// The ports' C++ payload types: "sluice::vision_v1::Sample -> sluice::vision_v1::Image".
+std::string port_cpp_types(const StageSpec& s) {
+  auto cpp = [](const PortType& p) {
+    return p.type ? cpp_type_name(*p.type) : std::string("any type");
+  };
+  switch (s.kind) {
+    case StageKind::kSource:
+      return "-> " + cpp(s.output);
+    case StageKind::kTransform:
+      return cpp(s.input) + " -> " + cpp(s.output);
+    case StageKind::kSink:
+      return cpp(s.input) + " ->";
   }
   return {};
 }
@@ -27,6 +43,7 @@ void print_detail(const StageEntry& e) {
   if (!s.description.empty()) std::cout << s.description << "\n\n";
   std::cout << "  kind:        " << stage_kind_name(s.kind) << "\n"
             << "  ports:       " << ports(s) << "\n"
+            << "  C++ types:   " << port_cpp_types(s) << "\n"
             << "  concurrency: " << (s.thread_safe ? "parallel (default \"auto\")" : "serial")
             << (s.ordered_input ? ", needs ordered input" : "") << "\n"
             << "  origin:      " << e.origin << "\n";

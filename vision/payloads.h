@@ -1,26 +1,29 @@
-// The payload types shared by the built-in stages and plugins, with the port
-// type names stages declare ("Int", "Sample", "Image", "Batch", ...).
+// The payload types of the image data path, shared by the data stages, the
+// training stages and plugins: Sample (one dataset entry), Image (decoded
+// pixels), Batch (N images of one size), the buffers their pixels live in.
 //
-// Ports are type-checked by name before a run: a stage declaring
-// `.input(kSamplePort)` can only be wired after one declaring
-// `.output(kSamplePort)`. kAnyPort matches every type.
+// They live outside the core (pipeline/) so that the core's plugin ABI
+// (kSdkVersion) does not change when one of them gains a field. Their own ABI
+// is the inline namespace below: whoever changes a member of these structs, or
+// a signature here, renames vision_v1 to vision_v2 (and so on). A plugin built
+// against the old structs then names another C++ type on its ports, and
+// `sluice check` refuses to wire it, naming both types.
+//
+// Ports name these types as template arguments:
+//   StageSpec("image.batch").transform<sluice::Image, sluice::Batch>()
+// In CMake, link sluice::vision (libsluice_vision.so) to use them.
 #pragma once
 
-#include <any>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace sluice {
+#include "pipeline/element_spec.h"
+#include "pipeline/port_type.h"
 
-inline constexpr const char* kAnyPort = "Any";
-inline constexpr const char* kIntPort = "Int";        // int64_t
-inline constexpr const char* kFloatPort = "Float";    // double
-inline constexpr const char* kStringPort = "String";  // std::string
-inline constexpr const char* kSamplePort = "Sample";  // sluice::Sample
-inline constexpr const char* kImagePort = "Image";    // sluice::Image
-inline constexpr const char* kBatchPort = "Batch";    // sluice::Batch
+namespace sluice {
+inline namespace vision_v1 {
 
 // Names of the extra attributes a dataset carries along with each sample
 // (shared by all samples of one index, so a Sample holds only the values).
@@ -28,15 +31,15 @@ using AttributeNames = std::shared_ptr<const std::vector<std::string>>;
 
 // One entry of a dataset index: which file, which label, where it came from.
 struct Sample {
-  int64_t index = 0;   // stable row number in the dataset (drives augmentation RNG)
+  int64_t index = 0;  // stable row number in the dataset (drives augmentation RNG)
   int64_t epoch = 0;
-  std::string split;   // "train", "validation", "test"
-  std::string id;      // e.g. "000001.jpg"
-  std::string path;    // file to read
-  int64_t label = 0;   // class id (0/1 for a binary attribute)
+  std::string split;  // "train", "validation", "test"
+  std::string id;     // e.g. "000001.jpg"
+  std::string path;   // file to read
+  int64_t label = 0;  // class id (0/1 for a binary attribute)
   AttributeNames attr_names;
   std::vector<int8_t> attrs;  // values (-1/1) of attr_names, same order
-  std::string origin;  // "FILE:LINE" of the index entry, for error messages
+  std::string origin;         // "FILE:LINE" of the index entry, for error messages
 };
 
 // A byte buffer that may come from a pool and go back to it when released
@@ -55,22 +58,13 @@ class BufferAllocator {
 BufferAllocator& buffer_allocator();
 void set_buffer_allocator(std::shared_ptr<BufferAllocator> allocator);
 
-// Output pixel scaling requested by the augment stage, applied once per batch
-// (on the GPU when training there) rather than per image.
-struct Normalization {
-  enum class Kind { kNone, kRescale, kMeanStd } kind = Kind::kNone;
-  double scale = 1.0;               // kRescale: x * scale
-  double mean[3] = {0.0, 0.0, 0.0};  // kMeanStd: (x/255 - mean) / std
-  double std[3] = {1.0, 1.0, 1.0};
-};
-
 // A decoded image, 8-bit interleaved (HWC), RGB unless channels == 1.
 struct Image {
   Sample sample;
   int width = 0;
   int height = 0;
   int channels = 3;
-  ByteBuffer pixels;  // height * width * channels bytes, rows packed
+  ByteBuffer pixels;            // height * width * channels bytes, rows packed
   Normalization normalization;  // scaling still to apply (set by image.augment)
   size_t bytes() const { return static_cast<size_t>(width) * height * channels; }
 };
@@ -95,8 +89,15 @@ struct Batch {
   size_t image_bytes() const { return static_cast<size_t>(height) * width * channels; }
 };
 
-// Short description of a payload for error messages ("Sample 000123.jpg
-// (list_attr_celeba.csv:125)", "Int 42", ...).
-std::string describe_payload(const std::any& value);
+// How error messages name an item ("Sample 000123.jpg (list_attr_celeba.csv:125)",
+// "Batch 3 of train (epoch 0, 32 images, first 000001.jpg)"); see port_type.h.
+std::string payload_text(const Sample& sample);
+std::string payload_text(const Image& image);
+std::string payload_text(const Batch& batch);
 
+}  // namespace vision_v1
 }  // namespace sluice
+
+SLUICE_PAYLOAD_NAME(sluice::Sample, "Sample");
+SLUICE_PAYLOAD_NAME(sluice::Image, "Image");
+SLUICE_PAYLOAD_NAME(sluice::Batch, "Batch");
