@@ -84,7 +84,10 @@ clean:
 # run in its own folder; suppressions (third-party code only) in tools/sanitize/.
 # SANITIZE_TESTS=regex limits ctest to matching tests (e.g. 'Runner|Config|Cli').
 # Soak tests (label soak) are left out, as in `make test`.
-SANITIZE_BUILD ?= build-sanitize
+# SANITIZE_TORCH=OFF builds without LibTorch (core, data stages, CLI: much faster
+# to build under ASan) in build-sanitize-notorch.
+SANITIZE_TORCH ?= ON
+SANITIZE_BUILD ?= $(if $(filter OFF,$(SANITIZE_TORCH)),build-sanitize-notorch,build-sanitize)
 SANITIZE_TESTS ?=
 SANITIZE_ENV := \
   ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:print_stacktrace=1:abort_on_error=0 \
@@ -93,7 +96,8 @@ SANITIZE_ENV := \
 
 .PHONY: sanitize
 sanitize: deps
-	cmake -S . -B $(SANITIZE_BUILD) -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake -S . -B $(SANITIZE_BUILD) -DSLUICE_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DSLUICE_WITH_TORCH=$(SANITIZE_TORCH)
 	cmake --build $(SANITIZE_BUILD) -j$(JOBS)
 	cd $(SANITIZE_BUILD) && env $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) --timeout 1800 -LE soak \
 	  $(if $(SANITIZE_TESTS),-R '$(SANITIZE_TESTS)')
