@@ -10,6 +10,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace sluice::train {
@@ -21,7 +22,7 @@ namespace {
 // into its data pointer claims more than its allocation holds.
 class BoundedReadAdapter final : public caffe2::serialize::ReadAdapterInterface {
  public:
-  explicit BoundedReadAdapter(const std::vector<char>& bytes) : bytes_(bytes) {}
+  explicit BoundedReadAdapter(std::string_view bytes) : bytes_(bytes) {}
   size_t size() const override { return bytes_.size(); }
   size_t read(uint64_t pos, void* buf, size_t n, const char* /*what*/) const override {
     if (pos >= bytes_.size()) return 0;
@@ -37,7 +38,7 @@ class BoundedReadAdapter final : public caffe2::serialize::ReadAdapterInterface 
   }
 
  private:
-  const std::vector<char>& bytes_;
+  std::string_view bytes_;  // the caller's buffer, alive for the reader's lifetime
   mutable std::unordered_map<const void*, size_t> read_into_;
 };
 
@@ -195,7 +196,7 @@ void check_record_pickles(caffe2::serialize::PyTorchStreamReader& reader) {
 
 c10::IValue pickle_load_bounded(const std::vector<char>& bytes) {
   // What torch::pickle_load does, with the bounded adapter in place of MemoryReadAdapter.
-  auto adapter = std::make_shared<BoundedReadAdapter>(bytes);
+  auto adapter = std::make_shared<BoundedReadAdapter>(std::string_view(bytes.data(), bytes.size()));
   caffe2::serialize::PyTorchStreamReader reader(adapter);
   check_record_pickles(reader);
   c10::IValue value = torch::jit::readArchiveAndTensors(
@@ -248,8 +249,7 @@ void check_pickle_lengths(const uint8_t* p, size_t n, const std::string& name) {
 }
 
 void check_archive_pickles(const std::string& bytes) {
-  const std::vector<char> copy(bytes.begin(), bytes.end());
-  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReadAdapter>(copy));
+  caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReadAdapter>(bytes));
   check_record_pickles(reader);
 }
 
