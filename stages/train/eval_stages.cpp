@@ -1,6 +1,9 @@
 // eval.classifier: scores a trained checkpoint on one split: accuracy, precision,
 // recall, F1, ROC AUC and the confusion matrix as a table (logged and printed) and as
 // JSON, with accuracy broken down by other attributes (where the model fails).
+// Beside the JSON report (eval.json) it writes each image's score
+// (eval_predictions.csv: id, path, label, score = P(label 1)), from which
+// `sluice report` draws the ROC curve and the most confidently wrong images.
 //
 //   [stages.evaluate]
 //   use = "eval.classifier"
@@ -26,6 +29,7 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <sstream>
 
 #include <spdlog/spdlog.h>
 
@@ -81,6 +85,13 @@ void warn_on_size_change(const InputSpec& trained, const Batch& b, StageContext&
   }
 }
 
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
 class EvalClassifier : public Sink {
  public:
   explicit EvalClassifier(const Params& p)
@@ -106,6 +117,7 @@ class EvalClassifier : public Sink {
     auto [names, attrs] = select_attributes(batch);
     metrics_.add_batch(probs, batch.labels, names, attrs);
     metrics_.add_loss(loss_sum, batch.size);
+    if (!report_path_.empty()) keep_scores(batch, probs);
   }
 
   void finish(Emitter&) override {
@@ -118,16 +130,43 @@ class EvalClassifier : public Sink {
       auto j = report.to_json();
       j["checkpoint"] = params_.get_string("checkpoint");
       j["split"] = split_;
+      j["threshold"] = params_.get_float("threshold");
+      j["positive_name"] = names_.positive;
+      j["negative_name"] = names_.negative;
       const auto parent = std::filesystem::path(report_path_).parent_path();
       if (!parent.empty()) std::filesystem::create_directories(parent);
       std::ofstream out(report_path_);
       out << j.dump(2) << "\n";
       if (!out) throw std::runtime_error(report_path_ + ": cannot write the report");
       ctx_->log().info("wrote {}", report_path_);
+      write_scores();
     }
   }
 
  private:
+  void keep_scores(const Batch& b, const std::vector<float>& probs) {
+    const auto field = [](const std::vector<std::string>& v, size_t i) {
+      return i < v.size() ? v[i] : std::string();
+    };
+    for (size_t i = 0; i < probs.size(); ++i) {
+      std::ostringstream row;
+      row << csv_field(field(b.ids, i)) << ',' << csv_field(field(b.paths, i)) << ','
+          << (i < b.labels.size() ? b.labels[i] : -1) << ',' << std::setprecision(6) << probs[i];
+      scores_.push_back(row.str());
+    }
+  }
+
+  // eval.json -> eval_predictions.csv, beside it.
+  void write_scores() {
+    std::filesystem::path path(report_path_);
+    path.replace_filename(path.stem().string() + "_predictions.csv");
+    std::ofstream out(path);
+    out << "id,path,label,score\n";
+    for (const auto& row : scores_) out << row << '\n';
+    if (!out) throw std::runtime_error(path.string() + ": cannot write the per-image scores");
+    ctx_->log().info("wrote {} per-image scores to {}", scores_.size(), path.string());
+  }
+
   // The requested attribute columns of a batch (all when none were requested).
   std::pair<AttributeNames, std::vector<int8_t>> select_attributes(const Batch& b) {
     if (!b.attr_names || b.attr_names->empty()) return {nullptr, {}};
@@ -166,6 +205,7 @@ class EvalClassifier : public Sink {
   bool warned_ = false;
   AttributeNames selected_names_;
   std::vector<size_t> columns_;
+  std::vector<std::string> scores_;  // CSV rows of eval_predictions.csv
 };
 
 class PredictCsv : public Sink {
@@ -207,13 +247,6 @@ class PredictCsv : public Sink {
   }
 
  private:
-  static std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  }
-
   Params params_;
   std::string output_;
   BinaryClassNames names_;
@@ -255,7 +288,9 @@ void register_eval_stages(Registry& registry) {
       .param(ParamSpec::strings("attributes", {},
                                 "attributes for the accuracy breakdown (empty: all the "
                                 "dataset has)"))
-      .param(ParamSpec::string("report", "", "JSON file for the metrics (empty: none)"));
+      .param(ParamSpec::string("report", "",
+                               "JSON file for the metrics (empty: none); the per-image scores "
+                               "go beside it (eval.json -> eval_predictions.csv)"));
   registry.add<EvalClassifier>(std::move(eval));
 
   StageSpec predict("predict.csv");
