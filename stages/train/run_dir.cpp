@@ -8,8 +8,8 @@ namespace sluice::train {
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& run_file_names() {
-  static const std::vector<std::string> kNames = {"best.pt", "last.pt", "metrics.csv",
-                                                  "metrics.jsonl", "config.toml"};
+  static const std::vector<std::string> kNames = {"best.pt",       "last.pt",     "metrics.csv",
+                                                  "metrics.jsonl", "config.toml", "profile.json"};
   return kNames;
 }
 

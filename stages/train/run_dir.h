@@ -2,7 +2,7 @@
 // from overwriting each other: a fresh run goes into an empty (or new) folder;
 // a folder that already has files is taken only to continue the run in it
 // (resume = a checkpoint there) or, with overwrite = true, after the files a run
-// writes (best.pt, last.pt, metrics.csv, metrics.jsonl, config.toml and leftover
+// writes (best.pt, last.pt, metrics.csv, metrics.jsonl, config.toml, profile.json and leftover
 // temporaries of their atomic writes) were removed. Anything else in the folder
 // is never touched.
 #pragma once
@@ -12,7 +12,8 @@
 
 namespace sluice::train {
 
-// "best.pt", "last.pt", "metrics.csv", "metrics.jsonl", "config.toml".
+// "best.pt", "last.pt", "metrics.csv", "metrics.jsonl", "config.toml", "profile.json"
+// (written by `sluice run` when the run ends).
 const std::vector<std::string>& run_file_names();
 // One of run_file_names(), or the temporary of an atomic write of one
 // ("last.pt.tmp.Ab12Cd").

@@ -10,6 +10,7 @@
 #include "stages/data/launch_env.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
+#include "tools/sluice/run_profile.h"
 
 namespace sluice::cli {
 namespace {
@@ -93,6 +94,7 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
       written = false;
     }
   }
+  written = save_profile_in_run_dirs(*graph, report) && written;
   if (!ro.trace_path.empty()) {
     if (!report.trace_error.empty()) {
       std::cerr << "sluice: error: " << report.trace_error << '\n';
