@@ -3,18 +3,14 @@
 // (same seed, same transforms), so users can see their augmentation.
 #include <cmath>
 #include <iostream>
-#include <memory>
-#include <mutex>
-#include <set>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "pipeline/config.h"
-#include "pipeline/runner.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
 #include "tools/sluice/image_output.h"
+#include "tools/sluice/preview_images.h"
 #include "vision/payloads.h"
 
 namespace sluice::cli {
@@ -22,35 +18,6 @@ namespace {
 
 // A grid of 1024 224x224 tiles is already a 150 MB image.
 constexpr int64_t kMaxPreviewImages = 1024;
-
-struct Collected {
-  std::mutex mutex;
-  std::vector<Image> images;
-  size_t wanted = 16;
-};
-
-class PreviewCollect : public Sink {
- public:
-  explicit PreviewCollect(std::shared_ptr<Collected> out) : out_(std::move(out)) {}
-  void open(StageContext& ctx) override { ctx_ = &ctx; }
-  void consume(std::any& in) override {
-    std::lock_guard<std::mutex> lock(out_->mutex);
-    if (out_->images.size() < out_->wanted) out_->images.push_back(payload_as<Image>(in));
-    if (out_->images.size() >= out_->wanted) ctx_->request_stop();
-  }
-
- private:
-  std::shared_ptr<Collected> out_;
-  StageContext* ctx_ = nullptr;
-};
-
-// The stages `id` depends on, itself included.
-void mark_ancestors(const GraphConfig& g, const std::string& id, std::set<std::string>& keep) {
-  if (!keep.insert(id).second) return;
-  if (const StageDecl* d = g.find(id)) {
-    for (const auto& [input, where] : d->inputs) mark_ancestors(g, input, keep);
-  }
-}
 
 int preview_cmd(const std::vector<std::string>& args) {
   std::string config_path, out_path;
@@ -77,58 +44,13 @@ int preview_cmd(const std::vector<std::string>& args) {
     std::cerr << "sluice preview: " << bad << '\n';
     return kExitConfigError;
   }
-  Registry registry = make_registry({});
-  auto collected = std::make_shared<Collected>();
-  collected->wanted = static_cast<size_t>(count);
-  registry.set_origin("sluice preview");
-  registry.add(StageSpec("preview.collect").sink<Image>().ordered(),
-               [collected](const Params&) { return std::make_unique<PreviewCollect>(collected); });
-
-  std::vector<Diagnostic> errors;
-  GraphConfig config = load_config(config_path, overrides, errors);
-  if (!errors.empty()) {
-    print_diagnostics(std::cerr, errors);
-    return kExitConfigError;
+  PreviewImages preview = preview_images(config_path, overrides, static_cast<size_t>(count));
+  if (preview.code != kExitOk) {
+    print_diagnostics(std::cerr, preview.diagnostics);
+    if (!preview.error.empty()) std::cerr << "sluice preview: " << preview.error << '\n';
+    return preview.code;
   }
-  // The last stage producing Images, preferring image.augment.
-  std::string tap;
-  for (const StageDecl& d : config.stages) {
-    const std::string* use = d.use ? std::get_if<std::string>(&d.use->value) : nullptr;
-    const StageEntry* e = use ? registry.find(*use) : nullptr;
-    if (!e || !e->spec.output.same_as(port_type<Image>())) continue;
-    if (tap.empty() || *use == "image.augment") tap = d.id;
-  }
-  if (tap.empty()) {
-    std::cerr << "sluice preview: " << config_path << ": no stage produces Images to preview\n";
-    return kExitConfigError;
-  }
-  std::set<std::string> keep;
-  mark_ancestors(config, tap, keep);
-  std::vector<StageDecl> stages;
-  for (StageDecl& d : config.stages) {
-    if (keep.count(d.id)) stages.push_back(std::move(d));
-  }
-  StageDecl sink;
-  sink.id = "preview";
-  sink.use = ConfigValue{std::string("preview.collect"), "string", {}, {}};
-  sink.inputs.push_back({tap, {}});
-  stages.push_back(std::move(sink));
-  config.stages = std::move(stages);
-  ValidatedGraph graph = validate(config, registry, errors);
-  if (!errors.empty()) {
-    print_diagnostics(std::cerr, errors);
-    return kExitConfigError;
-  }
-  RunReport report = run_graph(graph, {});
-  if (report.status == RunStatus::kFailed) {
-    std::cerr << "sluice preview: error: " << report.error << '\n';
-    return kExitFailure;
-  }
-  if (collected->images.empty()) {
-    std::cerr << "sluice preview: the pipeline produced no images\n";
-    return kExitFailure;
-  }
-  const auto& images = collected->images;
+  const auto& images = preview.images;
   int tile_w = 0, tile_h = 0;
   for (const Image& im : images) {
     tile_w = std::max(tile_w, im.width);
@@ -152,7 +74,8 @@ int preview_cmd(const std::vector<std::string>& args) {
     std::cerr << "sluice preview: " << failed << '\n';
     return kExitFailure;
   }
-  std::cout << "wrote " << n << " images from stage '" << tap << "' to " << out_path << '\n';
+  std::cout << "wrote " << n << " images from stage '" << preview.tap << "' to " << out_path
+            << '\n';
   return kExitOk;
 }
 
