@@ -1,0 +1,86 @@
+// `sluice report RUN_DIR [RUN_DIR...] [-o report.html]`: one self-contained HTML
+// page of training runs (learning curves, evaluation, augmented samples and the
+// most confidently wrong images, per-stage profile, recorded config) that opens
+// offline. Several runs are overlaid in the same charts.
+#include <chrono>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+
+#include "tools/sluice/cli_common.h"
+#include "tools/sluice/command.h"
+#include "tools/sluice/report_page.h"
+#include "tools/sluice/report_run.h"
+
+namespace sluice::cli {
+namespace {
+
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
+  return text;
+}
+
+int report_cmd(const std::vector<std::string>& args) {
+  std::vector<std::string> dirs;
+  std::string out_path;
+  int64_t samples = 16, wrong = 12;
+  po::options_description o("options");
+  o.add_options()("run", po::value(&dirs)->composing(), "run folder (train.vgg's output_dir)")(
+      "out,o", po::value(&out_path)->default_value("report.html"), "HTML file to write")(
+      "samples", po::value(&samples)->default_value(16),
+      "augmented training images to show (0: none)")("wrong", po::value(&wrong)->default_value(12),
+                                                     "most confidently wrong images to show");
+  add_logging_options(o);
+  po::positional_options_description pos;
+  pos.add("run", -1);
+  po::variables_map vm;
+  if (auto code =
+          parse_command_line("report", "RUN_DIR [RUN_DIR...] [-o report.html]", args, o, pos, vm)) {
+    return *code;
+  }
+  apply_logging_options(vm);
+  if (dirs.empty()) {
+    std::cerr << "sluice report: name at least one run folder (usage: sluice report RUN_DIR "
+                 "[RUN_DIR...] [-o report.html])\n";
+    return kExitConfigError;
+  }
+  if (!option_ok("report", "samples", ParamSpec::integer("samples", 16, "").range(0, 256),
+                 samples) ||
+      !option_ok("report", "wrong", ParamSpec::integer("wrong", 12, "").range(0, 256), wrong)) {
+    return kExitConfigError;
+  }
+  ReportOptions options;
+  options.samples = static_cast<size_t>(samples);
+  options.wrong = static_cast<size_t>(wrong);
+  nlohmann::json data = {{"generated", utc_now()}, {"runs", nlohmann::json::array()}};
+  std::string title;
+  for (const std::string& dir : dirs) {
+    try {
+      data["runs"].push_back(load_run(dir, options));
+    } catch (const ReportError& e) {
+      std::cerr << "sluice report: error: " << e.what() << '\n';
+      return kExitFailure;
+    }
+    title += (title.empty() ? "" : ", ") + data["runs"].back()["name"].get<std::string>();
+  }
+  data["title"] = "sluice report: " + title;
+  std::ofstream out(out_path, std::ios::binary);
+  out << report_html(data);
+  out.close();
+  if (!out) {
+    std::cerr << "sluice report: error: cannot write " << out_path << '\n';
+    return kExitFailure;
+  }
+  std::cout << "wrote " << out_path << " (" << dirs.size() << " run" << (dirs.size() > 1 ? "s" : "")
+            << ")\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+SLUICE_COMMAND(report, "write an HTML report of training runs (curves, evaluation, profile)",
+               report_cmd);
+
+}  // namespace sluice::cli
