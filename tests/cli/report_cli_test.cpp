@@ -1,0 +1,317 @@
+// `sluice report`: the page of a short training run, rendered in headless Chromium,
+// has every chart with its series and the right number of points (read from the
+// run's own files), the evaluation, image grids and profile, and no script error;
+// two runs overlay their curves; a profile with a timeline draws throughput over
+// time; absent files become notes, garbled ones an error naming the file (exit 1);
+// usage errors exit 2. Chromium-less machines skip the rendering checks.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "run_command.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using cli_test::Result;
+
+Result sluice(const std::string& args) {
+  return cli_test::run_command("timeout 180 " + std::string(SLUICE_BINARY) + " " + args);
+}
+
+std::string source_file(const std::string& relative) {
+  return std::string(SLUICE_SOURCE_DIR) + "/" + relative;
+}
+
+std::string set_string(const std::string& key, const std::string& value) {
+  return " --set '" + key + "=\"" + value + "\"'";
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path);
+  out << text;
+}
+
+bool have_chromium() { return std::system("command -v chromium >/dev/null 2>&1") == 0; }
+
+// The page as Chromium leaves it after its scripts ran, and its console lines.
+struct Rendered {
+  std::string dom;
+  std::string console;
+};
+
+Rendered render(const fs::path& html) {
+  const fs::path dom = html.string() + ".dom", log = html.string() + ".log";
+  const std::string cmd =
+      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
+      "--virtual-time-budget=5000 --enable-logging=stderr --v=0 --dump-dom '" +
+      html.string() + "' > '" + dom.string() + "' 2> '" + log.string() + "'";
+  const int code = std::system(cmd.c_str());
+  EXPECT_EQ(code, 0) << read_text(log);
+  Rendered r{read_text(dom), {}};
+  std::istringstream lines(read_text(log));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("CONSOLE") != std::string::npos) r.console += line + "\n";
+  }
+  return r;
+}
+
+// data-series / data-points of the chart element `id`; {-1, -1} when absent.
+std::pair<int, int> chart_shape(const std::string& dom, const std::string& id) {
+  const std::regex re("<div class=\"chart\" id=\"" + id +
+                      "\" data-series=\"([0-9]+)\" data-points=\"([0-9]+)\"");
+  std::smatch m;
+  if (!std::regex_search(dom, m, re)) return {-1, -1};
+  return {std::stoi(m[1]), std::stoi(m[2])};
+}
+
+int attribute_count(const std::string& dom, const std::string& id, const std::string& attr) {
+  const std::regex re("id=\"" + id + "\" " + attr + "=\"([0-9]+)\"");
+  std::smatch m;
+  return std::regex_search(dom, m, re) ? std::stoi(m[1]) : -1;
+}
+
+void expect_clean(const Rendered& page) {
+  EXPECT_NE(page.dom.find("data-rendered=\"1\""), std::string::npos) << page.dom.substr(0, 2000);
+  EXPECT_NE(page.dom.find("id=\"script-errors\" data-errors=\"0\""), std::string::npos)
+      << page.dom.substr(page.dom.find("script-errors"), 600);
+  EXPECT_EQ(page.console, "") << "console output of the page";
+}
+
+std::vector<nlohmann::json> metrics_rows(const fs::path& run) {
+  std::vector<nlohmann::json> rows;
+  std::istringstream in(read_text(run / "metrics.jsonl"));
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) rows.push_back(nlohmann::json::parse(line));
+  }
+  return rows;
+}
+
+struct Scores {
+  size_t distinct = 0;  // distinct scores: the ROC curve has one more point
+  size_t wrong = 0;     // misclassified at threshold 0.5
+  size_t rows = 0;
+};
+
+Scores read_scores(const fs::path& csv) {
+  std::istringstream in(read_text(csv));
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "id,path,label,score");
+  std::set<double> distinct;
+  Scores s;
+  while (std::getline(in, line)) {
+    const size_t last = line.rfind(','), before = line.rfind(',', last - 1);
+    const int label = std::stoi(line.substr(before + 1, last - before - 1));
+    const double score = std::stod(line.substr(last + 1));
+    distinct.insert(score);
+    s.wrong += (score >= 0.5) != (label == 1);
+    ++s.rows;
+  }
+  s.distinct = distinct.size();
+  return s;
+}
+
+class ReportCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("sluice_report_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    if (!SLUICE_WITH_TORCH) return;
+    // A short run: 3 epochs of 48 synthetic faces, the demo's narrow model.
+    Result r = sluice("synth --out " + (dir_ / "celeba").string() + " --count 60 --seed 3");
+    ASSERT_EQ(r.code, 0) << r.out;
+    r = sluice("run " + source_file("configs/demo.toml") +
+               set_string("index.root", (dir_ / "celeba").string()) +
+               set_string("train.output_dir", run().string()) + set_string("train.device", "cpu") +
+               " --set index.epochs=3 --set batch.batch_size=16 --set train.patience=1");
+    ASSERT_EQ(r.code, 0) << r.out;
+    r = sluice("run " + source_file("configs/demo-eval.toml") +
+               set_string("index.root", (dir_ / "celeba").string()) +
+               set_string("evaluate.checkpoint", (run() / "best.pt").string()) +
+               set_string("evaluate.report", (run() / "eval.json").string()) +
+               set_string("evaluate.device", "cpu"));
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+  static void TearDownTestSuite() {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+  void SetUp() override {
+    if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
+    ASSERT_TRUE(fs::exists(run() / "metrics.jsonl")) << "training the run failed";
+  }
+
+  static fs::path run() { return dir_ / "run"; }
+  static fs::path dir_;
+};
+
+fs::path ReportCli::dir_;
+
+// One test, as training the run is most of its time (ctest runs each test in its own
+// process).
+TEST_F(ReportCli, PageOfAShortRunDrawsEveryChartAndOverlaysAnother) {
+  // The run folder keeps the profile and the evaluation's per-image scores.
+  const auto profile = nlohmann::json::parse(read_text(run() / "profile.json"));
+  ASSERT_TRUE(profile["stages"].is_array());
+  EXPECT_EQ(profile["stages"].back()["id"], "train");
+  const Scores scores = read_scores(run() / "eval_predictions.csv");
+  const auto eval = nlohmann::json::parse(read_text(run() / "eval.json"));
+  EXPECT_EQ(scores.rows, eval["count"].get<size_t>());
+  EXPECT_EQ(eval["positive_name"], "Male");
+  if (!have_chromium()) GTEST_SKIP() << "chromium is not installed: the page is not rendered";
+  const fs::path html = dir_ / "report.html";
+  Result r = sluice("report " + run().string() + " -o " + html.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const Rendered page = render(html);
+  expect_clean(page);
+  const auto rows = metrics_rows(run());
+  const int epochs = static_cast<int>(rows.size());
+  ASSERT_GE(epochs, 2);
+  EXPECT_EQ(chart_shape(page.dom, "chart-loss"), std::make_pair(2, epochs));
+  EXPECT_EQ(chart_shape(page.dom, "chart-accuracy"), std::make_pair(2, epochs));
+  EXPECT_EQ(chart_shape(page.dom, "chart-auc"), std::make_pair(1, epochs));
+  // No learning-rate column: that chart is left out with a note.
+  EXPECT_EQ(chart_shape(page.dom, "chart-lr").first, -1);
+  EXPECT_NE(page.dom.find("class=\"note\">Learning rate: not in the metrics files."),
+            std::string::npos);
+
+  EXPECT_EQ(chart_shape(page.dom, "chart-roc-0"),
+            std::make_pair(2, static_cast<int>(scores.distinct + 1)));
+  EXPECT_EQ(attribute_count(page.dom, "wrong-0", "data-images"),
+            static_cast<int>(std::min<size_t>(scores.wrong, 12)));
+  EXPECT_EQ(attribute_count(page.dom, "samples-0", "data-images"), 16);
+  EXPECT_NE(page.dom.find("src=\"data:image/jpeg;base64,"), std::string::npos);
+
+  // The best epoch is the first lowest val_loss (train.vgg's monitor here).
+  int best = 0;
+  for (int i = 1; i < epochs; ++i) {
+    if (rows[i]["val_loss"].get<double>() < rows[best]["val_loss"].get<double>()) best = i;
+  }
+  EXPECT_NE(page.dom.find("best epoch " + std::to_string(best + 1) + " ("), std::string::npos);
+  EXPECT_NE(page.dom.find("id=\"profile-0\""), std::string::npos);
+  EXPECT_NE(page.dom.find("<tr class=\"bottleneck\"><td>train</td>"), std::string::npos);
+  EXPECT_NE(page.dom.find("/config.toml</summary><pre>"), std::string::npos);
+  EXPECT_NE(page.dom.find("class=\"note\">Throughput over time: this profile has no timeline"),
+            std::string::npos);
+
+  // A second run with one epoch fewer: the charts span the longer one.
+  const fs::path other = dir_ / "shorter";
+  fs::remove_all(other);
+  fs::create_directories(other);
+  std::string lines;
+  for (size_t i = 0; i + 1 < rows.size(); ++i) lines += rows[i].dump() + "\n";
+  write_text(other / "metrics.jsonl", lines);
+  const fs::path overlay = dir_ / "overlay.html";
+  r = sluice("report " + run().string() + " " + other.string() + " -o " + overlay.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const Rendered two = render(overlay);
+  expect_clean(two);
+  EXPECT_EQ(chart_shape(two.dom, "chart-loss"), std::make_pair(4, epochs));
+  EXPECT_EQ(chart_shape(two.dom, "chart-accuracy"), std::make_pair(4, epochs));
+  EXPECT_NE(two.dom.find("<li>shorter: no eval.json"), std::string::npos);
+}
+
+// A run folder without training (profile only) works in every build; a timeline
+// in the profile is drawn as items/s per stage.
+class ReportCliNoTraining : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("sluice_report_plain_" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "run");
+    write_text(dir_ / "numbers.toml", R"([stages.n]
+use = "gen.range"
+count = 2000
+[stages.s]
+use = "util.sum"
+input = "n"
+)");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(ReportCliNoTraining, ProfileWithTimelineDrawsThroughputOverTime) {
+  const fs::path profile = dir_ / "run" / "profile.json";
+  Result r = sluice("run " + (dir_ / "numbers.toml").string() + " --profile " + profile.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  auto j = nlohmann::json::parse(read_text(profile));
+  nlohmann::json stages = nlohmann::json::object();
+  for (const auto& s : j["stages"]) {
+    stages[s["id"].get<std::string>()] = {{"items_out", {100, 600, 1500, 2000}},
+                                          {"busy_s", {0.1, 0.2, 0.3, 0.4}},
+                                          {"wait_s", {0, 0, 0, 0}}};
+  }
+  j["timeline"] = {{"interval_s", 0.25},
+                   {"t_s", {0.25, 0.5, 0.75, 1.0}},
+                   {"in_flight", {3, 4, 4, 0}},
+                   {"epoch", {0, 0, 0, 0}},
+                   {"stages", stages}};
+  write_text(profile, j.dump());
+  const fs::path html = dir_ / "report.html";
+  r = sluice("report " + (dir_ / "run").string() + " -o " + html.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string text = read_text(html);
+  EXPECT_NE(text.find("no metrics.jsonl or metrics.csv"), std::string::npos);
+  EXPECT_NE(text.find("uPlot"), std::string::npos);  // the library is inlined
+  if (!have_chromium()) GTEST_SKIP() << "chromium is not installed: the page is not rendered";
+  const Rendered page = render(html);
+  expect_clean(page);
+  EXPECT_EQ(chart_shape(page.dom, "chart-timeline-0"),
+            std::make_pair(static_cast<int>(j["stages"].size()), 4));
+  EXPECT_NE(page.dom.find("class=\"note\">No run has per-epoch metrics"), std::string::npos);
+}
+
+TEST_F(ReportCliNoTraining, GarbledFilesAreNamedAndFail) {
+  const fs::path run = dir_ / "run";
+  write_text(run / "metrics.jsonl", "{\"epoch\": 1, \"loss\": 0.5}\n{\"epoch\": 2, \"loss\"\n");
+  Result r = sluice("report " + run.string() + " -o " + (dir_ / "r.html").string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find((run / "metrics.jsonl").string() + ":2:"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(dir_ / "r.html"));
+
+  fs::remove(run / "metrics.jsonl");
+  write_text(run / "profile.json", "{\"stages\": [");
+  r = sluice("report " + run.string() + " -o " + (dir_ / "r.html").string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find((run / "profile.json").string() + ": not valid JSON"), std::string::npos)
+      << r.out;
+
+  r = sluice("report " + (dir_ / "missing").string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find((dir_ / "missing").string() + ": no such run folder"), std::string::npos);
+  r = sluice("report " + dir_.string());  // a folder, but no run in it
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("not a run folder"), std::string::npos) << r.out;
+}
+
+TEST_F(ReportCliNoTraining, UsageErrorsExitTwo) {
+  Result r = sluice("report");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("name at least one run folder"), std::string::npos) << r.out;
+  r = sluice("report " + (dir_ / "run").string() + " --colour");
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = sluice("report " + (dir_ / "run").string() + " --wrong -1");
+  EXPECT_EQ(r.code, 2) << r.out;
+}
+
+}  // namespace
