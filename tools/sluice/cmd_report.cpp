@@ -2,6 +2,7 @@
 // page of training runs (learning curves, evaluation, augmented samples and the
 // most confidently wrong images, per-stage profile, recorded config) that opens
 // offline. Several runs are overlaid in the same charts.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -20,6 +21,20 @@ std::string utc_now() {
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", std::gmtime(&t));
   return text;
+}
+
+// Runs are named by their folder; two folders of one name (runs/a/run, runs/b/run)
+// are named by their paths as given instead.
+void name_runs_apart(nlohmann::json& runs) {
+  for (auto& run : runs) {
+    const auto same = std::count_if(
+        runs.begin(), runs.end(), [&](const auto& other) { return other["name"] == run["name"]; });
+    if (same > 1) run["display_name"] = run["dir"];
+  }
+  for (auto& run : runs) {
+    if (run.contains("display_name")) run["name"] = run["display_name"];
+    run.erase("display_name");
+  }
 }
 
 int report_cmd(const std::vector<std::string>& args) {
@@ -55,7 +70,6 @@ int report_cmd(const std::vector<std::string>& args) {
   options.samples = static_cast<size_t>(samples);
   options.wrong = static_cast<size_t>(wrong);
   nlohmann::json data = {{"generated", utc_now()}, {"runs", nlohmann::json::array()}};
-  std::string title;
   for (const std::string& dir : dirs) {
     try {
       data["runs"].push_back(load_run(dir, options));
@@ -63,7 +77,11 @@ int report_cmd(const std::vector<std::string>& args) {
       std::cerr << "sluice report: error: " << e.what() << '\n';
       return kExitFailure;
     }
-    title += (title.empty() ? "" : ", ") + data["runs"].back()["name"].get<std::string>();
+  }
+  name_runs_apart(data["runs"]);
+  std::string title;
+  for (const auto& run : data["runs"]) {
+    title += (title.empty() ? "" : ", ") + run["name"].get<std::string>();
   }
   data["title"] = "sluice report: " + title;
   std::ofstream out(out_path, std::ios::binary);
