@@ -46,6 +46,9 @@ struct StageRuntime {
   std::atomic<bool> finished{false};
   TraceRecorder* trace = nullptr;
   BundleArena* arena = nullptr;  // the run's bundles
+  // --log-level debug: a marker reaching the stage, the stage finishing (runner.cpp).
+  void debug_marker(const Control& c) const;
+  void debug_finish(const char* when) const;
 
   void record(Ticks t0, Ticks t1, uint64_t wait, uint64_t in, uint64_t out) {
     uint64_t busy = ticks_between(t0, t1);
@@ -221,8 +224,12 @@ class StageBody {
   void handle_control(const Packet& p, Emitter& em, const Bundle& b) {
     const Control& c = p.as_control();
     try {
+      rt_->debug_marker(c);
       if (c.kind == ControlKind::kEndOfStream) {
-        if (rt_->in_stream_finish && !rt_->finished.exchange(true)) rt_->stage->finish(em);
+        if (rt_->in_stream_finish && !rt_->finished.exchange(true)) {
+          rt_->debug_finish("at the end of the stream");
+          rt_->stage->finish(em);
+        }
         em.forward(p);
       } else {
         rt_->stage->on_control(c, em);

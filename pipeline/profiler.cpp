@@ -105,6 +105,9 @@ void mark_bottleneck(std::vector<StageProfile>& stages) {
   StageProfile* best = nullptr;
   for (auto& s : stages) {
     s.bottleneck = false;
+    // A stage no item passed through limited nothing (e.g. an index whose epochs
+    // a resumed run had all done).
+    if (s.items_in == 0 && s.items_out == 0) continue;
     if (!best || s.utilisation > best->utilisation) best = &s;
   }
   if (best && best->busy_s > 0) best->bottleneck = true;
@@ -128,12 +131,18 @@ std::string human_us(double us) {
   if (us >= 1) return fmt("%.1fus", us);
   return fmt("%.0fns", us * 1e3);
 }
+// The mean wait of one item: the total is summed over items that wait at the
+// same time, so it can exceed the wall time; per item it compares with `mean`.
+double wait_per_item_us(const StageProfile& s) {
+  const uint64_t items = std::max(s.items_in, s.items_out);
+  return items ? s.wait_s * 1e6 / static_cast<double>(items) : 0.0;
+}
 }  // namespace
 
 void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
   std::vector<std::string> head = {"stage", "type", "conc", "in", "out", "items/s", "busy s"};
   if (detailed) {
-    for (const char* h : {"wait s", "mean", "p50", "p95", "p99"}) head.push_back(h);
+    for (const char* h : {"wait/item", "mean", "p50", "p95", "p99"}) head.push_back(h);
   }
   head.push_back("util");
   std::vector<std::vector<std::string>> rows;
@@ -144,7 +153,7 @@ void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
         human_count(s.items_in), human_count(s.items_out), human_rate(s.items_per_s),
         fmt("%.3f", s.busy_s)};
     if (detailed) {
-      row.push_back(fmt("%.3f", s.wait_s));
+      row.push_back(human_us(wait_per_item_us(s)));
       for (double v : {s.mean_us, s.p50_us, s.p95_us, s.p99_us}) row.push_back(human_us(v));
     }
     row.push_back(fmt("%.0f%%", s.utilisation * 100) + (s.bottleneck ? "  <- bottleneck" : ""));
@@ -194,6 +203,10 @@ void print_profile_table(std::ostream& out, const RunReport& r, bool detailed) {
   }
   if (!lines.empty()) out << "counters:\n" << lines;
   if (zero) out << "(" << zero << " counter(s) at zero not shown; --profile FILE.json has all)\n";
+  if (detailed) {
+    out << "wait/item: mean time an item waited for the stage (queued; for a source, blocked "
+           "on back-pressure per item emitted)\n";
+  }
 }
 
 std::string profile_json(const RunReport& r) {
@@ -216,6 +229,7 @@ std::string profile_json(const RunReport& r) {
          {"items_out", s.items_out},
          {"busy_s", s.busy_s},
          {"wait_s", s.wait_s},
+         {"wait_per_item_us", wait_per_item_us(s)},
          {"latency_us",
           {{"mean", s.mean_us}, {"p50", s.p50_us}, {"p95", s.p95_us}, {"p99", s.p99_us}}},
          {"items_per_s", s.items_per_s},

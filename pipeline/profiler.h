@@ -110,10 +110,13 @@ struct RunReport {
 };
 
 StageProfile make_profile(const StageStats& stats, double wall_s, size_t effective_concurrency);
-// Marks the stage with the highest utilisation as the bottleneck.
+// Marks the stage with the highest utilisation as the bottleneck; stages no item
+// passed through are never marked (a run that did nothing has no bottleneck).
 void mark_bottleneck(std::vector<StageProfile>& stages);
 
-// A readable table; `detailed` adds the latency percentiles and wait column.
+// A readable table; `detailed` adds the latency percentiles and the mean wait per
+// item (wait_s is summed over items, which wait at the same time: it can exceed
+// the wall time, so the table divides it by the items).
 void print_profile_table(std::ostream& out, const RunReport& report, bool detailed = true);
 std::string profile_json(const RunReport& report);
 // Writes profile_json to `path`; throws std::runtime_error naming the path on

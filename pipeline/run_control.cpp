@@ -51,6 +51,17 @@ std::map<std::string, int64_t> CounterSet::snapshot() const {
   return out;
 }
 
+void RunControl::add_split_items(const std::string& split, int64_t items) {
+  std::lock_guard<std::mutex> lock(split_mutex_);
+  split_items_[split] += std::max<int64_t>(items, 0);
+}
+
+int64_t RunControl::split_items(const std::string& split) const {
+  std::lock_guard<std::mutex> lock(split_mutex_);
+  const auto it = split_items_.find(split);
+  return it == split_items_.end() ? -1 : it->second;
+}
+
 bool RunControl::stop_requested() const {
   return stop_.load(std::memory_order_relaxed) || g_signal_count.load() > 0;
 }

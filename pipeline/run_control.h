@@ -31,6 +31,9 @@ class RunControl {
   // The earliest epoch requested, 0 when none was.
   void request_start_epoch(int64_t epoch);
   int64_t start_epoch() const;
+  // Items of a split per epoch, as the sources announce them (-1: none did).
+  void add_split_items(const std::string& split, int64_t items);
+  int64_t split_items(const std::string& split) const;
   int threads = 1;
   std::string config_toml;  // the resolved pipeline (StageContext::run_config)
   // Stage id -> the specs of its inputs (StageContext::input_specs).
@@ -39,6 +42,8 @@ class RunControl {
  private:
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> start_epoch_{-1};  // -1: no request
+  mutable std::mutex split_mutex_;
+  std::map<std::string, int64_t> split_items_;
 };
 
 // Process-wide SIGINT/SIGTERM handling for runs. The first signal asks the

@@ -117,6 +117,35 @@ RunSizes resolve_sizes(const ValidatedGraph& g, const RunOptions& options) {
   return sizes;
 }
 
+}  // namespace
+
+void detail::StageRuntime::debug_marker(const Control& c) const {
+  if (!logger->should_log(spdlog::level::debug)) return;
+  // Epochs are counted from 1 wherever a person reads them.
+  const std::string epoch = std::to_string(c.epoch + 1);
+  switch (c.kind) {
+    case ControlKind::kEndOfSplit:
+      logger->debug("marker: end of split '{}' (epoch {})", c.split, epoch);
+      break;
+    case ControlKind::kEndOfEpoch:
+      logger->debug("marker: end of epoch {}", epoch);
+      break;
+    case ControlKind::kEndOfStream:
+      logger->debug("marker: end of stream");
+      break;
+  }
+}
+
+void detail::StageRuntime::debug_finish(const char* when) const {
+  if (!logger->should_log(spdlog::level::debug)) return;
+  uint64_t in = 0, out = 0, calls = 0, busy = 0, wait = 0;
+  auto latency = std::make_unique<LatencyHistogram>();
+  stats.total(in, out, calls, busy, wait, *latency);
+  logger->debug("close: finish() {}; {} item(s) in, {} out", when, in, out);
+}
+
+namespace {
+
 // Step 1, per stage: its factory, the base class its kind needs, open().
 // Throws what the stage threw.
 void start_stage(const ValidatedStage& vs, StageRuntime& rt) {
@@ -138,7 +167,11 @@ void start_stage(const ValidatedStage& vs, StageRuntime& rt) {
                              stage_kind_name(vs.entry->spec.kind) +
                              " but its class does not derive from the matching base");
   }
+  const auto t0 = std::chrono::steady_clock::now();
   rt.stage->open(*rt.ctx);
+  rt.logger->debug("open: {} ({}) in {:.3f} s", vs.entry->spec.name,
+                   stage_kind_name(vs.entry->spec.kind),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 // Step 1: instantiates and opens every stage before anything runs. On a
@@ -348,6 +381,7 @@ void finish_after_drain(const Runtimes& rts, RunOutcome& out) {
     if (rt->source || rt->finished.exchange(true)) continue;
     std::vector<Packet> dropped;
     Emitter em(dropped);
+    rt->debug_finish("once the graph drained");
     try {
       rt->stage->finish(em);
     } catch (const std::exception& e) {

@@ -241,6 +241,13 @@ class StageContext {
   const std::vector<ElementSpec>& input_specs() const;
   // Number of worker threads of the run (for sizing pools).
   int threads() const;
+  // Sources: how many items of `split` each epoch emits (after limit and
+  // sharding), announced in open() so that stages downstream can show progress
+  // against a total from the first epoch on (a trainer's bar and ETA).
+  void announce_split_items(const std::string& split, int64_t items);
+  // The items of `split` per epoch, summed over the sources that announced it;
+  // -1 when none did. Sources open before the stages downstream of them.
+  int64_t split_items(const std::string& split) const;
 
  private:
   std::string id_;

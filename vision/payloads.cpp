@@ -36,7 +36,7 @@ std::string payload_text(const Image& image) { return "Image " + sample_text(ima
 
 std::string payload_text(const Batch& b) {
   std::string t = "Batch " + std::to_string(b.index) + " of " + b.split + " (epoch " +
-                  std::to_string(b.epoch) + ", " + std::to_string(b.size) + " images";
+                  std::to_string(b.epoch + 1) + ", " + std::to_string(b.size) + " images";
   if (!b.ids.empty()) t += ", first " + printable(b.ids.front());
   return t + ")";
 }

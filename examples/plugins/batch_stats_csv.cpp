@@ -1,4 +1,4 @@
-// stats.batch_csv: writes one CSV row per Batch it receives: epoch, split,
+// stats.batch_csv: writes one CSV row per Batch it receives: epoch (from 1), split,
 // batch index, size, image size, mean pixel value (over all bytes, and per
 // channel for RGB), and the label balance (how many labels are non-zero, i.e.
 // positives of a 0/1 attribute, and their fraction). Pixel statistics are of
@@ -14,7 +14,7 @@
 //
 // Output:
 //   epoch,split,batch,size,height,width,mean_pixel,mean_r,mean_g,mean_b,positives,positive_fraction
-//   0,train,0,32,224,224,101.734,125.102,95.881,84.219,14,0.4375
+//   1,train,0,32,224,224,101.734,125.102,95.881,84.219,14,0.4375
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -73,8 +73,8 @@ class BatchStatsCsv : public sluice::Sink {
     int64_t positives = 0;
     for (int64_t label : b.labels) positives += label != 0;
 
-    out_ << b.epoch << ',' << b.split << ',' << b.index << ',' << b.size << ',' << b.height << ','
-         << b.width << ',' << (n ? fixed(static_cast<double>(total) / n, 3) : "") << ',';
+    out_ << b.epoch + 1 << ',' << b.split << ',' << b.index << ',' << b.size << ',' << b.height
+         << ',' << b.width << ',' << (n ? fixed(static_cast<double>(total) / n, 3) : "") << ',';
     for (size_t k = 0; k < 3; ++k) {
       if (c == 3 && n) out_ << fixed(sums[k] / pixels_per_channel, 3);
       out_ << ',';
@@ -105,10 +105,10 @@ void register_batch_stats_csv(sluice::Registry& registry) {
   registry.add<BatchStatsCsv>(
       sluice::StageSpec("stats.batch_csv")
           .doc("Writes per-batch statistics (split, size, mean pixel, label balance) to CSV.",
-               "One row per Batch, in stream order: epoch, split, batch, size, height, width,\n"
-               "mean_pixel, mean_r, mean_g, mean_b (8-bit values, before normalization;\n"
-               "channel columns empty unless RGB), positives (non-zero labels) and\n"
-               "positive_fraction.")
+               "One row per Batch, in stream order: epoch (from 1), split, batch, size,\n"
+               "height, width, mean_pixel, mean_r, mean_g, mean_b (8-bit values, before\n"
+               "normalization; channel columns empty unless RGB), positives (non-zero\n"
+               "labels) and positive_fraction.")
           .sink<sluice::Batch>()
           .ordered()
           .param(sluice::ParamSpec::required("path", sluice::ParamType::kString,

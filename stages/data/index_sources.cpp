@@ -90,10 +90,27 @@ class IndexSource : public Source {
   void open(StageContext& ctx) override {
     ctx_ = &ctx;
     order_options_.seed = seed_param_ >= 0 ? static_cast<uint64_t>(seed_param_) : ctx.seed();
-    size_t total = 0;
-    for (const auto& g : groups_) total += g.members.size();
-    ctx.log().info("{}: {} samples in {} split(s), {} epoch(s)", printable(index_.description),
-                   total, groups_.size(), epochs_);
+    // What one epoch emits of each split (after limit and sharding), logged and
+    // announced so a trainer downstream knows its totals from the first epoch.
+    size_t indexed = 0, total = 0;
+    std::string per_split;
+    for (const auto& g : groups_) {
+      const size_t used = split_order(g, 0).size();
+      indexed += g.members.size();
+      total += used;
+      per_split += (per_split.empty() ? "" : ", ") + g.split + " " + std::to_string(used);
+      ctx.announce_split_items(g.split, static_cast<int64_t>(used));
+    }
+    std::string used_of;
+    if (total != indexed) {
+      used_of = " (of " + std::to_string(indexed) + " indexed";
+      if (order_options_.limit >= 0) used_of += "; limit " + std::to_string(order_options_.limit);
+      if (order_options_.shard_count > 1) used_of += "; this shard";
+      used_of += ")";
+    }
+    ctx.log().info("{}: {} samples{} in {} split(s) [{}], {} epoch(s)",
+                   printable(index_.description), total, used_of, groups_.size(), per_split,
+                   epochs_);
     if (total == 0) ctx.log().warn("{}: the selected splits are empty", index_.description);
     // Entries the listing could not read (a symlink loop, a folder without
     // permission): left out, named and counted, the rest is used.
@@ -113,7 +130,9 @@ class IndexSource : public Source {
     if (!positioned_) {  // a resumed trainer may have asked to skip finished epochs
       positioned_ = true;
       epoch_ = std::min(ctx_->start_epoch(), epochs_);
-      if (epoch_ > 0) {
+      if (epoch_ > 0 && epoch_ >= epochs_) {
+        ctx_->log().info("nothing to emit: all {} epoch(s) are done (resume)", epochs_);
+      } else if (epoch_ > 0) {
         ctx_->log().info("starting at epoch {} of {}: the epochs before are done (resume)",
                          epoch_ + 1, epochs_);
       }
@@ -128,10 +147,7 @@ class IndexSource : public Source {
       }
       Group& g = groups_[group_];
       if (!started_) {
-        EpochOrderOptions o = order_options_;
-        o.shuffle = o.shuffle && g.split == "train";
-        o.pad_shards = g.split == "train";
-        order_ = epoch_order(static_cast<int64_t>(g.members.size()), epoch_, o);
+        order_ = split_order(g, epoch_);
         position_ = 0;
         started_ = true;
       }
@@ -154,6 +170,14 @@ class IndexSource : public Source {
     std::string split;
     std::vector<int64_t> members;  // positions in index_.samples
   };
+  // The positions `g` visits in `epoch`: limited, shuffled (train), sharded.
+  std::vector<int64_t> split_order(const Group& g, int64_t epoch) const {
+    EpochOrderOptions o = order_options_;
+    o.shuffle = o.shuffle && g.split == "train";
+    o.pad_shards = g.split == "train";
+    return epoch_order(static_cast<int64_t>(g.members.size()), epoch, o);
+  }
+
   DatasetIndex index_;
   int64_t epochs_;
   int64_t seed_param_;

@@ -169,7 +169,7 @@ class Print : public Sink {
   }
   void on_control(const Control& c, Emitter&) override {
     std::cout << "-- " << control_kind_name(c.kind) << (c.split.empty() ? "" : " " + c.split)
-              << " (epoch " << c.epoch << ")\n";
+              << " (epoch " << c.epoch + 1 << ")\n";  // epochs read from 1
   }
 
  private:

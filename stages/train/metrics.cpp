@@ -190,25 +190,32 @@ std::string MetricsReport::to_table(const std::string& positive_name,
 
 const std::vector<EpochMetricInfo>& epoch_metrics() {
   static const std::vector<EpochMetricInfo> kMetrics = {
-      {EpochMetric::kEpoch, "epoch", false},
-      {EpochMetric::kLoss, "loss", true},
-      {EpochMetric::kAccuracy, "accuracy", true},
-      {EpochMetric::kValLoss, "val_loss", true},
-      {EpochMetric::kValAccuracy, "val_accuracy", true},
-      {EpochMetric::kValPrecision, "val_precision", true},
-      {EpochMetric::kValRecall, "val_recall", true},
-      {EpochMetric::kValF1, "val_f1", true},
-      {EpochMetric::kValAuc, "val_auc", true},
-      {EpochMetric::kTrainImages, "train_images", false},
-      {EpochMetric::kValImages, "val_images", false},
-      {EpochMetric::kImagesPerSecond, "images_per_s", false},
-      {EpochMetric::kSeconds, "seconds", false},
+      {EpochMetric::kEpoch, "epoch", false, true},
+      {EpochMetric::kLoss, "loss", true, false},
+      {EpochMetric::kAccuracy, "accuracy", true, false},
+      {EpochMetric::kValLoss, "val_loss", true, false},
+      {EpochMetric::kValAccuracy, "val_accuracy", true, false},
+      {EpochMetric::kValPrecision, "val_precision", true, false},
+      {EpochMetric::kValRecall, "val_recall", true, false},
+      {EpochMetric::kValF1, "val_f1", true, false},
+      {EpochMetric::kValAuc, "val_auc", true, false},
+      {EpochMetric::kTrainImages, "train_images", false, true},
+      {EpochMetric::kValImages, "val_images", false, true},
+      {EpochMetric::kImagesPerSecond, "images_per_s", false, false},
+      {EpochMetric::kSeconds, "seconds", false, false},
   };
   return kMetrics;
 }
 
 const char* epoch_metric_name(EpochMetric metric) {
   return epoch_metrics()[static_cast<size_t>(metric)].name;
+}
+
+bool epoch_metric_is_integral(const std::string& name) {
+  for (const auto& m : epoch_metrics()) {
+    if (name == m.name) return m.integral;
+  }
+  return false;
 }
 
 namespace {
@@ -277,7 +284,12 @@ MetricsLog::MetricsLog(std::string dir) : dir_(std::move(dir)) {
 
 void MetricsLog::write(const std::vector<std::pair<std::string, double>>& record) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : record) j[k] = number_or_null(v);
+  for (const auto& [k, v] : record) {
+    // Counts stay integers ("epoch": 3): readers that compare types see a count.
+    const bool whole = std::isfinite(v) && std::abs(v) < 9.0e15 && v == std::floor(v);
+    j[k] = whole && epoch_metric_is_integral(k) ? nlohmann::json(static_cast<int64_t>(v))
+                                                : number_or_null(v);
+  }
   {
     std::ofstream out(dir_ + "/metrics.jsonl", std::ios::app);
     out << j.dump() << "\n";

@@ -90,11 +90,14 @@ struct EpochMetricInfo {
   EpochMetric metric;
   const char* name;  // "val_accuracy"
   bool monitorable;  // a score or loss early stopping may watch
+  bool integral;     // a count (epoch, images): written as an integer, 3 not 3.0
 };
 
 // Every epoch metric, in column order.
 const std::vector<EpochMetricInfo>& epoch_metrics();
 const char* epoch_metric_name(EpochMetric metric);
+// Whether `name` is an epoch metric that counts (epoch, train_images, val_images).
+bool epoch_metric_is_integral(const std::string& name);
 // What train.vgg's `monitor` accepts: the monitorable metrics' names, then the
 // abbreviations earlier epoch log lines printed ("acc", "val_acc") as aliases.
 std::vector<std::string> monitor_names();

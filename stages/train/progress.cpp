@@ -1,19 +1,32 @@
 #include "stages/train/progress.h"
 
-#include <cstdio>
+#include <unistd.h>
+
+#include <algorithm>
 #include <iomanip>
 #include <sstream>
 
 namespace sluice::train {
 
 Progress::Progress(bool tty, std::function<void(const std::string&)> sink,
-                   std::chrono::milliseconds plain_interval)
-    : tty_(tty), sink_(std::move(sink)), plain_interval_(plain_interval) {}
+                   std::chrono::milliseconds plain_interval, std::FILE* terminal)
+    : tty_(tty),
+      sink_(std::move(sink)),
+      plain_interval_(plain_interval),
+      terminal_(terminal),
+      now_([] { return Clock::now(); }) {
+  start_ = last_draw_ = last_line_ = now_();
+}
 
-void Progress::start(const std::string& label, int64_t total) {
+bool Progress::is_terminal(std::FILE* stream) {
+  return stream != nullptr && ::isatty(::fileno(stream)) != 0;
+}
+
+void Progress::start(const std::string& label, int64_t total, bool estimated) {
   label_ = label;
   total_ = total;
-  start_ = last_draw_ = Clock::now();
+  estimated_ = estimated && total > 0;
+  start_ = last_draw_ = now_();
   drawn_ = false;
 }
 
@@ -28,7 +41,8 @@ std::string Progress::format_duration(double seconds) {
 }
 
 std::string Progress::render(const std::string& label, int64_t done, int64_t total,
-                             double images_per_s, double eta_s, const std::string& status) {
+                             double images_per_s, double eta_s, const std::string& status,
+                             bool estimated) {
   std::ostringstream os;
   os << label << " ";
   if (total > 0) {
@@ -36,7 +50,7 @@ std::string Progress::render(const std::string& label, int64_t done, int64_t tot
     const int filled = static_cast<int>(kWidth * std::min<int64_t>(done, total) / total);
     os << "[" << std::string(filled, '=') << (filled < kWidth ? ">" : "")
        << std::string(kWidth - filled - (filled < kWidth ? 1 : 0), ' ') << "] " << done << "/"
-       << total;
+       << (estimated ? "~" : "") << total;
   } else {
     os << done;
   }
@@ -47,28 +61,32 @@ std::string Progress::render(const std::string& label, int64_t done, int64_t tot
 }
 
 void Progress::update(int64_t done, int64_t images, const std::string& status) {
-  const auto now = Clock::now();
+  const auto now = now_();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? images / elapsed : 0.0;
-  const double eta = (total_ > 0 && done > 0) ? elapsed * (total_ - done) / done : -1.0;
+  // An estimated total that turns out short: the phase is nearly over, not overdue.
+  const double eta =
+      total_ > 0 && done > 0 ? elapsed * std::max<int64_t>(total_ - done, 0) / done : -1.0;
   if (tty_) {
-    if (now - last_draw_ < std::chrono::milliseconds(100) && done != total_) return;
+    // The first state at once, then at most ten redraws a second (and the last).
+    if (drawn_ && now - last_draw_ < std::chrono::milliseconds(100) && done != total_) return;
     last_draw_ = now;
-    std::fprintf(stderr, "\r\033[K%s", render(label_, done, total_, rate, eta, status).c_str());
-    std::fflush(stderr);
+    std::fprintf(terminal_, "\r\033[K%s",
+                 render(label_, done, total_, rate, eta, status, estimated_).c_str());
+    std::fflush(terminal_);
     drawn_ = true;
     return;
   }
   // Plain lines, for logs: one per interval (the epoch summary follows anyway).
-  if (now - last_draw_ < plain_interval_) return;
-  last_draw_ = now;
-  sink_(render(label_, done, total_, rate, eta, status));
+  if (now - last_line_ < plain_interval_) return;
+  last_line_ = now;
+  sink_(render(label_, done, total_, rate, eta, status, estimated_));
 }
 
 void Progress::finish() {
   if (tty_ && drawn_) {
-    std::fprintf(stderr, "\r\033[K");
-    std::fflush(stderr);
+    std::fprintf(terminal_, "\r\033[K");
+    std::fflush(terminal_);
   }
   drawn_ = false;
 }

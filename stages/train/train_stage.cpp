@@ -32,6 +32,7 @@
 // the progress bar. Rank 0 decides early stopping for everyone.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -62,6 +63,13 @@ std::string fixed(double v, int digits = 4) {
   std::ostringstream os;
   os << std::fixed << std::setprecision(digits) << v;
   return os.str();
+}
+
+// The epochs the input stream holds (0: not known).
+int64_t stream_epochs(const std::vector<ElementSpec>& inputs) {
+  int64_t epochs = 0;
+  for (const ElementSpec& in : inputs) epochs = std::max(epochs, in.epochs);
+  return epochs;
 }
 
 class TrainVgg : public Sink {
@@ -106,6 +114,13 @@ class TrainVgg : public Sink {
       ctx.request_start_epoch(state_.epoch);
       ctx.log().info("resumed from {}: {} epoch(s) done, {} steps", resume, state_.epoch,
                      state_.step);
+      const int64_t epochs = stream_epochs(ctx.input_specs());
+      if (epochs > 0 && state_.epoch >= epochs) {
+        // Nothing is trained, nothing is written: the run stops before its sources read.
+        nothing_to_do_ = stopped_ = true;
+        ctx.log().info("nothing to do: all {} epoch(s) are done in {}", epochs, output_dir_);
+        ctx.request_stop();
+      }
     }
     if (launch.distributed()) {
       dist_ = std::make_unique<Distributed>(launch, DistributedOptions::from_environment(),
@@ -120,7 +135,7 @@ class TrainVgg : public Sink {
     // It names this output_dir, so `sluice run OUTPUT_DIR/config.toml` is refused
     // rather than writing over this run (recorded_config also drops overwrite).
     state_.config_text = recorded_config(ctx.run_config(), ctx.id());
-    if (root()) {
+    if (root() && !nothing_to_do_) {
       std::filesystem::create_directories(output_dir_);
       log_ = std::make_unique<MetricsLog>(output_dir_);
       if (!resume.empty()) {
@@ -132,10 +147,17 @@ class TrainVgg : public Sink {
       write_file_atomically((std::filesystem::path(output_dir_) / "config.toml").string(),
                             state_.config_text);
     }
-    progress_ = std::make_unique<Progress>(root() && ::isatty(STDERR_FILENO) != 0,
-                                           [this](const std::string& line) {
-                                             if (root()) ctx_->log().info(line);
-                                           });
+    // A bar on a terminal; off one (a log file, CI), a plain line every
+    // progress_interval seconds.
+    const auto interval = std::chrono::milliseconds(
+        static_cast<int64_t>(std::llround(params_.get_float("progress_interval") * 1000.0)));
+    progress_ = std::make_unique<Progress>(
+        root() && Progress::is_terminal(stderr),
+        [this](const std::string& line) {
+          if (root()) ctx_->log().info(line);
+        },
+        interval);
+    if (!ctx.input_specs().empty()) batch_size_ = ctx.input_specs()[0].batch_size;
     skipped_ = &ctx.counter("skipped_batches");
     ctx.log().info("{} ({} head, width/{}) on {}{}: {} parameters, {} trainable", config.model.arch,
                    head_name(config.model.head), config.model.width_divisor,
@@ -165,8 +187,12 @@ class TrainVgg : public Sink {
                             fixed(static_cast<double>(train_correct_) / train_count_));
     } else if (batch.split == validation_split_) {
       if (!in_epoch_) start_epoch(batch.epoch);
+      if (val_batches_ == 0) start_phase(validation_split_, last_val_batches_);
       double loss_sum = 0.0;
       const auto probs = trainer_->predict(batch, &loss_sum);
+      ++val_batches_;
+      val_count_ += batch.size;
+      progress_->update(val_batches_, val_count_, "");
       if (dist_) {
         keep_validation(probs, batch, loss_sum);
       } else {
@@ -179,7 +205,10 @@ class TrainVgg : public Sink {
   }
 
   void on_control(const Control& c, Emitter&) override {
-    if (c.kind == ControlKind::kEndOfSplit && c.split == train_split_) progress_->finish();
+    if (c.kind == ControlKind::kEndOfSplit &&
+        (c.split == train_split_ || c.split == validation_split_)) {
+      progress_->finish();
+    }
     if (c.kind == ControlKind::kEndOfEpoch && in_epoch_ && c.epoch == epoch_) end_epoch();
   }
 
@@ -198,6 +227,7 @@ class TrainVgg : public Sink {
                                  std::to_string(dist_->verified_steps()) + " step(s)"
                            : "");
     }
+    if (nothing_to_do_) return;  // open() said so
     ctx_->log().info("training done: {} epoch(s), {} steps; checkpoints in {}", state_.epoch,
                      state_.step, output_dir_);
   }
@@ -258,13 +288,29 @@ class TrainVgg : public Sink {
     val_rows_.clear();
     val_loss_sum_ = 0.0;
     val_width_ = 0;
-    progress_->start("epoch " + std::to_string(epoch + 1) + " train", last_train_batches_);
+    val_batches_ = val_count_ = 0;
+    start_phase(train_split_, last_train_batches_);
+  }
+
+  // The bar of one split of the epoch: against the batches the last epoch had, or,
+  // in the first, the estimate from the items the sources announced.
+  void start_phase(const std::string& split, int64_t last_batches) {
+    progress_->finish();
+    int64_t total = last_batches;
+    bool estimated = false;
+    const int64_t items = ctx_->split_items(split);
+    if (total == 0 && items > 0 && batch_size_ > 0) {
+      total = (items + batch_size_ - 1) / batch_size_;
+      estimated = true;
+    }
+    progress_->start("epoch " + std::to_string(epoch_ + 1) + " " + split, total, estimated);
   }
 
   void end_epoch() {
     in_epoch_ = false;
     progress_->finish();
     last_train_batches_ = train_batches_;
+    last_val_batches_ = val_batches_;
     if (dist_) reduce_epoch();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
@@ -306,6 +352,15 @@ class TrainVgg : public Sink {
       save("best");
       ctx_->log().info("{} improved to {}: saved best", early_stopping_.monitor(),
                        fixed(monitored));
+    } else if (decision.improved) {
+      ctx_->log().debug("{} improved to {}: best not saved (save_best = false)",
+                        early_stopping_.monitor(), fixed(monitored));
+    } else if (!std::isnan(monitored)) {
+      ctx_->log().debug(
+          "{} {} did not improve on best {} (epoch {}): best.pt kept; {} of patience {}",
+          early_stopping_.monitor(), fixed(monitored), fixed(state_.early_stopping.best),
+          state_.early_stopping.best_epoch, state_.early_stopping.wait,
+          params_.get_int("patience"));
     }
     save("last");
     if (decision.stop) {
@@ -377,6 +432,8 @@ class TrainVgg : public Sink {
       return;
     }
     trainer_->save_checkpoint(output_dir_ + "/" + name + ".pt", state_);
+    ctx_->log().debug("saved {}/{}.pt ({} epoch(s), {} steps)", output_dir_, name, state_.epoch,
+                      state_.step);
     if (name == "last") dirty_ = false;
   }
 
@@ -398,6 +455,9 @@ class TrainVgg : public Sink {
   std::chrono::steady_clock::time_point started_;
   double train_loss_ = 0.0;
   int64_t train_correct_ = 0, train_count_ = 0, train_batches_ = 0, last_train_batches_ = 0;
+  int64_t val_batches_ = 0, val_count_ = 0, last_val_batches_ = 0;
+  int64_t batch_size_ = 0;       // images per batch, as validation computed it (0: unknown)
+  bool nothing_to_do_ = false;   // resumed with every epoch done
   std::vector<float> val_rows_;  // distributed only
   int64_t val_width_ = 0;
   double val_loss_sum_ = 0.0;
@@ -460,6 +520,10 @@ void register_train_vgg(Registry& registry) {
       .param(ParamSpec::boolean("overwrite", false,
                                 "replace the run in output_dir: removes the files a run writes "
                                 "there (best.pt, last.pt, metrics.*, config.toml), nothing else"))
+      .param(ParamSpec::number("progress_interval", 10.0,
+                               "seconds between progress lines when stderr is not a terminal "
+                               "(on a terminal a bar is redrawn in place)")
+                 .range(0, 86400))
       .param(ParamSpec::string("train_split", "train", "split that is trained on"))
       .param(ParamSpec::string("validation_split", "validation", "split that is scored"))
       .param(ParamSpec::optional("seed", ParamType::kInt,

@@ -555,3 +555,69 @@ copies = 2)");
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+StageProfile profiled(const std::string& id, uint64_t in, uint64_t out, double busy_s,
+                      double utilisation) {
+  StageProfile s;
+  s.id = id;
+  s.type = "test";
+  s.concurrency = "serial";
+  s.items_in = in;
+  s.items_out = out;
+  s.busy_s = busy_s;
+  s.utilisation = utilisation;
+  return s;
+}
+
+// A stage that no item passed through limited nothing: a resumed run whose epochs
+// are all done must not mark its idle index as the bottleneck.
+TEST(Profiler, AStageWithoutItemsIsNeverTheBottleneck) {
+  std::vector<StageProfile> idle = {profiled("index", 0, 0, 0.002, 0.4),
+                                    profiled("train", 0, 0, 0.0, 0.0)};
+  mark_bottleneck(idle);
+  EXPECT_FALSE(idle[0].bottleneck);
+  EXPECT_FALSE(idle[1].bottleneck);
+  std::vector<StageProfile> busy = {profiled("index", 0, 0, 0.5, 0.9),
+                                    profiled("decode", 10, 10, 0.2, 0.3)};
+  mark_bottleneck(busy);
+  EXPECT_FALSE(busy[0].bottleneck);
+  EXPECT_TRUE(busy[1].bottleneck);
+}
+
+// The detailed table shows the mean wait of one item, not the sum over items
+// (which exceeds the wall time when items wait at the same time), and says so.
+TEST(Profiler, TheTableShowsTheMeanWaitPerItem) {
+  RunReport r;
+  r.wall_s = 0.94;
+  r.stages = {profiled("decode", 100, 100, 0.5, 0.5)};
+  r.stages[0].wait_s = 10.2;  // 100 items x 102 ms
+  std::ostringstream table;
+  print_profile_table(table, r, /*detailed=*/true);
+  const std::string text = table.str();
+  EXPECT_NE(text.find("wait/item"), std::string::npos) << text;
+  EXPECT_EQ(text.find("wait s"), std::string::npos) << text;
+  EXPECT_NE(text.find("102.00ms"), std::string::npos) << text;
+  EXPECT_EQ(text.find("10.200"), std::string::npos) << text;
+  EXPECT_NE(text.find("wait/item: mean time an item waited"), std::string::npos) << text;
+  const auto j = nlohmann::json::parse(profile_json(r));
+  EXPECT_DOUBLE_EQ(j["stages"][0]["wait_s"].get<double>(), 10.2);
+  EXPECT_NEAR(j["stages"][0]["wait_per_item_us"].get<double>(), 102000.0, 1e-6);
+}
+
+// Sources announce what each epoch emits of a split; a trainer reads the sum.
+TEST(RunControl, SplitItemsAreSummedOverSourcesAndUnknownIsMinusOne) {
+  RunControl control;
+  EXPECT_EQ(control.split_items("train"), -1);
+  control.add_split_items("train", 300);
+  control.add_split_items("train", 20);
+  control.add_split_items("validation", 64);
+  EXPECT_EQ(control.split_items("train"), 320);
+  EXPECT_EQ(control.split_items("validation"), 64);
+  EXPECT_EQ(control.split_items("test"), -1);
+}
+
+}  // namespace
+}  // namespace sluice

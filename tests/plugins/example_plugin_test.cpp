@@ -182,8 +182,8 @@ TEST(ExamplePlugin, RunsInTheCelebaGraphOfItsConfig) {
   while (std::getline(lines, line)) rows.push_back(line);
   const size_t train_batches = static_cast<size_t>((train + 7) / 8);
   ASSERT_EQ(rows.size(), train_batches + static_cast<size_t>((validation + 7) / 8));
-  EXPECT_EQ(rows[0].rfind("0,train,0,8,64,64,", 0), 0u) << rows[0];
-  EXPECT_EQ(rows[train_batches].rfind("0,validation,0,", 0), 0u) << rows[train_batches];
+  EXPECT_EQ(rows[0].rfind("1,train,0,8,64,64,", 0), 0u) << rows[0];
+  EXPECT_EQ(rows[train_batches].rfind("1,validation,0,", 0), 0u) << rows[train_batches];
 }
 
 TEST(ExamplePlugin, FillValuesNotMatchingTheChannelsAreAConfigError) {

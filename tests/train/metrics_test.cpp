@@ -9,11 +9,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "stages/train/progress.h"
+#include <nlohmann/json.hpp>
 
 using sluice::train::BinaryMetrics;
 using sluice::train::MetricsLog;
-using sluice::train::Progress;
 
 TEST(Metrics, ConfusionPrecisionRecallF1) {
   BinaryMetrics m;
@@ -82,22 +81,6 @@ TEST(Metrics, LogAppendsJsonLinesAndCsv) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(Progress, RendersBarRateAndEta) {
-  const auto s = Progress::render("epoch 1 train", 5, 10, 123.4, 65, "loss 0.5");
-  EXPECT_EQ(s, "epoch 1 train [============>           ] 5/10 123.4 img/s ETA 1m05s loss 0.5");
-  EXPECT_EQ(Progress::format_duration(3725), "1h02m05s");
-}
-
-TEST(Progress, PlainLinesWhenNotATerminal) {
-  std::vector<std::string> lines;
-  Progress p(
-      false, [&](const std::string& l) { lines.push_back(l); }, std::chrono::milliseconds(0));
-  p.start("epoch 1 train", 10);
-  for (int i = 1; i <= 10; ++i) p.update(i, i * 4, "");
-  p.finish();
-  EXPECT_EQ(lines.size(), 10u);
-}
-
 // One list of epoch metric names: every name the epoch log line prints is a column
 // of metrics.csv, and `monitor` accepts every monitorable one, plus the old
 // abbreviations as aliases of the columns they stood for.
@@ -128,6 +111,35 @@ TEST(EpochMetrics, TheLogLineNamesAreTheColumnsAndMonitorAcceptsThem) {
   EXPECT_TRUE(std::isnan(record.get("val_acuracy")));
 }
 
+// Counts are JSON integers ("epoch": 1, not 1.0); scores stay numbers with a
+// fraction even when whole (a loss of exactly 1 is still a double), missing ones null.
+TEST(Metrics, JsonlWritesCountsAsIntegers) {
+  const auto dir = std::filesystem::temp_directory_path() / "sluice_metrics_integer_test";
+  std::filesystem::remove_all(dir);
+  sluice::train::EpochRecord record;
+  using M = sluice::train::EpochMetric;
+  record.set(M::kEpoch, 1);
+  record.set(M::kLoss, 1.0);
+  record.set(M::kTrainImages, 300);
+  record.set(M::kValImages, 64);
+  record.set(M::kSeconds, 2.5);
+  MetricsLog(dir.string()).write(record);
+  std::ifstream jsonl(dir / "metrics.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(jsonl, line));
+  const auto j = nlohmann::json::parse(line);
+  EXPECT_TRUE(j["epoch"].is_number_integer()) << line;
+  EXPECT_EQ(j["epoch"].get<int64_t>(), 1);
+  EXPECT_TRUE(j["train_images"].is_number_integer()) << line;
+  EXPECT_TRUE(j["val_images"].is_number_integer()) << line;
+  EXPECT_TRUE(j["loss"].is_number_float()) << line;
+  EXPECT_TRUE(j["val_loss"].is_null()) << line;
+  EXPECT_NE(line.find("\"epoch\":1,"), std::string::npos) << line;
+  EXPECT_TRUE(sluice::train::epoch_metric_is_integral("epoch"));
+  EXPECT_FALSE(sluice::train::epoch_metric_is_integral("seconds"));
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Metrics, ResumingDropsTheRowsOfEpochsAfterTheCheckpoint) {
   const auto dir = std::filesystem::temp_directory_path() / "sluice_metrics_keep_test";
   std::filesystem::remove_all(dir);
@@ -143,7 +155,7 @@ TEST(Metrics, ResumingDropsTheRowsOfEpochsAfterTheCheckpoint) {
   std::vector<std::string> lines;
   for (std::string line; std::getline(jsonl, line);) lines.push_back(line);
   ASSERT_EQ(lines.size(), 3u);
-  EXPECT_EQ(lines[2], R"({"epoch":3.0,"loss":0.3})");
+  EXPECT_EQ(lines[2], R"({"epoch":3,"loss":0.3})");
   EXPECT_EQ(log.keep_epochs(3), 0);
   std::filesystem::remove_all(dir);
 }

@@ -1,10 +1,12 @@
 // `sluice bench train`: training throughput of the train.vgg step on random uint8
 // batches (no input pipeline), with the model FLOP utilisation for a given peak.
 // Dispatched from cmd_bench.cpp.
+#include <chrono>
 #include <cmath>
 #include <iomanip>
 #include <iostream>
 
+#include "stages/train/progress.h"
 #include "stages/train/train_bench.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
@@ -15,7 +17,7 @@ int bench_train(const std::vector<std::string>& args) {
   train::TrainBenchOptions o;
   std::string head = "replace_last", freeze = "features";
   bool no_channels_last = false, quiet = false;
-  double peak_tflops = 0.0;
+  double peak_tflops = 0.0, progress_interval = 10.0;
   po::options_description d("options");
   d.add_options()("arch", po::value(&o.trainer.model.arch)->default_value("vgg16"),
                   "vgg11, vgg13, vgg16 or vgg19")(
@@ -40,7 +42,9 @@ int bench_train(const std::vector<std::string>& args) {
       "seed", po::value(&o.seed)->default_value(1), "pixels, labels and model init")(
       "peak-tflops", po::value(&peak_tflops)->default_value(0.0),
       "the device's dense peak in TFLOP/s, for the utilisation (e.g. 989 for H100 SXM bf16)")(
-      "quiet,q", po::bool_switch(&quiet), "no progress on stderr");
+      "quiet,q", po::bool_switch(&quiet), "no progress on stderr")(
+      "progress-interval", po::value(&progress_interval)->default_value(progress_interval),
+      "seconds between progress lines when stderr is not a terminal");
   add_logging_options(d);
   po::positional_options_description pos;
   po::variables_map vm;
@@ -50,6 +54,11 @@ int bench_train(const std::vector<std::string>& args) {
     return *code;
   }
   apply_logging_options(vm);
+  if (!option_ok("bench train", "progress-interval",
+                 ParamSpec::number("progress-interval", 10.0, "seconds").range(0, 86400),
+                 progress_interval)) {
+    return kExitConfigError;
+  }
   train::TrainBenchResult r;
   train::VggCost cost;
   try {
@@ -62,11 +71,17 @@ int bench_train(const std::vector<std::string>& args) {
     o.trainer.seed = o.seed;
     cost = train::vgg_cost(o.trainer.model, o.size, o.size);
     const int total = o.warmup + o.steps;
+    // A bar redrawn in place on a terminal; in a log (not a terminal) a plain line
+    // every --progress-interval seconds, never a carriage return.
+    train::Progress progress(
+        train::Progress::is_terminal(stderr),
+        [](const std::string& line) { std::cerr << line << '\n'; },
+        std::chrono::milliseconds(static_cast<int64_t>(progress_interval * 1000.0)));
+    progress.start("bench train", total);
     r = train::run_train_bench(o, [&](int step, bool warmup) {
       if (quiet) return;
-      std::cerr << "\rbench train: " << (warmup ? "warmup " : "step ") << step << "/" << total
-                << std::flush;
-      if (step == total) std::cerr << '\n';
+      progress.update(step, static_cast<int64_t>(step) * o.batch, warmup ? "(warmup)" : "");
+      if (step == total) progress.finish();
     });
   } catch (const std::invalid_argument& e) {
     std::cerr << "sluice bench train: error: " << e.what() << '\n';

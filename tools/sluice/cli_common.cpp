@@ -28,6 +28,12 @@ std::optional<int> parse_command_line(const std::string& command, const std::str
       return kExitOk;
     }
     po::notify(vm);
+    // A choice every command with logging offers: a wrong one is a usage error
+    // (exit 2) that lists the levels.
+    if (vm.count("log-level") && !option_ok(command, "log-level", log_level_option_spec(),
+                                            vm["log-level"].as<std::string>())) {
+      return kExitConfigError;
+    }
   } catch (const po::error& e) {
     std::cerr << "sluice " << command << ": " << e.what() << "\nusage: sluice " << command << " "
               << usage << "\n(see `sluice " << command << " --help`)\n";
@@ -36,9 +42,15 @@ std::optional<int> parse_command_line(const std::string& command, const std::str
   return std::nullopt;
 }
 
+ParamSpec log_level_option_spec() {
+  return ParamSpec::string("log-level", "info", "log level")
+      .one_of({"trace", "debug", "info", "warn", "error", "critical", "off"});
+}
+
 void add_logging_options(po::options_description& options) {
   options.add_options()("log-level", po::value<std::string>()->default_value("info"),
-                        "trace, debug, info, warn, error, critical or off");
+                        "trace, debug, info, warn, error, critical or off (debug adds stage "
+                        "open/close, epoch markers and checkpoint decisions)");
 }
 
 void apply_logging_options(const po::variables_map& vm) {
@@ -142,6 +154,18 @@ bool option_ok(const std::string& command, const std::string& option, const Para
   if (why.empty()) return true;
   std::cerr << "sluice " << command << ": --" << option << " " << why << '\n';
   return false;
+}
+
+bool device_option_ok(const std::string& command, const std::string& device) {
+  bool ok = device == "auto" || device == "cpu" || device == "cuda";
+  if (!ok && device.rfind("cuda:", 0) == 0 && device.size() > 5) {
+    ok = device.find_first_not_of("0123456789", 5) == std::string::npos;
+  }
+  if (!ok) {
+    std::cerr << "sluice " << command << ": --device must be one of 'auto', 'cpu', 'cuda', "
+              << "'cuda:N' (N a device number), got '" << device << "'\n";
+  }
+  return ok;
 }
 
 ParamSpec threads_option_spec() {

@@ -29,7 +29,9 @@ std::optional<int> parse_command_line(const std::string& command, const std::str
                                       const po::positional_options_description& positional,
                                       po::variables_map& vm);
 
-// Adds --log-level and applies it after parsing.
+// Adds --log-level and applies it after parsing. parse_command_line refuses a
+// level not in log_level_option_spec() (exit 2, the levels listed).
+ParamSpec log_level_option_spec();
 void add_logging_options(po::options_description& options);
 void apply_logging_options(const po::variables_map& vm);
 
@@ -59,6 +61,10 @@ const ParamSpec& builtin_param(const std::string& stage, const std::string& para
 // false (the caller exits with kExitConfigError).
 bool option_ok(const std::string& command, const std::string& option, const ParamSpec& spec,
                const ParamValue& value);
+
+// --device: auto, cpu, cuda or cuda:N. Prints the usage error listing them and
+// returns false otherwise.
+bool device_option_ok(const std::string& command, const std::string& device);
 
 // Options several commands share, with their limits.
 ParamSpec threads_option_spec();        // --threads: 0 (all cores) to 4096

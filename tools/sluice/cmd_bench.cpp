@@ -122,9 +122,16 @@ int bench_data(const std::vector<std::string>& args) {
 
 int bench_cmd(const std::vector<std::string>& args) {
   if (args.empty() || (args[0] != "data" && args[0] != "train")) {
+    const bool help = !args.empty() && (args[0] == "--help" || args[0] == "-h");
+    if (!help) {
+      std::cerr << "sluice bench: "
+                << (args.empty() ? std::string("name what to measure")
+                                 : "unknown benchmark '" + args[0] + "'")
+                << " (expected data or train)\n";
+    }
     std::cerr << "usage: sluice bench data --root DIR [--threads N] [--batch B]\n"
               << "       sluice bench train [--arch vgg16] [--size 224] [--batch 64] [--steps N]\n";
-    return !args.empty() && (args[0] == "--help" || args[0] == "-h") ? kExitOk : kExitConfigError;
+    return help ? kExitOk : kExitConfigError;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
 #if SLUICE_WITH_TORCH

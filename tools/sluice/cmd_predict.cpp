@@ -13,6 +13,7 @@
 
 #include "stages/train/class_names.h"
 #include "stages/train/predict_images.h"
+#include "stages/train/train_choices.h"
 #include "stages/train/trainer.h"
 #include "stages/train/vgg.h"
 #include "tools/sluice/cli_common.h"
@@ -54,7 +55,13 @@ int predict_cmd(const std::vector<std::string>& args) {
       !option_ok("predict", "width-divisor", builtin_param("train.vgg", "width_divisor"),
                  static_cast<int64_t>(width_divisor)) ||
       !option_ok("predict", "topk", ParamSpec::integer("topk", 5, "classes").range(1, 1000),
-                 static_cast<int64_t>(topk))) {
+                 static_cast<int64_t>(topk)) ||
+      !option_ok("predict", "arch",
+                 ParamSpec::string("arch", "vgg16", "").one_of(train::vgg_arch_names()), arch) ||
+      !option_ok("predict", "head",
+                 ParamSpec::string("head", "imagenet", "").one_of(train::head_choices().names()),
+                 head) ||
+      !device_option_ok("predict", device)) {
     return kExitConfigError;
   }
   if (checkpoint.empty() == weights.empty() || images.empty()) {
