@@ -46,6 +46,9 @@ struct StageRuntime {
   std::atomic<bool> finished{false};
   TraceRecorder* trace = nullptr;
   BundleArena* arena = nullptr;  // the run's bundles
+  // Epochs whose end-of-epoch marker reached this stage (the marker's epoch + 1),
+  // -1 before the first: the timeline's current epoch.
+  std::atomic<int64_t> epochs_done{-1};
 
   void record(Ticks t0, Ticks t1, uint64_t wait, uint64_t in, uint64_t out) {
     uint64_t busy = ticks_between(t0, t1);
@@ -225,6 +228,10 @@ class StageBody {
         if (rt_->in_stream_finish && !rt_->finished.exchange(true)) rt_->stage->finish(em);
         em.forward(p);
       } else {
+        if (c.kind == ControlKind::kEndOfEpoch &&
+            c.epoch + 1 > rt_->epochs_done.load(std::memory_order_relaxed)) {
+          rt_->epochs_done.store(c.epoch + 1, std::memory_order_relaxed);
+        }
         rt_->stage->on_control(c, em);
       }
     } catch (const std::exception& e) {

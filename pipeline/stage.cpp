@@ -52,6 +52,7 @@ void StageContext::request_start_epoch(int64_t epoch) { control_->request_start_
 int64_t StageContext::start_epoch() const { return control_->start_epoch(); }
 const std::string& StageContext::run_config() const { return control_->config_toml; }
 int StageContext::threads() const { return control_->threads; }
+LiveMetrics& StageContext::live() const { return *control_->live; }
 const std::vector<ElementSpec>& StageContext::input_specs() const {
   static const std::vector<ElementSpec> kNone;
   auto it = control_->input_specs.find(id_);

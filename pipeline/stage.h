@@ -202,6 +202,7 @@ class Counter {
 
 class RunControl;
 class CounterSet;
+class LiveMetrics;
 
 // What the framework gives a stage: its id, a logger named after it, a seed
 // source, counters, and the means to stop the run's sources.
@@ -241,6 +242,9 @@ class StageContext {
   const std::vector<ElementSpec>& input_specs() const;
   // Number of worker threads of the run (for sizing pools).
   int threads() const;
+  // Where to report progress and metrics while the run goes on (a trainer's
+  // loss per step, its epoch metrics), for the live dashboard.
+  LiveMetrics& live() const;
 
  private:
   std::string id_;
