@@ -33,6 +33,7 @@
 
 #include "pipeline/diagnostics.h"
 #include "pipeline/element_spec.h"
+#include "pipeline/live_metrics.h"
 #include "pipeline/packet.h"
 #include "pipeline/params.h"
 #include "pipeline/port_type.h"
@@ -202,7 +203,6 @@ class Counter {
 
 class RunControl;
 class CounterSet;
-class LiveMetrics;
 
 // What the framework gives a stage: its id, a logger named after it, a seed
 // source, counters, and the means to stop the run's sources.
