@@ -39,10 +39,10 @@ namespace {
 
 // The share of the run done and the time left, from the epoch reached and, in
 // it, a stage's reported progress (a trainer's steps); null when not known.
-void add_progress(nlohmann::json& j, const LiveMetrics::Progress& p, int64_t timeline_epoch,
+void add_progress(nlohmann::ordered_json& j, const LiveMetrics::Progress& p, int64_t timeline_epoch,
                   int64_t epochs, double elapsed_s, bool running) {
   const int64_t epoch = p.epoch > 0 ? p.epoch : timeline_epoch;
-  nlohmann::json fraction = nullptr, eta = nullptr;
+  nlohmann::ordered_json fraction = nullptr, eta = nullptr;
   if (epochs > 0 && epoch > 0) {
     double within = 0;
     if (p.epoch == epoch && p.total > 0) {
@@ -65,7 +65,7 @@ std::string RunMonitor::status_json() const {
                          : state_ == "starting"
                              ? 0
                              : std::chrono::duration<double>(Clock::now() - started_).count();
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   j["state"] = state_;
   if (!error_.empty()) j["error"] = error_;
   j["pipeline"] = pipeline_;
@@ -75,7 +75,7 @@ std::string RunMonitor::status_json() const {
   const size_t last = timeline_.size();
   j["in_flight"] = last ? timeline_.in_flight().back() : 0;
   const double t = last ? timeline_.t_s().back() : 0;
-  nlohmann::json stages = nlohmann::json::array();
+  nlohmann::ordered_json stages = nlohmann::ordered_json::array();
   for (size_t k = 0; k < stages_.size(); ++k) {
     const MonitoredStage& m = stages_[k];
     StageSample s;
@@ -94,8 +94,8 @@ std::string RunMonitor::status_json() const {
                       {"utilisation", t > 0 ? s.busy_s / (t * m.effective_concurrency) : 0.0}});
   }
   j["stages"] = std::move(stages);
-  j["timeline"] = nlohmann::json::parse(timeline_.to_json());
-  j["live"] = nlohmann::json::parse(live_.to_json());
+  j["timeline"] = nlohmann::ordered_json::parse(timeline_.to_json());
+  j["live"] = nlohmann::ordered_json::parse(live_.to_json());
   add_progress(j, live_.progress(), last ? timeline_.epoch().back() : 0, epochs_, elapsed, running);
   return j.dump();
 }

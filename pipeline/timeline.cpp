@@ -48,13 +48,14 @@ void Timeline::halve() {
   interval_s_ *= 2;
 }
 
+// Stages in run order (ordered_json keeps insertion order).
 std::string Timeline::to_json() const {
-  nlohmann::json j;
+  nlohmann::ordered_json j;
   j["interval_s"] = interval_s_;
   j["t_s"] = t_s_;
   j["in_flight"] = in_flight_;
   j["epoch"] = epoch_;
-  nlohmann::json stages = nlohmann::json::object();
+  nlohmann::ordered_json stages = nlohmann::ordered_json::object();
   for (size_t k = 0; k < ids_.size(); ++k) {
     std::vector<uint64_t> in, out;
     std::vector<double> busy, wait;
