@@ -151,6 +151,7 @@ void compare_dashboard(const std::string& toml, int threads, size_t in_flight, i
   std::printf("  sluice, dashboard (median)    : %10.0f items/s  (%d status fetches)\n", median(on),
               polls);
   std::printf("  ratio on/off, median of pairs : %10.3f   (target >= 0.98)\n", median(ratios));
+  std::printf("  ratio of the medians          : %10.3f\n", median(on) / median(off));
   std::printf("  ratio on/off, min / max       : %10.3f / %.3f\n",
               *std::min_element(ratios.begin(), ratios.end()),
               *std::max_element(ratios.begin(), ratios.end()));
