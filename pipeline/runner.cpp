@@ -1,9 +1,9 @@
 #include "pipeline/runner.h"
 
 #include <algorithm>
-#include <climits>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -366,8 +366,8 @@ void finish_after_drain(const Runtimes& rts, RunOutcome& out) {
 
 // Step 3, alongside: the timeline sampler's view of the graph. The current
 // epoch is that of the slowest stage that sees epoch markers, from 1.
-TimelineSampler::Probe make_probe(const ValidatedGraph& g, const Runtimes& rts,
-                                  const BuiltGraph& b, const RunControl& control) {
+TimelineSampler::Probe make_probe(const ValidatedGraph& g, const Runtimes& rts, const BuiltGraph& b,
+                                  const RunControl& control) {
   TimelineSampler::Probe probe;
   std::vector<const StageRuntime*> epoch_stages;
   int64_t epochs = 0;
@@ -519,9 +519,8 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     begin_monitor(*monitor, g, report);
     listener = [monitor](const Timeline& t) { monitor->update(t); };
   }
-  TimelineSampler sampler(
-      Timeline(ids, options.timeline_interval_s, options.timeline_max_samples),
-      make_probe(g, rts, *built, control), std::move(listener));
+  TimelineSampler sampler(Timeline(ids, options.timeline_interval_s, options.timeline_max_samples),
+                          make_probe(g, rts, *built, control), std::move(listener));
   sampler.start();
   RunOutcome outcome = run_to_end(*built, trace.get());
   finish_after_drain(rts, outcome);
