@@ -6,18 +6,27 @@
 //     off (one node per stage, like the hand-written graph);
 //  2. CPU-bound stages: three stages of `micros` of work per item each,
 //     against the ideal throughput threads / (3 x micros).
+//  3. the live dashboard's cost (where the build has it): the trivial-stage
+//     graph without and with `--dashboard` (server started, a client fetching
+//     /api/status every 250 ms, 4x what the page does), run after run
+//     alternating; the median of the pairs' ratios is the figure (target: the
+//     dashboard costs < 2%).
 // Each measurement is repeated and the best run kept (shared, noisy machines).
 //
 //   build/bench/bench_framework [--items N] [--threads T] [--micros U] [--repeat R]
-//                               [--only tbb|sluice]
+//                               [--only tbb|sluice] [--dashboard-pairs P]
 // (--micros 0 runs the trivial-stage comparison only; --only runs one side of it,
-// for profiling)
+// for profiling; --dashboard-pairs 0 skips the dashboard comparison)
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 #include <tbb/flow_graph.h>
@@ -27,6 +36,11 @@
 #include "pipeline/runner.h"
 #include "pipeline/validate.h"
 #include "stages/generic/generic_stages.h"
+#if SLUICE_BENCH_DASHBOARD
+#include <httplib.h>
+
+#include "tools/dashboard/dashboard_server.h"
+#endif
 
 namespace {
 
@@ -66,7 +80,7 @@ double hand_written(int64_t items, int threads, size_t in_flight) {
 }
 
 double sluice_graph(const std::string& toml, int threads, size_t in_flight, bool chain = true,
-                    sluice::RunReport* out = nullptr) {
+                    sluice::RunReport* out = nullptr, sluice::RunMonitor* monitor = nullptr) {
   sluice::Registry reg;
   sluice::register_generic_stages(reg);
   sluice::ValidatedGraph g = sluice::load_pipeline_string(toml, "bench.toml", {}, reg);
@@ -74,6 +88,7 @@ double sluice_graph(const std::string& toml, int threads, size_t in_flight, bool
   opts.threads = threads;
   opts.max_in_flight = in_flight;
   opts.chain = chain;
+  opts.monitor = monitor;
   sluice::RunReport r = sluice::run_graph(g, opts);
   if (r.status != sluice::RunStatus::kCompleted) {
     std::cerr << "run failed: " << r.error << '\n';
@@ -84,6 +99,65 @@ double sluice_graph(const std::string& toml, int threads, size_t in_flight, bool
   return items / r.wall_s;
 }
 
+#if SLUICE_BENCH_DASHBOARD
+// The trivial-stage graph watched by a dashboard that a client polls.
+double sluice_with_dashboard(const std::string& toml, int threads, size_t in_flight, int* polls) {
+  sluice::RunMonitor monitor;
+  sluice::dashboard::DashboardServer server(monitor);
+  server.start({"127.0.0.1", 0});
+  std::atomic<bool> done{false};
+  std::thread poller([&] {
+    httplib::Client client("127.0.0.1", server.port());
+    while (!done) {
+      if (auto res = client.Get("/api/status"); res && res->status == 200) ++*polls;
+      for (int i = 0; i < 25 && !done; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  const double rate = sluice_graph(toml, threads, in_flight, true, nullptr, &monitor);
+  done = true;
+  poller.join();
+  server.stop();
+  return rate;
+}
+
+// Pairs of runs, off then on (then on then off, alternating the order): the
+// median of on/off.
+void compare_dashboard(const std::string& toml, int threads, size_t in_flight, int pairs,
+                       int64_t items) {
+  std::vector<double> ratios, off, on;
+  int polls = 0;
+  for (int p = 0; p < pairs; ++p) {
+    double a, b;
+    if (p % 2 == 0) {
+      a = sluice_graph(toml, threads, in_flight);
+      b = sluice_with_dashboard(toml, threads, in_flight, &polls);
+    } else {
+      b = sluice_with_dashboard(toml, threads, in_flight, &polls);
+      a = sluice_graph(toml, threads, in_flight);
+    }
+    off.push_back(a);
+    on.push_back(b);
+    ratios.push_back(b / a);
+  }
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  std::printf("dashboard on/off, trivial stages, %lld items, %d threads (%d pairs, alternating)\n",
+              static_cast<long long>(items), threads, pairs);
+  std::printf("  sluice, no dashboard (median) : %10.0f items/s\n", median(off));
+  std::printf("  sluice, dashboard (median)    : %10.0f items/s  (%d status fetches)\n", median(on),
+              polls);
+  std::printf("  ratio on/off, median of pairs : %10.3f   (target >= 0.98)\n", median(ratios));
+  std::printf("  ratio of the medians          : %10.3f\n", median(on) / median(off));
+  std::printf("  ratio on/off, min / max       : %10.3f / %.3f\n",
+              *std::min_element(ratios.begin(), ratios.end()),
+              *std::max_element(ratios.begin(), ratios.end()));
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -92,7 +166,9 @@ int main(int argc, char** argv) {
   double micros = 50;
   int repeat = 5;
   std::string only;
+  int dashboard_pairs = 10;
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--dashboard-pairs")) dashboard_pairs = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--items")) items = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--micros")) micros = std::atof(argv[i + 1]);
@@ -105,7 +181,8 @@ int main(int argc, char** argv) {
   const std::string trivial = R"(
 [stages.numbers]
 use = "gen.range"
-count = )" + std::to_string(items) + R"(
+count = )" + std::to_string(items) +
+                              R"(
 [stages.a]
 use = "math.scale"
 input = "numbers"
@@ -133,25 +210,34 @@ input = "b"
   std::printf("  sluice, chaining off       : %10.0f items/s\n", best_unchained);
   std::printf("  ratio sluice/tbb           : %10.2f   (target >= 0.50)\n", best_sluice / best_tbb);
   std::printf("  ratio, chaining off        : %10.2f\n", best_unchained / best_tbb);
+#if SLUICE_BENCH_DASHBOARD
+  if (dashboard_pairs > 0 && only.empty()) {
+    compare_dashboard(trivial, threads, in_flight, dashboard_pairs, items);
+  }
+#endif
 
   if (micros <= 0) return 0;  // --micros 0: trivial-stage comparison only
   const int64_t work_items = static_cast<int64_t>(2.0e6 / micros);  // ~6 s of work at 2 threads
   const std::string busy = R"(
 [stages.numbers]
 use = "gen.range"
-count = )" + std::to_string(work_items) + R"(
+count = )" + std::to_string(work_items) +
+                           R"(
 [stages.s1]
 use = "work.spin"
 input = "numbers"
-micros = )" + std::to_string(micros) + R"(
+micros = )" + std::to_string(micros) +
+                           R"(
 [stages.s2]
 use = "work.spin"
 input = "s1"
-micros = )" + std::to_string(micros) + R"(
+micros = )" + std::to_string(micros) +
+                           R"(
 [stages.s3]
 use = "work.spin"
 input = "s2"
-micros = )" + std::to_string(micros) + R"(
+micros = )" + std::to_string(micros) +
+                           R"(
 [stages.out]
 use = "util.discard"
 input = "s3"

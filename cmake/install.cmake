@@ -34,6 +34,9 @@ set(SLUICE_PUBLIC_HEADERS
   pipeline/testing/stage_harness.h
   pipeline/runner.h
   pipeline/profiler.h
+  pipeline/timeline.h
+  pipeline/run_monitor.h
+  pipeline/live_metrics.h
   pipeline/validate.h
   pipeline/config.h
   pipeline/diagnostics.h

@@ -27,18 +27,25 @@ namespace sluice::detail {
 // Counts the items a source has in flight and releases the source's limiter
 // when one is fully consumed. The source's thread owns the acquiring side (a
 // source body is serial); consumers only add to `released`, on its own cache
-// line, so the two sides never fight over one.
+// line, so the two sides never fight over one. `acquired` is atomic only so
+// that the timeline sampler may read it; only the source thread writes it.
 struct InFlight {
   // Source side.
-  int64_t acquired = 0;
+  std::atomic<int64_t> acquired{0};
   int64_t peak = 0;
   // Consumer side.
   alignas(64) std::atomic<int64_t> released{0};
   std::atomic<tbb::flow::receiver<tbb::flow::continue_msg>*> decrementer{nullptr};
 
   void acquire() {
-    const int64_t now = ++acquired - released.load(std::memory_order_relaxed);
+    const int64_t a = acquired.load(std::memory_order_relaxed) + 1;
+    acquired.store(a, std::memory_order_relaxed);
+    const int64_t now = a - released.load(std::memory_order_relaxed);
     if (now > peak) peak = now;
+  }
+  // Admitted and not yet fully consumed (from any thread; approximate).
+  int64_t current() const {
+    return acquired.load(std::memory_order_relaxed) - released.load(std::memory_order_relaxed);
   }
   void release() {
     released.fetch_add(1, std::memory_order_relaxed);

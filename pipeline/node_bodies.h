@@ -49,6 +49,9 @@ struct StageRuntime {
   // --log-level debug: a marker reaching the stage, the stage finishing (runner.cpp).
   void debug_marker(const Control& c) const;
   void debug_finish(const char* when) const;
+  // Epochs whose end-of-epoch marker reached this stage (the marker's epoch + 1),
+  // -1 before the first: the timeline's current epoch.
+  std::atomic<int64_t> epochs_done{-1};
 
   void record(Ticks t0, Ticks t1, uint64_t wait, uint64_t in, uint64_t out) {
     uint64_t busy = ticks_between(t0, t1);
@@ -232,6 +235,10 @@ class StageBody {
         }
         em.forward(p);
       } else {
+        if (c.kind == ControlKind::kEndOfEpoch &&
+            c.epoch + 1 > rt_->epochs_done.load(std::memory_order_relaxed)) {
+          rt_->epochs_done.store(c.epoch + 1, std::memory_order_relaxed);
+        }
         rt_->stage->on_control(c, em);
       }
     } catch (const std::exception& e) {

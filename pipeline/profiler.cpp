@@ -64,6 +64,18 @@ void StageStats::total(uint64_t& items_in, uint64_t& items_out, uint64_t& calls,
   }
 }
 
+void StageStats::counts(uint64_t& items_in, uint64_t& items_out, uint64_t& busy,
+                        uint64_t& wait) const {
+  items_in = items_out = busy = wait = 0;
+  for (size_t i = 0; i < n_; ++i) {
+    const StatSlot& s = slots_[i];
+    items_in += s.items_in.load(std::memory_order_relaxed);
+    items_out += s.items_out.load(std::memory_order_relaxed);
+    busy += s.busy.load(std::memory_order_relaxed);
+    wait += s.wait.load(std::memory_order_relaxed);
+  }
+}
+
 uint64_t LatencyHistogram::count() const {
   uint64_t n = 0;
   for (const auto& b : buckets_) n += b.load(std::memory_order_relaxed);
@@ -238,7 +250,10 @@ std::string profile_json(const RunReport& r) {
   }
   j["chains"] = r.chains;
   j["counters"] = r.counters;
-  return j.dump(2);
+  // The timeline's long arrays on one line each, not one number per line.
+  std::string text = j.dump(2);
+  text.erase(text.size() - 2);  // "\n}"
+  return text + ",\n  \"timeline\": " + r.timeline.to_json() + "\n}";
 }
 
 void write_profile_json(const std::string& path, const RunReport& report) {

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/timeline.h"
+
 namespace sluice {
 
 // Lock-free latency histogram: log-linear buckets (8 per power of two) over
@@ -62,6 +64,8 @@ class StageStats {
   // Sum over all slots.
   void total(uint64_t& items_in, uint64_t& items_out, uint64_t& calls, uint64_t& busy,
              uint64_t& wait, LatencyHistogram& latency) const;
+  // The counters alone (no histogram), summed over all slots: for sampling.
+  void counts(uint64_t& items_in, uint64_t& items_out, uint64_t& busy, uint64_t& wait) const;
 
  private:
   std::unique_ptr<StatSlot[]> slots_;
@@ -107,6 +111,8 @@ struct RunReport {
   // was), and the TraceRecorder's note when it was cut ("" when complete).
   std::string trace_error;
   std::string trace_note;
+  // The per-stage counters over time (pipeline/timeline.h).
+  Timeline timeline;
 };
 
 StageProfile make_profile(const StageStats& stats, double wall_s, size_t effective_concurrency);

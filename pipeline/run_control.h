@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/live_metrics.h"
 #include "pipeline/stage.h"
 
 namespace sluice {
@@ -38,12 +39,15 @@ class RunControl {
   std::string config_toml;  // the resolved pipeline (StageContext::run_config)
   // Stage id -> the specs of its inputs (StageContext::input_specs).
   std::map<std::string, std::vector<ElementSpec>> input_specs;
+  // StageContext::live(): this run's own, or a watcher's (RunOptions::monitor).
+  LiveMetrics* live = &own_live_;
 
  private:
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> start_epoch_{-1};  // -1: no request
   mutable std::mutex split_mutex_;
   std::map<std::string, int64_t> split_items_;
+  LiveMetrics own_live_;
 };
 
 // Process-wide SIGINT/SIGTERM handling for runs. The first signal asks the

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <condition_variable>
 #include <exception>
 #include <mutex>
@@ -397,6 +398,52 @@ void finish_after_drain(const Runtimes& rts, RunOutcome& out) {
   }
 }
 
+// Step 3, alongside: the timeline sampler's view of the graph. The current
+// epoch is that of the slowest stage that sees epoch markers, from 1.
+TimelineSampler::Probe make_probe(const ValidatedGraph& g, const Runtimes& rts, const BuiltGraph& b,
+                                  const RunControl& control) {
+  TimelineSampler::Probe probe;
+  std::vector<const StageRuntime*> epoch_stages;
+  int64_t epochs = 0;
+  for (size_t i = 0; i < g.stages.size(); ++i) {
+    probe.stages.push_back(&rts[i]->stats);
+    epochs = std::max(epochs, g.stages[i].output_spec.epochs);
+    bool marked = false;
+    for (size_t j : g.stages[i].inputs) marked = marked || g.stages[j].output_spec.epochs > 0;
+    if (marked) epoch_stages.push_back(rts[i].get());
+  }
+  probe.in_flight = [&b] {
+    int64_t n = 0;
+    for (const auto& inf : b.in_flight) n += std::max<int64_t>(inf->current(), 0);
+    return n;
+  };
+  probe.epoch = [epoch_stages, epochs, &control]() -> int64_t {
+    if (epoch_stages.empty()) return 0;
+    int64_t done = INT64_MAX;
+    for (const StageRuntime* rt : epoch_stages) {
+      const int64_t d = rt->epochs_done.load(std::memory_order_relaxed);
+      done = std::min(done, d < 0 ? control.start_epoch() : d);
+    }
+    return epochs > 0 ? std::min(done + 1, epochs) : done + 1;
+  };
+  return probe;
+}
+
+// What a watcher (RunOptions::monitor) is told when the graph starts.
+void begin_monitor(RunMonitor& monitor, const ValidatedGraph& g, const RunReport& report) {
+  std::vector<MonitoredStage> stages;
+  int64_t epochs = 0;
+  for (const ValidatedStage& vs : g.stages) {
+    const size_t eff = vs.concurrency.is_auto()
+                           ? static_cast<size_t>(report.threads)
+                           : std::min<size_t>(vs.concurrency.limit, report.threads);
+    stages.push_back({vs.id, vs.entry->spec.name, stage_kind_name(vs.entry->spec.kind),
+                      vs.concurrency.to_string(), std::max<size_t>(eff, 1)});
+    epochs = std::max(epochs, vs.output_spec.epochs);
+  }
+  monitor.begin(report.pipeline, std::move(stages), report.threads, report.max_in_flight, epochs);
+}
+
 // Step 5: the run's status and error.
 void report_status(const RunOutcome& out, const RunControl& control, RunReport& report) {
   if (out.failure) {
@@ -485,6 +532,9 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     trace = std::make_unique<TraceRecorder>(names, sizes.threads + 2);
   }
 
+  RunMonitor* monitor = options.monitor;
+  if (monitor) control.live = &monitor->live();
+
   std::string failed_stage, error;
   const Runtimes rts =
       instantiate_stages(g, sizes, control, counters, trace.get(), failed_stage, error);
@@ -492,11 +542,23 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
     report.status = RunStatus::kFailed;
     report.failed_stage = failed_stage;
     report.error = "stage '" + failed_stage + "' failed to start: " + error;
+    if (monitor) monitor->end(run_status_name(report.status), report.error);
     return report;
   }
   std::unique_ptr<BuiltGraph> built = build_graph(g, options, rts, control, sizes.max_in_flight);
+  std::vector<std::string> ids;
+  for (const auto& s : g.stages) ids.push_back(s.id);
+  TimelineSampler::Listener listener;
+  if (monitor) {
+    begin_monitor(*monitor, g, report);
+    listener = [monitor](const Timeline& t) { monitor->update(t); };
+  }
+  TimelineSampler sampler(Timeline(ids, options.timeline_interval_s, options.timeline_max_samples),
+                          make_probe(g, rts, *built, control), std::move(listener));
+  sampler.start();
   RunOutcome outcome = run_to_end(*built, trace.get());
   finish_after_drain(rts, outcome);
+  report.timeline = sampler.stop();
   built->tear_down();
 
   report.wall_s = outcome.wall_s;
@@ -507,6 +569,7 @@ RunReport run_graph(const ValidatedGraph& g, const RunOptions& options) {
   report_stages(g, rts, *built, sizes.threads, report);
   report.counters = counters.snapshot();
   report_trace(trace.get(), options.trace_path, report);
+  if (monitor) monitor->end(run_status_name(report.status), report.error);
   return report;
 }
 

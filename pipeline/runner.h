@@ -15,6 +15,7 @@
 
 #include "pipeline/profiler.h"
 #include "pipeline/registry.h"
+#include "pipeline/run_monitor.h"
 #include "pipeline/validate.h"
 
 namespace sluice {
@@ -31,6 +32,13 @@ struct RunOptions {
   std::optional<bool> chain;
   std::string trace_path;      // write a Chrome trace here when set
   bool handle_signals = false; // SIGINT/SIGTERM stop the sources (CLI runs)
+  // The timeline (RunReport::timeline): sampling interval and how many
+  // samples are kept before pairs merge and the interval doubles.
+  double timeline_interval_s = Timeline::kDefaultInterval;
+  size_t timeline_max_samples = Timeline::kDefaultMaxSamples;
+  // A watcher of the run (the live dashboard): filled while the graph runs.
+  // Must outlive run_graph; may be read from any thread.
+  RunMonitor* monitor = nullptr;
 };
 
 // Thrown inside the graph, carried to the report: which stage, which item.

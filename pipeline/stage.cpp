@@ -58,6 +58,7 @@ void StageContext::announce_split_items(const std::string& split, int64_t items)
 int64_t StageContext::split_items(const std::string& split) const {
   return control_->split_items(split);
 }
+LiveMetrics& StageContext::live() const { return *control_->live; }
 const std::vector<ElementSpec>& StageContext::input_specs() const {
   static const std::vector<ElementSpec> kNone;
   auto it = control_->input_specs.find(id_);

@@ -33,6 +33,7 @@
 
 #include "pipeline/diagnostics.h"
 #include "pipeline/element_spec.h"
+#include "pipeline/live_metrics.h"
 #include "pipeline/packet.h"
 #include "pipeline/params.h"
 #include "pipeline/port_type.h"
@@ -248,6 +249,9 @@ class StageContext {
   // The items of `split` per epoch, summed over the sources that announced it;
   // -1 when none did. Sources open before the stages downstream of them.
   int64_t split_items(const std::string& split) const;
+  // Where to report progress and metrics while the run goes on (a trainer's
+  // loss per step, its epoch metrics), for the live dashboard.
+  LiveMetrics& live() const;
 
  private:
   std::string id_;

@@ -185,6 +185,7 @@ class TrainVgg : public Sink {
       progress_->update(train_batches_, train_count_,
                         "loss " + fixed(train_loss_ / train_count_) + " accuracy " +
                             fixed(static_cast<double>(train_correct_) / train_count_));
+      report_step(r.loss_sum, r.correct, r.count);
     } else if (batch.split == validation_split_) {
       if (!in_epoch_) start_epoch(batch.epoch);
       if (val_batches_ == 0) start_phase(validation_split_, last_val_batches_);
@@ -337,6 +338,7 @@ class TrainVgg : public Sink {
     record.set(M::kSeconds, seconds);
     state_.epoch = epoch_ + 1;
     if (log_) log_->write(record);
+    if (root()) ctx_->live().add_epoch(record.items());
     if (root()) ctx_->log().info(record.log_line(Progress::format_duration(seconds)));
     const double monitored = record.get(early_stopping_.monitor());
     EarlyStopping::Decision decision;
@@ -370,6 +372,16 @@ class TrainVgg : public Sink {
                        fixed(state_.early_stopping.best), state_.early_stopping.best_epoch);
       ctx_->request_stop();
     }
+  }
+
+  // For the live dashboard (StageContext::live): this batch's loss and accuracy, and
+  // how far the epoch is (its length is the previous epoch's, unknown in the first).
+  void report_step(double loss_sum, int64_t correct, int64_t count) {
+    if (!root() || count <= 0) return;
+    const auto n = static_cast<double>(count);
+    ctx_->live().add_step(state_.step, {{"loss", loss_sum / n}, {"accuracy", correct / n}});
+    ctx_->live().set_progress("epoch " + std::to_string(epoch_ + 1) + " train", train_batches_,
+                              last_train_batches_, epoch_ + 1);
   }
 
   bool root() const { return !dist_ || dist_->is_root(); }

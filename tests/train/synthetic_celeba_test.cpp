@@ -67,11 +67,13 @@ class SyntheticCeleba : public ::testing::Test {
            out + "\"\n" + extra;
   }
 
-  static sluice::RunReport run(const std::string& toml) {
+  static sluice::RunReport run(const std::string& toml, sluice::RunMonitor* monitor = nullptr) {
     sluice::Registry registry;
     sluice::register_builtin_stages(registry);
     const auto graph = sluice::load_pipeline_string(toml, "synthetic.toml", {}, registry);
-    return sluice::run_graph(graph);
+    sluice::RunOptions options;
+    options.monitor = monitor;
+    return sluice::run_graph(graph, options);
   }
 
   static fs::path dir_;
@@ -163,6 +165,30 @@ TEST_F(SyntheticCeleba, ResumedRunEqualsUnbrokenRun) {
       text, "config.toml", {"train.output_dir=\"" + whole + "-again\""}, registry);
   ASSERT_EQ(again.stages.size(), 5u);
   EXPECT_EQ(again.find("index")->params.get_int("epochs"), 2);
+}
+
+// What the live dashboard shows of a trainer: a loss per step, a metrics row per
+// epoch (integers as integers), and where it is.
+TEST_F(SyntheticCeleba, TheTrainerReportsStepsEpochsAndProgressToAWatcher) {
+  sluice::RunMonitor monitor;
+  const std::string toml = data_stages("[\"train\", \"validation\"]", 2, false, 96) +
+                           train_stage((dir_ / "watched").string(), "");
+  const auto report = run(toml, &monitor);
+  ASSERT_EQ(report.status, sluice::RunStatus::kCompleted) << report.error;
+  const auto status = nlohmann::json::parse(monitor.status_json());
+  EXPECT_EQ(status.at("state"), "completed");
+  const auto& live = status.at("live");
+  const auto& steps = live.at("steps");
+  ASSERT_GE(steps.at("step").size(), 4u) << "two epochs of at least two batches each";
+  EXPECT_EQ(steps.at("loss").size(), steps.at("step").size());
+  EXPECT_GT(steps.at("loss").at(0).get<double>(), 0.0);
+  ASSERT_EQ(live.at("epochs").size(), 2u);
+  EXPECT_TRUE(live.at("epochs").at(1).at("epoch").is_number_integer());
+  EXPECT_EQ(live.at("epochs").at(1).at("epoch"), 2);
+  EXPECT_TRUE(live.at("epochs").at(1).contains("val_loss"));
+  EXPECT_EQ(live.at("progress").at("epoch"), 2);
+  EXPECT_EQ(status.at("progress").at("epochs"), 2);
+  EXPECT_EQ(report.timeline.epoch().back(), 2);
 }
 
 TEST_F(SyntheticCeleba, RunsNeverOverwriteEachOther) {

@@ -11,7 +11,8 @@
 # What is fetched:
 #   - the -dev packages (headers, .so links, CMake/pkg-config files) of TBB, toml++,
 #     spdlog, fmt, nlohmann-json, Boost.Program_options, OpenCV core/imgproc/imgcodecs,
-#     TurboJPEG and GoogleTest/GoogleMock;
+#     TurboJPEG, GoogleTest/GoogleMock and cpp-httplib (with the OpenSSL, zlib and
+#     Brotli headers its pkg-config file requires);
 #   - the runtime libraries they load: the closure of ldd over the shared libraries
 #     sluice links, resolved to their packages here. That closure is what the dynamic
 #     loader needs, and nothing more (apt's Depends would add data packages and tools).
@@ -50,6 +51,7 @@ dev_packages=(
   libboost-program-options-dev libboost-program-options1.74-dev libboost1.74-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libturbojpeg0-dev libpng-dev libgtest-dev libgmock-dev
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
 )
 # The shared libraries sluice links (directly, or through the dev packages' CMake
 # targets, which must all exist: TBB's config names tbbmalloc, its proxy and tbbbind).
@@ -57,7 +59,7 @@ seed_libs=(
   libopencv_core.so.406 libopencv_imgproc.so.406 libopencv_imgcodecs.so.406
   libtbb.so.12 libtbbmalloc.so.2 libtbbmalloc_proxy.so.2 libtbbbind_2_5.so.3
   libturbojpeg.so.0 libspdlog.so.1.10 libfmt.so.9 libboost_program_options.so.1.74.0
-  libtomlplusplus.so.3 libpng16.so.16
+  libtomlplusplus.so.3 libpng16.so.16 libcpp-httplib.so.0.11
 )
 # Provided by the GPU machine itself (the compiler's runtime and the C library).
 base_packages=" libc6 libgcc-s1 libstdc++6 "

@@ -11,6 +11,7 @@
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
 #include "tools/sluice/run_profile.h"
+#include "tools/sluice/run_dashboard.h"
 
 namespace sluice::cli {
 namespace {
@@ -36,6 +37,7 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   CommonOptions c;
   RunOptions ro;
   std::string profile_path;
+  std::string dashboard;
   int64_t max_in_flight = 0;
   po::options_description o("options");
   po::positional_options_description pos;
@@ -49,7 +51,10 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
       "one TBB node per stage: do not chain 1->1 `auto` stages (pipeline.chain = false)")(
       "profile", po::value(&profile_path), "write the per-stage profile as JSON to this file")(
       "trace", po::value(&ro.trace_path),
-      "write a Chrome/Perfetto trace (open in ui.perfetto.dev) to this file");
+      "write a Chrome/Perfetto trace (open in ui.perfetto.dev) to this file")(
+      "dashboard", po::value(&dashboard),
+      "serve a live dashboard of the run at [HOST:]PORT (host 127.0.0.1 unless given; "
+      "port 0: any free one); the URL is printed on stderr");
   add_logging_options(o);
   po::variables_map vm;
   if (auto code = parse_command_line(name, "CONFIG [options]", args, o, pos, vm)) return *code;
@@ -67,6 +72,10 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
     return kExitConfigError;
   }
   ro.max_in_flight = static_cast<size_t>(max_in_flight);
+  DashboardRequest dashboard_request;
+  if (vm.count("dashboard") && !parse_dashboard_option(name, dashboard, dashboard_request)) {
+    return kExitConfigError;
+  }
 
   Registry registry = make_registry(c.plugins);
   auto graph = load_validated(c.config, c.overrides, registry);
@@ -80,7 +89,15 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   }
   spdlog::info("running '{}' ({} stages)", graph->name.empty() ? c.config : graph->name,
                graph->stages.size());
+  RunMonitor monitor;
+  std::unique_ptr<RunningDashboard> served;
+  if (dashboard_request.port >= 0) {
+    served = start_dashboard(dashboard_request, monitor);
+    if (!served) return kExitFailure;
+    ro.monitor = &monitor;
+  }
   RunReport report = run_graph(*graph, ro);
+  served.reset();  // the dashboard stops with the run
   if (report.pipeline.empty()) report.pipeline = c.config;
   std::cout.flush();
   print_profile_table(std::cout, report, detailed);
