@@ -17,6 +17,7 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libtomlplusplus-dev libgtest-dev libgmock-dev libturbojpeg0-dev libpng-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgloo-dev \
   python3 python3-torch python3-torchvision \
+  pybind11-dev python3-dev python3-pytest python3-numpy \
   clang libfuzzer-14-dev libclang-rt-14-dev
 
 .PHONY: all deps configure build test test-notorch soak demo bench fuzz clean
