@@ -109,8 +109,13 @@ print("ended", flush=True)
 
 
 def test_sigint_stops_the_graph_and_raises_keyboard_interrupt(tmp_path):
-    # Each item takes 20 ms in a serial sleeper: the run would last 200 s.
+    # Each item takes 20 ms in a serial sleeper: the run would last 200 s. The
+    # items in flight (at most 8) still drain after the signal: 160 ms.
     config = write_config(tmp_path, """
+        [pipeline]
+        threads = 2
+        max_in_flight = 8
+
         [stages.numbers]
         use = "gen.range"
         count = 10000
