@@ -18,6 +18,7 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgloo-dev \
   libcpp-httplib-dev \
   python3 python3-torch python3-torchvision \
+  pybind11-dev python3-dev python3-pytest python3-numpy \
   clang libfuzzer-14-dev libclang-rt-14-dev chromium
 
 .PHONY: all deps configure build test test-notorch soak demo bench fuzz clean

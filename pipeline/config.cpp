@@ -28,7 +28,8 @@ const StageDecl* GraphConfig::find(const std::string& id) const {
 namespace {
 
 const std::vector<std::string> kPipelineKeys = {
-    "name", "description", "include", "threads", "max_in_flight", "seed", "plugins", "chain"};
+    "name", "description", "include", "threads", "max_in_flight", "seed", "plugins", "chain",
+    "output"};
 const std::vector<std::string> kTopLevelKeys = {"pipeline", "stages"};
 
 SourceLocation location(const toml::source_region& src, const std::string& fallback_file) {
@@ -403,6 +404,8 @@ class Loader {
       want_int(s.max_in_flight, 2, int64_t{1} << 20, " (the source holds one more item)");
     } else if (k == "seed") {
       want_int(s.seed, 0, std::numeric_limits<int64_t>::max());
+    } else if (k == "output") {
+      want_string(s.output);
     } else if (k == "chain") {
       auto v = node.value_exact<bool>();
       if (!v) {

@@ -55,6 +55,9 @@ struct PipelineSettings {
   int64_t seed = 0;
   bool chain = true;           // run chains of `auto` stages in one node (see RunOptions)
   std::vector<std::string> plugins;  // resolved to absolute paths
+  // The stage whose output a host program takes (the Python module's
+  // Pipeline); for a sink, what feeds it. `sluice run` ignores it.
+  std::string output;
   std::map<std::string, SourceLocation> where;  // per key, for error messages
 };
 

@@ -107,6 +107,7 @@ std::string resolved_config_toml(const ValidatedGraph& g) {
   if (s.max_in_flight > 0) os << "max_in_flight = " << s.max_in_flight << '\n';
   os << "seed = " << s.seed << '\n';
   os << "chain = " << (s.chain ? "true" : "false") << '\n';
+  if (!s.output.empty()) os << "output = " << toml_value(s.output) << '\n';
   const std::vector<std::string> plugins = plugins_needed(g);
   if (!plugins.empty()) os << "plugins = " << toml_array(plugins) << '\n';
   for (const ValidatedStage& st : g.stages) {

@@ -457,6 +457,18 @@ std::vector<size_t> topological_order(const GraphConfig& config,
   return order;
 }
 
+// pipeline.output must name a stage of the graph (the Python module takes its
+// batches there).
+void check_output_setting(const GraphConfig& config, std::vector<Diagnostic>& errors) {
+  const std::string& out = config.settings.output;
+  if (out.empty() || config.find(out)) return;
+  auto it = config.settings.where.find("output");
+  SourceLocation where =
+      it != config.settings.where.end() ? it->second : SourceLocation{config.path, 0, 0};
+  errors.push_back({where, "pipeline.output names no stage '" + out + "'" +
+                               did_you_mean(closest_names(out, other_ids(config, out)))});
+}
+
 // The stages in `order`, their edges renumbered to match.
 std::vector<ValidatedStage> reorder(std::vector<ValidatedStage> stages,
                                     const std::vector<size_t>& order) {
@@ -489,6 +501,7 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
     errors.push_back({{config.path, 0, 0}, "the pipeline declares no stages ([stages.ID])"});
     return graph;
   }
+  check_output_setting(config, errors);
   std::vector<ValidatedStage> stages = resolve_stages(config, registry, errors);
   std::map<std::string, size_t> index;
   for (size_t i = 0; i < config.stages.size(); ++i) index[config.stages[i].id] = i;

@@ -277,6 +277,21 @@ chain = 1
                    .settings.chain);
 }
 
+// pipeline.output names the stage a host program (the Python module) reads
+// from: a stage that is not in the graph is refused where the key's value is.
+TEST(Config, PipelineOutputMustNameAStage) {
+  expect_one(errors_of(text(R"(
+[pipeline]
+output = "ad"
+)") + text(kValid)),
+             2, 10, "pipeline.output names no stage 'ad'; did you mean 'add'");
+  EXPECT_TRUE(errors_of(text(kValid), {"pipeline.output=add"}).empty());
+  Registry registry = testing::test_registry();
+  EXPECT_EQ(load_pipeline_string(text(kValid), "test.toml", {"pipeline.output=out"}, registry)
+                .settings.output,
+            "out");
+}
+
 // One item in flight cannot be honoured (the source holds its next item), so the
 // config refuses it as --max-in-flight does, instead of running with 2.
 TEST(Config, PipelineLimitsAreCheckedWithTheirRange) {
