@@ -30,6 +30,10 @@ class IndexError : public std::runtime_error {
 // The 40 CelebA attribute names in file order.
 const std::vector<std::string>& celeba_attribute_names();
 
+// celeba.index's `label` list as attribute names: "all" stands for the 40
+// attributes in file order. One name is a binary label, several a multi-label one.
+std::vector<std::string> celeba_label_attributes(const std::vector<std::string>& label);
+
 // Split names in partition order: 0 train, 1 validation, 2 test.
 const std::vector<std::string>& celeba_split_names();
 
@@ -40,6 +44,9 @@ struct CelebaOptions {
   std::string label = "Male";           // attribute used as the 0/1 label
   std::vector<std::string> splits;      // empty: all splits
   std::vector<std::string> attributes;  // extra attributes carried per sample
+  // Multi-label: the attributes whose 0/1 values become Sample::label_values
+  // (then `label` is unused); empty for a binary label.
+  std::vector<std::string> multi_label;
 };
 
 struct DatasetIndex {
