@@ -1,4 +1,8 @@
 // train.vgg: trains a VGG classifier on the batches that reach it, in stream order.
+// What it learns follows the label schema on its input edge: a binary label one
+// sigmoid output, a categorical one N softmax outputs (cross-entropy), a multi-label
+// one a sigmoid per attribute (pos_weight weighs each attribute's positives); the
+// head sizes itself and the checkpoint records the schema.
 // "train" batches take an optimizer step; "validation" batches are scored; at each
 // end-of-epoch marker it logs and appends the epoch's metrics (metrics.jsonl,
 // metrics.csv), writes the `best` (by the monitored value) and `last` checkpoints
@@ -20,6 +24,7 @@
 //   weights = "vgg16-imagenet.pt"    # tools/export_torchvision_weights.py
 //   optimizer = "adam"
 //   lr = 1e-4
+//   # pos_weight = [1.0, 4.0]          # multi-label: one per attribute of the label
 //   monitor = "val_loss"
 //   patience = 2
 //   output_dir = "runs/celeba-gender"
