@@ -94,10 +94,14 @@ TEST_F(SpecCli, EveryShippedConfigChecksOnASyntheticDataset) {
     const bool has_index = body.find("[stages.index]") != std::string::npos;
     const bool has_folders = body.find("use = \"dir.index\"") != std::string::npos;
     const bool has_weights = body.find("weights = \"") != std::string::npos;
-    Result r = run(
-        "check " + e.path().string() +
-        (has_index ? set_string("index.root", has_folders ? folders() : celeba()) : std::string()) +
-        (has_weights ? set_string("train.weights", "") : std::string()));
+    // A CSV index reads the synthetic CelebA's hair_colour.csv (sluice synth writes it).
+    const bool has_csv = body.find("use = \"csv.index\"") != std::string::npos;
+    const std::string index = !has_index ? std::string()
+                              : has_csv
+                                  ? set_string("index.file", celeba() + "/hair_colour.csv")
+                                  : set_string("index.root", has_folders ? folders() : celeba());
+    Result r = run("check " + e.path().string() + index +
+                   (has_weights ? set_string("train.weights", "") : std::string()));
     // An evaluation config names the checkpoint a training run writes; with no such
     // run here, that missing file must be its only error.
     if (r.code == 2 && r.out.find("checkpoint: no such file") != std::string::npos) {
