@@ -327,6 +327,11 @@ CelebaLayout detect_celeba_layout(const std::string& root) {
 }
 
 DatasetIndex load_celeba_index(const CelebaOptions& options) {
+  return load_celeba_index(options, {});
+}
+
+DatasetIndex load_celeba_index(const CelebaOptions& options,
+                               const std::vector<std::string>& multi_label) {
   const fs::path root(options.root);
   const CelebaLayout layout = detect_celeba_layout(options.root);
   const bool csv = layout == CelebaLayout::kKaggle;
@@ -348,12 +353,12 @@ DatasetIndex load_celeba_index(const CelebaOptions& options) {
                                                        "all") != options.splits.end();
 
   AttributeTable table = csv ? read_attributes_csv(attr_file) : read_attributes_txt(attr_file);
-  const bool multi = !options.multi_label.empty();
+  const bool multi = !multi_label.empty();
   const int label_col = multi ? -1
                               : find_column(table.names, options.label, attr_file,
                                             table.header_line, "label attribute");
   std::vector<int> label_cols;
-  for (const auto& a : options.multi_label) {
+  for (const auto& a : multi_label) {
     label_cols.push_back(
         find_column(table.names, a, attr_file, table.header_line, "label attribute"));
   }
@@ -365,7 +370,7 @@ DatasetIndex load_celeba_index(const CelebaOptions& options) {
 
   DatasetIndex index;
   index.class_names =
-      multi ? options.multi_label : std::vector<std::string>{"not " + options.label, options.label};
+      multi ? multi_label : std::vector<std::string>{"not " + options.label, options.label};
   index.description =
       std::string("CelebA (") + (csv ? "Kaggle" : "original") + " layout) at " + options.root;
   auto attr_names = std::make_shared<const std::vector<std::string>>(options.attributes);

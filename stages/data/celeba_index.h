@@ -44,9 +44,6 @@ struct CelebaOptions {
   std::string label = "Male";           // attribute used as the 0/1 label
   std::vector<std::string> splits;      // empty: all splits
   std::vector<std::string> attributes;  // extra attributes carried per sample
-  // Multi-label: the attributes whose 0/1 values become Sample::label_values
-  // (then `label` is unused); empty for a binary label.
-  std::vector<std::string> multi_label;
 };
 
 struct DatasetIndex {
@@ -63,6 +60,10 @@ CelebaLayout detect_celeba_layout(const std::string& root);
 
 // Reads the attribute and partition files of either layout.
 DatasetIndex load_celeba_index(const CelebaOptions& options);
+// A multi-label index: each sample's Sample::label_values holds the 0/1 values of
+// `multi_label`'s attributes (options.label is then unused).
+DatasetIndex load_celeba_index(const CelebaOptions& options,
+                               const std::vector<std::string>& multi_label);
 
 struct CsvIndexOptions {
   std::string file;        // the CSV file, with a header line

@@ -185,18 +185,16 @@ std::vector<std::string> celeba_splits(const std::vector<std::string>& requested
   return out;
 }
 
-CelebaOptions celeba_options(const Params& p, const std::vector<std::string>& splits) {
+// celeba.index's index: one label attribute is binary, several multi-label.
+DatasetIndex celeba_index(const Params& p, const std::vector<std::string>& splits) {
   CelebaOptions o;
   o.root = p.get_string("root");
-  const auto label = celeba_label_attributes(p.get_strings("label"));
-  if (label.size() == 1) {
-    o.label = label.front();
-  } else {
-    o.multi_label = label;
-  }
   o.splits = splits;
   o.attributes = p.get_strings("attributes");
-  return o;
+  const auto label = celeba_label_attributes(p.get_strings("label"));
+  if (label.size() > 1) return load_celeba_index(o, label);
+  o.label = label.front();
+  return load_celeba_index(o);
 }
 
 class CelebaIndexSource : public IndexSource {
@@ -206,7 +204,7 @@ class CelebaIndexSource : public IndexSource {
 
  private:
   CelebaIndexSource(const Params& p, std::vector<std::string> splits)
-      : IndexSource(p, load_celeba_index(celeba_options(p, splits)), splits) {}
+      : IndexSource(p, celeba_index(p, splits), splits) {}
 };
 
 class DirIndexSource : public IndexSource {
