@@ -203,6 +203,13 @@ class PredictCsv : public Sink {
     model_ = load_model(params_, ctx);
     names_ = class_names(params_, model_.info, ctx);
     kind_ = scored_kind(model_.info);
+    // The true labels are named by the checkpoint's classes only when they are the
+    // classes it was trained on (a folder of images to label has its own).
+    for (const ElementSpec& in : ctx.input_specs()) {
+      const LabelSpec& trained = model_.info.state.label;
+      labels_named_ =
+          in.label && in.label->kind == trained.kind && in.label->names == trained.names;
+    }
     outputs_ =
         output_names(model_.info.state.label, static_cast<size_t>(model_.info.model.num_classes));
     const auto parent = std::filesystem::path(output_).parent_path();
@@ -247,8 +254,9 @@ class PredictCsv : public Sink {
 
  private:
   // Categorical: the probability of each class, the most probable class and the
-  // true class by name; multi-label: the probability of each attribute, then the
-  // attributes at or above the threshold and the true ones, joined by '|'.
+  // true class (by name when the input's classes are the checkpoint's, else its
+  // id); multi-label: the probability of each attribute, then the attributes at or
+  // above the threshold and the true ones, joined by '|'.
   void write_row(const float* p, const Batch& b, int i) {
     const size_t n = outputs_.size();
     for (size_t j = 0; j < n; ++j) out_ << (j ? "," : "") << p[j];
@@ -257,15 +265,19 @@ class PredictCsv : public Sink {
     if (kind_ == LabelSpec::Kind::kCategorical) {
       const size_t best = static_cast<size_t>(std::max_element(p, p + n) - p);
       const int64_t truth = label_at(static_cast<size_t>(i));
-      out_ << csv_field(outputs_[best]) << ","
-           << csv_field(truth >= 0 && static_cast<size_t>(truth) < n ? outputs_[truth] : "")
-           << "\n";
+      out_ << csv_field(outputs_[best]) << ",";
+      if (labels_named_ && truth >= 0 && static_cast<size_t>(truth) < n) {
+        out_ << csv_field(outputs_[static_cast<size_t>(truth)]) << "\n";
+      } else {
+        out_ << truth << "\n";
+      }
       return;
     }
     std::string predicted, actual;
     for (size_t j = 0; j < n; ++j) {
       if (p[j] >= threshold_) predicted += (predicted.empty() ? "" : "|") + outputs_[j];
-      if (b.label_width == static_cast<int>(n) && label_at(static_cast<size_t>(i) * n + j) > 0) {
+      if (labels_named_ && b.label_width == static_cast<int>(n) &&
+          label_at(static_cast<size_t>(i) * n + j) > 0) {
         actual += (actual.empty() ? "" : "|") + outputs_[j];
       }
     }
@@ -284,6 +296,7 @@ class PredictCsv : public Sink {
   BinaryClassNames names_;
   LabelSpec::Kind kind_ = LabelSpec::Kind::kBinary;
   std::vector<std::string> outputs_;  // class or attribute names (categorical, multi-label)
+  bool labels_named_ = false;         // the input's label is the checkpoint's
   double threshold_;
   StageContext* ctx_ = nullptr;
   LoadedModel model_;
