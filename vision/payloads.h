@@ -23,7 +23,7 @@
 #include "pipeline/port_type.h"
 
 namespace sluice {
-inline namespace vision_v1 {
+inline namespace vision_v2 {
 
 // Names of the extra attributes a dataset carries along with each sample
 // (shared by all samples of one index, so a Sample holds only the values).
@@ -37,6 +37,9 @@ struct Sample {
   std::string id;     // e.g. "000001.jpg"
   std::string path;   // file to read
   int64_t label = 0;  // class id (0/1 for a binary attribute)
+  // Multi-label: 0/1 per attribute of the label schema (celeba.index label = [...]);
+  // empty for a binary or categorical label, which `label` holds.
+  std::vector<int8_t> label_values;
   AttributeNames attr_names;
   std::vector<int8_t> attrs;  // values (-1/1) of attr_names, same order
   std::string origin;         // "FILE:LINE" of the index entry, for error messages
@@ -79,7 +82,10 @@ struct Batch {
   int width = 0;
   int channels = 3;
   ByteBuffer pixels;  // size * height * width * channels bytes
+  // size x label_width, row-major: one class id per image (label_width 1), or the
+  // 0/1 values of the label schema's K attributes (multi-label, label_width K).
   std::vector<int64_t> labels;
+  int label_width = 1;
   std::vector<int64_t> sample_indices;
   std::vector<std::string> ids;
   std::vector<std::string> paths;
@@ -95,7 +101,7 @@ std::string payload_text(const Sample& sample);
 std::string payload_text(const Image& image);
 std::string payload_text(const Batch& batch);
 
-}  // namespace vision_v1
+}  // namespace vision_v2
 }  // namespace sluice
 
 SLUICE_PAYLOAD_NAME(sluice::Sample, "Sample");

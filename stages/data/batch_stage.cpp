@@ -54,7 +54,7 @@ class BatchStage : public Transform {
     const size_t bytes = current_.image_bytes();
     std::memcpy(current_.pixels.get() + bytes * static_cast<size_t>(current_.size),
                 img.pixels.get(), bytes);
-    current_.labels.push_back(s.label);
+    append_label(s);
     current_.sample_indices.push_back(s.index);
     current_.ids.push_back(s.id);
     current_.paths.push_back(s.path);
@@ -75,6 +75,23 @@ class BatchStage : public Transform {
   void finish(Emitter& out) override { flush(out); }
 
  private:
+  // One class id, or the K values of a multi-label sample; every image of a
+  // batch carries the same number.
+  void append_label(const Sample& s) {
+    const int width = s.label_values.empty() ? 1 : static_cast<int>(s.label_values.size());
+    if (current_.size == 0) current_.label_width = width;
+    if (width != current_.label_width) {
+      throw std::runtime_error(payload_text(s) + " has " + std::to_string(width) +
+                               " label value(s) but the batch holds " +
+                               std::to_string(current_.label_width) + " per image");
+    }
+    if (s.label_values.empty()) {
+      current_.labels.push_back(s.label);
+    } else {
+      current_.labels.insert(current_.labels.end(), s.label_values.begin(), s.label_values.end());
+    }
+  }
+
   void start(const Image& img) {
     current_ = Batch{};
     current_.index = next_index_;

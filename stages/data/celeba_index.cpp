@@ -301,6 +301,17 @@ const std::vector<std::string>& celeba_attribute_names() {
   return kNames;
 }
 
+std::vector<std::string> celeba_label_attributes(const std::vector<std::string>& label) {
+  std::vector<std::string> out;
+  for (const auto& name : label) {
+    const auto& all = name == "all" ? celeba_attribute_names() : std::vector<std::string>{name};
+    for (const auto& a : all) {
+      if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+    }
+  }
+  return out;
+}
+
 const std::vector<std::string>& celeba_split_names() {
   static const std::vector<std::string> kSplits = {"train", "validation", "test"};
   return kSplits;
@@ -316,6 +327,11 @@ CelebaLayout detect_celeba_layout(const std::string& root) {
 }
 
 DatasetIndex load_celeba_index(const CelebaOptions& options) {
+  return load_celeba_index(options, {});
+}
+
+DatasetIndex load_celeba_index(const CelebaOptions& options,
+                               const std::vector<std::string>& multi_label) {
   const fs::path root(options.root);
   const CelebaLayout layout = detect_celeba_layout(options.root);
   const bool csv = layout == CelebaLayout::kKaggle;
@@ -337,8 +353,15 @@ DatasetIndex load_celeba_index(const CelebaOptions& options) {
                                                        "all") != options.splits.end();
 
   AttributeTable table = csv ? read_attributes_csv(attr_file) : read_attributes_txt(attr_file);
-  const int label_col =
-      find_column(table.names, options.label, attr_file, table.header_line, "label attribute");
+  const bool multi = !multi_label.empty();
+  const int label_col = multi ? -1
+                              : find_column(table.names, options.label, attr_file,
+                                            table.header_line, "label attribute");
+  std::vector<int> label_cols;
+  for (const auto& a : multi_label) {
+    label_cols.push_back(
+        find_column(table.names, a, attr_file, table.header_line, "label attribute"));
+  }
   std::vector<int> extra_cols;
   for (const auto& a : options.attributes) {
     extra_cols.push_back(find_column(table.names, a, attr_file, table.header_line, "attribute"));
@@ -346,7 +369,8 @@ DatasetIndex load_celeba_index(const CelebaOptions& options) {
   auto partition = read_partition(part_file, csv);
 
   DatasetIndex index;
-  index.class_names = {"not " + options.label, options.label};
+  index.class_names =
+      multi ? multi_label : std::vector<std::string>{"not " + options.label, options.label};
   index.description =
       std::string("CelebA (") + (csv ? "Kaggle" : "original") + " layout) at " + options.root;
   auto attr_names = std::make_shared<const std::vector<std::string>>(options.attributes);
@@ -370,7 +394,11 @@ DatasetIndex load_celeba_index(const CelebaOptions& options) {
     s.id = table.ids[i];
     s.path = (image_dir / table.ids[i]).string();
     const int8_t* row = &table.values[i * ncols];
-    s.label = row[label_col] > 0 ? 1 : 0;
+    if (multi) {
+      for (int c : label_cols) s.label_values.push_back(row[c] > 0 ? 1 : 0);
+    } else {
+      s.label = row[label_col] > 0 ? 1 : 0;
+    }
     s.attr_names = attr_names;
     for (int c : extra_cols) s.attrs.push_back(row[c]);
     s.origin = attr_base + ":" + std::to_string(table.lines[i]);

@@ -30,6 +30,10 @@ class IndexError : public std::runtime_error {
 // The 40 CelebA attribute names in file order.
 const std::vector<std::string>& celeba_attribute_names();
 
+// celeba.index's `label` list as attribute names: "all" stands for the 40
+// attributes in file order. One name is a binary label, several a multi-label one.
+std::vector<std::string> celeba_label_attributes(const std::vector<std::string>& label);
+
 // Split names in partition order: 0 train, 1 validation, 2 test.
 const std::vector<std::string>& celeba_split_names();
 
@@ -56,6 +60,10 @@ CelebaLayout detect_celeba_layout(const std::string& root);
 
 // Reads the attribute and partition files of either layout.
 DatasetIndex load_celeba_index(const CelebaOptions& options);
+// A multi-label index: each sample's Sample::label_values holds the 0/1 values of
+// `multi_label`'s attributes (options.label is then unused).
+DatasetIndex load_celeba_index(const CelebaOptions& options,
+                               const std::vector<std::string>& multi_label);
 
 struct CsvIndexOptions {
   std::string file;        // the CSV file, with a header line

@@ -153,9 +153,23 @@ std::vector<std::string> celeba_class_names(const std::string& attribute) {
 ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
   ElementSpec out;
   out.type = payload_name<Sample>();
-  const std::string& label = p.get_string("label");
+  const std::vector<std::string> labels = celeba_label_attributes(p.get_strings("label"));
+  const std::string& label = labels.front();
   std::vector<std::string> names = p.get_strings("class_names");
-  if (names.empty()) {
+  if (labels.size() > 1) {
+    LabelSpec multi;
+    multi.kind = LabelSpec::Kind::kMultiLabel;
+    multi.attribute = "attributes";
+    multi.names = labels;
+    multi.from_stage = ctx.stage_id();
+    multi.from_param = "label";
+    out.label = multi;
+    if (!names.empty()) {
+      ctx.error("class_names",
+                "class_names: name the two classes of a binary label; a multi-label label is "
+                "named by its attributes");
+    }
+  } else if (names.empty()) {
     out.label = LabelSpec::from_classes(label, celeba_class_names(label), ctx.stage_id(), "label");
   } else if (names.size() == 2 && names[0] != names[1]) {
     out.label = LabelSpec::from_classes(label, std::move(names), ctx.stage_id(), "class_names");
@@ -186,7 +200,7 @@ ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx) {
     ctx.error("root", file.string() + ": no attribute names in its header");
     return out;
   }
-  require_column(columns, label, "label", file.string(), ctx);
+  for (const auto& l : labels) require_column(columns, l, "label", file.string(), ctx);
   for (const auto& a : out.attributes) require_column(columns, a, "attributes", file.string(), ctx);
   return out;
 }

@@ -25,7 +25,8 @@ inline constexpr uintmax_t kSpecScanLimitBytes = 64ull << 20;
 // "not Smiling"/"Smiling"; "Female"/"Male" for Male, whose -1 means female.
 std::vector<std::string> celeba_class_names(const std::string& attribute);
 // Binary label named by `label`, its classes by `class_names` (default:
-// celeba_class_names); checks that `root` holds a CelebA attribute file whose
+// celeba_class_names), or a multi-label one when `label` names several
+// attributes (or "all"); checks that `root` holds a CelebA attribute file whose
 // header has the label and the extra attributes as columns.
 ElementSpec celeba_index_spec(const Params& p, SpecContext& ctx);
 // Label classes: the sorted sub-folder names of `root`, or their union over

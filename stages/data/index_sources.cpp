@@ -7,7 +7,7 @@
 //   [stages.index]
 //   use = "celeba.index"
 //   root = "data/celeba"            # Kaggle or original layout
-//   label = "Male"
+//   label = "Male"                  # binary; ["Male", "Smiling", ...] or "all": multi-label
 //   # class_names = ["Female", "Male"]  # label 0, label 1 (this is the default for Male)
 //   split = ["train", "validation"]
 //   epochs = 10
@@ -209,6 +209,18 @@ std::vector<std::string> celeba_splits(const std::vector<std::string>& requested
   return out;
 }
 
+// celeba.index's index: one label attribute is binary, several multi-label.
+DatasetIndex celeba_index(const Params& p, const std::vector<std::string>& splits) {
+  CelebaOptions o;
+  o.root = p.get_string("root");
+  o.splits = splits;
+  o.attributes = p.get_strings("attributes");
+  const auto label = celeba_label_attributes(p.get_strings("label"));
+  if (label.size() > 1) return load_celeba_index(o, label);
+  o.label = label.front();
+  return load_celeba_index(o);
+}
+
 class CelebaIndexSource : public IndexSource {
  public:
   explicit CelebaIndexSource(const Params& p)
@@ -216,10 +228,7 @@ class CelebaIndexSource : public IndexSource {
 
  private:
   CelebaIndexSource(const Params& p, std::vector<std::string> splits)
-      : IndexSource(p,
-                    load_celeba_index({p.get_string("root"), p.get_string("label"), splits,
-                                       p.get_strings("attributes")}),
-                    splits) {}
+      : IndexSource(p, celeba_index(p, splits), splits) {}
 };
 
 class DirIndexSource : public IndexSource {
@@ -285,10 +294,12 @@ void check_celeba_params(const ParamCheck& c) {
     c.error("root", index_problem("root", e));
     return;
   }
-  try {
-    require_celeba_column(header, p.get_string("label"), "label attribute");
-  } catch (const IndexError& e) {
-    c.error("label", index_problem("label", e));
+  for (const auto& attribute : celeba_label_attributes(p.get_strings("label"))) {
+    try {
+      require_celeba_column(header, attribute, "label attribute");
+    } catch (const IndexError& e) {
+      c.error("label", index_problem("label", e));
+    }
   }
   for (const auto& attribute : p.get_strings("attributes")) {
     try {
@@ -361,7 +372,10 @@ void register_index_sources(Registry& r) {
       .source<Sample>()
       .output_spec(celeba_index_spec)
       .param(ParamSpec::required("root", ParamType::kString, "dataset folder"))
-      .param(ParamSpec::string("label", "Male", "attribute used as the 0/1 label"))
+      .param(ParamSpec::strings("label", {"Male"},
+                                "attribute used as the 0/1 label (binary); several, or \"all\" "
+                                "for the 40, make a multi-label label (one 0/1 value each)")
+                 .list_size(1, SIZE_MAX))
       .param(ParamSpec::strings("class_names", {},
                                 "names of label 0 and 1, recorded in checkpoints and printed by "
                                 "evaluation and prediction (empty: \"not LABEL\" and LABEL; "

@@ -122,7 +122,28 @@ void draw_background(cv::Mat& img, Draw& d) {
   }
 }
 
+// The hair_colour value of a hair attribute; empty for none (red hair).
+std::string hair_colour_name(int hair_attr) {
+  switch (hair_attr) {
+    case kBlackHair:
+      return "black";
+    case kBrownHair:
+      return "brown";
+    case kBlondHair:
+      return "blond";
+    case kGrayHair:
+      return "gray";
+    default:
+      return {};
+  }
+}
+
 }  // namespace
+
+const std::vector<std::string>& synthetic_hair_colours() {
+  static const std::vector<std::string> kColours = {"black", "brown", "blond", "gray"};
+  return kColours;
+}
 
 SynthFace draw_synthetic_face(uint64_t seed, int64_t index) {
   Draw d(seed, index);
@@ -181,6 +202,7 @@ SynthFace draw_synthetic_face(uint64_t seed, int64_t index) {
   hair = d.jitter(hair, 10);
   if (hair_attr >= 0) set(hair_attr, true);
   const bool bald = male && !young && d.p(0.25);
+  if (!bald) face.hair_colour = hair_colour_name(hair_attr);
   const bool long_hair = !bald && d.p(male ? 0.12 : 0.85);
   const bool hat = d.p(0.05);
   const bool wavy = d.p(0.35);
@@ -415,6 +437,7 @@ void write_synthetic_celeba(const SynthOptions& options,
 
   const int64_t n = options.count;
   std::vector<std::array<int8_t, kCelebaAttributeCount>> attrs(static_cast<size_t>(n));
+  std::vector<std::string> hair(static_cast<size_t>(n));
   std::atomic<int64_t> done{0};
   std::atomic<bool> failed{false};
   std::string failure;
@@ -426,6 +449,7 @@ void write_synthetic_celeba(const SynthOptions& options,
           if (failed.load()) return;
           SynthFace face = draw_synthetic_face(options.seed, i);
           attrs[static_cast<size_t>(i)] = face.attrs;
+          hair[static_cast<size_t>(i)] = face.hair_colour;
           char name[32];
           std::snprintf(name, sizeof name, "%06lld.jpg", static_cast<long long>(i + 1));
           const fs::path path = images / name;
@@ -446,21 +470,28 @@ void write_synthetic_celeba(const SynthOptions& options,
   const auto& names = celeba_attribute_names();
   std::ofstream attr_file(root / "list_attr_celeba.csv", std::ios::binary);
   std::ofstream part_file(root / "list_eval_partition.csv", std::ios::binary);
-  if (!attr_file || !part_file)
+  std::ofstream hair_file(root / kHairColourFile, std::ios::binary);
+  if (!attr_file || !part_file || !hair_file)
     throw std::runtime_error(root.string() + ": cannot write the CSV files");
   attr_file << "image_id";
   for (const auto& name : names) attr_file << ',' << name;
   attr_file << '\n';
   part_file << "image_id,partition\n";
+  hair_file << "path,hair_colour,split\n";
   for (int64_t i = 0; i < n; ++i) {
     char name[32];
     std::snprintf(name, sizeof name, "%06lld.jpg", static_cast<long long>(i + 1));
     attr_file << name;
     for (int8_t v : attrs[static_cast<size_t>(i)]) attr_file << (v > 0 ? ",1" : ",-1");
     attr_file << '\n';
-    part_file << name << ',' << synthetic_partition(i, n) << '\n';
+    const int partition = synthetic_partition(i, n);
+    part_file << name << ',' << partition << '\n';
+    if (!hair[static_cast<size_t>(i)].empty()) {
+      hair_file << "img_align_celeba/img_align_celeba/" << name << ','
+                << hair[static_cast<size_t>(i)] << ',' << celeba_split_names()[partition] << '\n';
+    }
   }
-  if (!attr_file.flush() || !part_file.flush()) {
+  if (!attr_file.flush() || !part_file.flush() || !hair_file.flush()) {
     throw std::runtime_error(root.string() + ": cannot write the CSV files");
   }
 }

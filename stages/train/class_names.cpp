@@ -18,4 +18,24 @@ BinaryClassNames binary_class_names(const LabelSpec& recorded, const std::string
   return names;
 }
 
+int label_outputs(const LabelSpec& label) {
+  switch (label.kind) {
+    case LabelSpec::Kind::kCategorical:
+    case LabelSpec::Kind::kMultiLabel:
+      return static_cast<int>(label.names.size());
+    default:
+      return 1;
+  }
+}
+
+std::vector<std::string> output_names(const LabelSpec& recorded, size_t outputs) {
+  const bool named = (recorded.kind == LabelSpec::Kind::kCategorical ||
+                      recorded.kind == LabelSpec::Kind::kMultiLabel) &&
+                     recorded.names.size() == outputs;
+  if (named) return recorded.names;
+  std::vector<std::string> names;
+  for (size_t i = 0; i < outputs; ++i) names.push_back(std::to_string(i));
+  return names;
+}
+
 }  // namespace sluice::train

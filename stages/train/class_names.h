@@ -1,4 +1,5 @@
-// The names a binary classifier's two outputs are shown with: eval.classifier's
+// The names a classifier's outputs are shown with (binary: its two classes;
+// categorical: its N classes; multi-label: its K attributes): eval.classifier's
 // table, predict.csv's columns and `sluice predict`. The checkpoint's label schema
 // is the source of truth (a model trained on CelebA's "Smiling" prints "Smiling"
 // and "not Smiling"); names given explicitly (positive_name/negative_name,
@@ -8,6 +9,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "pipeline/element_spec.h"
 
@@ -22,5 +24,15 @@ struct BinaryClassNames {
 // `negative`/`positive`: the names given explicitly, empty when not given.
 BinaryClassNames binary_class_names(const LabelSpec& recorded, const std::string& negative,
                                     const std::string& positive);
+
+// The number of outputs a head needs for `label`: 1 for a binary (or unknown)
+// label, N for a categorical one with N classes, K for a multi-label one with K
+// attributes.
+int label_outputs(const LabelSpec& label);
+
+// The name of each of `outputs` outputs of a categorical or multi-label model:
+// the checkpoint's class or attribute names when it records as many, else the
+// output numbers "0", "1", ...
+std::vector<std::string> output_names(const LabelSpec& recorded, size_t outputs);
 
 }  // namespace sluice::train

@@ -1,8 +1,12 @@
-// eval.classifier: scores a trained checkpoint on one split: accuracy, precision,
-// recall, F1, ROC AUC and the confusion matrix as a table (logged and printed) and as
-// JSON, with accuracy broken down by other attributes (where the model fails).
-// Beside the JSON report (eval.json) it writes each image's score
-// (eval_predictions.csv: id, path, label, score = P(label 1)), from which
+// eval.classifier: scores a trained checkpoint on one split, as a table (printed) and
+// as JSON, with the metrics of its label kind (label_metrics.h): binary: accuracy,
+// precision, recall, F1, ROC AUC, the confusion matrix and accuracy broken down by
+// other attributes (where the model fails); categorical: top-1, top-5, per-class
+// precision/recall/F1 and the N x N confusion matrix; multi-label: accuracy, F1 and
+// AUC per attribute and their means. Class and attribute names come from the
+// checkpoint; a checkpoint trained on another label is refused by `sluice check`.
+// Beside the JSON report (eval.json) it writes each image's score for a binary
+// label (eval_predictions.csv: id, path, label, score = P(label 1)), from which
 // `sluice report` draws the ROC curve and the most confidently wrong images.
 //
 //   [stages.evaluate]
@@ -14,7 +18,10 @@
 //   report = "runs/celeba-gender/eval.json"
 //
 // predict.csv: writes one CSV row per image (id, path, P(label 1), predicted class,
-// true label) from a checkpoint, for a folder or index of images.
+// true label) from a checkpoint, for a folder or index of images; categorical and
+// multi-label checkpoints write one probability column per class or attribute
+// (p_NAME), then the predicted class (the attributes at or above threshold, joined by
+// '|') and the true one(s).
 //
 // Both take size, pixel scaling and class names from the checkpoint (the names of
 // its label schema: Smiling / not Smiling for a model trained on "Smiling");
@@ -25,6 +32,7 @@
 //   input = "batch"
 //   checkpoint = "runs/celeba-gender/best.pt"
 //   output = "predictions.csv"
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -35,6 +43,7 @@
 
 #include "pipeline/registry.h"
 #include "stages/train/class_names.h"
+#include "stages/train/label_metrics.h"
 #include "stages/train/metrics.h"
 #include "stages/train/stage_params.h"
 #include "stages/train/train_specs.h"
@@ -58,6 +67,7 @@ LoadedModel load_model(const Params& p, StageContext& ctx) {
   TrainerConfig config;
   config.model = m.info.model;
   config.model.freeze = Freeze::kNone;  // nothing is trained here
+  config.label_kind = m.info.state.label.kind;
   config.device = p.get_string("device");
   m.trainer = std::make_unique<Trainer>(config);
   m.trainer->load_checkpoint(path, /*with_optimizer=*/false);
@@ -67,12 +77,25 @@ LoadedModel load_model(const Params& p, StageContext& ctx) {
   return m;
 }
 
+bool one_output(const CheckpointInfo& info) { return info.model.num_classes == 1; }
+
 // Output names: the parameters when given, else the checkpoint's label schema.
 BinaryClassNames class_names(const Params& p, const CheckpointInfo& info, StageContext& ctx) {
   BinaryClassNames names = binary_class_names(info.state.label, p.get_string("negative_name"),
                                               p.get_string("positive_name"));
-  ctx.log().info("classes: 0 = {}, 1 = {} ({})", names.negative, names.positive, names.origin);
+  if (one_output(info)) {
+    ctx.log().info("classes: 0 = {}, 1 = {} ({})", names.negative, names.positive, names.origin);
+  } else {
+    ctx.log().info("{} label: {}", label_kind_name(info.state.label.kind),
+                   info.state.label.to_string());
+  }
   return names;
+}
+
+// The kind the checkpoint's outputs are scored as: one output is binary.
+LabelSpec::Kind scored_kind(const CheckpointInfo& info) {
+  if (info.state.label.kind == LabelSpec::Kind::kMultiLabel) return LabelSpec::Kind::kMultiLabel;
+  return one_output(info) ? LabelSpec::Kind::kBinary : LabelSpec::Kind::kCategorical;
 }
 
 void warn_on_size_change(const InputSpec& trained, const Batch& b, StageContext& ctx,
@@ -98,13 +121,17 @@ class EvalClassifier : public Sink {
       : params_(p),
         split_(p.get_string("split")),
         report_path_(p.get_string("report")),
-        attributes_(p.get_strings("attributes")),
-        metrics_(p.get_float("threshold")) {}
+        attributes_(p.get_strings("attributes")) {}
 
   void open(StageContext& ctx) override {
     ctx_ = &ctx;
     model_ = load_model(params_, ctx);
     names_ = class_names(params_, model_.info, ctx);
+    const auto outputs = static_cast<size_t>(model_.info.model.num_classes);
+    binary_ = scored_kind(model_.info) == LabelSpec::Kind::kBinary;
+    metrics_ = std::make_unique<LabelMetrics>(scored_kind(model_.info),
+                                              output_names(model_.info.state.label, outputs),
+                                              params_.get_float("threshold"));
   }
 
   void consume(std::any& in) override {
@@ -115,19 +142,18 @@ class EvalClassifier : public Sink {
     double loss_sum = 0.0;
     const auto probs = model_.trainer->predict(batch, &loss_sum);
     auto [names, attrs] = select_attributes(batch);
-    metrics_.add_batch(probs, batch.labels, names, attrs);
-    metrics_.add_loss(loss_sum, batch.size);
-    if (!report_path_.empty()) keep_scores(batch, probs);
+    metrics_->add_batch(probs, batch.labels, names, attrs);
+    metrics_->add_loss(loss_sum, batch.size);
+    if (!report_path_.empty() && binary_) keep_scores(batch, probs);
   }
 
   void finish(Emitter&) override {
-    const auto report = metrics_.report();
     std::ostringstream title;
     title << "evaluation of " << params_.get_string("checkpoint") << " on "
           << (split_.empty() ? "all splits" : "split '" + split_ + "'") << "\n";
-    std::cout << title.str() << report.to_table(names_.positive, names_.negative) << std::flush;
+    std::cout << title.str() << metrics_->to_table(names_.positive, names_.negative) << std::flush;
     if (!report_path_.empty()) {
-      auto j = report.to_json();
+      auto j = metrics_->to_json();
       j["checkpoint"] = params_.get_string("checkpoint");
       j["split"] = split_;
       j["threshold"] = params_.get_float("threshold");
@@ -139,7 +165,7 @@ class EvalClassifier : public Sink {
       out << j.dump(2) << "\n";
       if (!out) throw std::runtime_error(report_path_ + ": cannot write the report");
       ctx_->log().info("wrote {}", report_path_);
-      write_scores();
+      if (binary_) write_scores();
     }
   }
 
@@ -199,13 +225,14 @@ class EvalClassifier : public Sink {
   std::string split_, report_path_;
   std::vector<std::string> attributes_;
   BinaryClassNames names_;
-  BinaryMetrics metrics_;
+  std::unique_ptr<LabelMetrics> metrics_;
   StageContext* ctx_ = nullptr;
   LoadedModel model_;
   bool warned_ = false;
   AttributeNames selected_names_;
   std::vector<size_t> columns_;
   std::vector<std::string> scores_;  // CSV rows of eval_predictions.csv
+  bool binary_ = true;               // per-image scores are kept for a binary label only
 };
 
 class PredictCsv : public Sink {
@@ -217,12 +244,28 @@ class PredictCsv : public Sink {
     ctx_ = &ctx;
     model_ = load_model(params_, ctx);
     names_ = class_names(params_, model_.info, ctx);
+    kind_ = scored_kind(model_.info);
+    // The true labels are named by the checkpoint's classes only when they are the
+    // classes it was trained on (a folder of images to label has its own).
+    for (const ElementSpec& in : ctx.input_specs()) {
+      const LabelSpec& trained = model_.info.state.label;
+      labels_named_ =
+          in.label && in.label->kind == trained.kind && in.label->names == trained.names;
+    }
+    outputs_ =
+        output_names(model_.info.state.label, static_cast<size_t>(model_.info.model.num_classes));
     const auto parent = std::filesystem::path(output_).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
     out_.open(output_);
     if (!out_) throw std::runtime_error(output_ + ": cannot open for writing");
-    out_ << "id,path," << csv_field("p_" + names_.positive) << ",prediction,label\n"
-         << std::setprecision(6);
+    out_ << "id,path,";
+    if (kind_ == LabelSpec::Kind::kBinary) {
+      out_ << csv_field("p_" + names_.positive);
+    } else {
+      for (size_t j = 0; j < outputs_.size(); ++j)
+        out_ << (j ? "," : "") << csv_field("p_" + outputs_[j]);
+    }
+    out_ << ",prediction,label\n" << std::setprecision(6);
   }
 
   void consume(std::any& in) override {
@@ -233,9 +276,14 @@ class PredictCsv : public Sink {
     for (int i = 0; i < batch.size; ++i) {
       const auto id = i < static_cast<int>(batch.ids.size()) ? batch.ids[i] : std::string();
       const auto path = i < static_cast<int>(batch.paths.size()) ? batch.paths[i] : std::string();
-      out_ << csv_field(id) << "," << csv_field(path) << "," << probs[i] << ","
-           << csv_field(probs[i] >= threshold_ ? names_.positive : names_.negative) << ","
-           << (i < static_cast<int>(batch.labels.size()) ? batch.labels[i] : -1) << "\n";
+      out_ << csv_field(id) << "," << csv_field(path) << ",";
+      if (kind_ == LabelSpec::Kind::kBinary) {
+        out_ << probs[i] << ","
+             << csv_field(probs[i] >= threshold_ ? names_.positive : names_.negative) << ","
+             << (i < static_cast<int>(batch.labels.size()) ? batch.labels[i] : -1) << "\n";
+      } else {
+        write_row(probs.data() + static_cast<size_t>(i) * outputs_.size(), batch, i);
+      }
     }
     rows_ += batch.size;
   }
@@ -247,9 +295,50 @@ class PredictCsv : public Sink {
   }
 
  private:
+  // Categorical: the probability of each class, the most probable class and the
+  // true class (by name when the input's classes are the checkpoint's, else its
+  // id); multi-label: the probability of each attribute, then the attributes at or
+  // above the threshold and the true ones, joined by '|'.
+  void write_row(const float* p, const Batch& b, int i) {
+    const size_t n = outputs_.size();
+    for (size_t j = 0; j < n; ++j) out_ << (j ? "," : "") << p[j];
+    out_ << ",";
+    const auto label_at = [&](size_t k) { return k < b.labels.size() ? b.labels[k] : int64_t{-1}; };
+    if (kind_ == LabelSpec::Kind::kCategorical) {
+      const size_t best = static_cast<size_t>(std::max_element(p, p + n) - p);
+      const int64_t truth = label_at(static_cast<size_t>(i));
+      out_ << csv_field(outputs_[best]) << ",";
+      if (labels_named_ && truth >= 0 && static_cast<size_t>(truth) < n) {
+        out_ << csv_field(outputs_[static_cast<size_t>(truth)]) << "\n";
+      } else {
+        out_ << truth << "\n";
+      }
+      return;
+    }
+    std::string predicted, actual;
+    for (size_t j = 0; j < n; ++j) {
+      if (p[j] >= threshold_) predicted += (predicted.empty() ? "" : "|") + outputs_[j];
+      if (labels_named_ && b.label_width == static_cast<int>(n) &&
+          label_at(static_cast<size_t>(i) * n + j) > 0) {
+        actual += (actual.empty() ? "" : "|") + outputs_[j];
+      }
+    }
+    out_ << csv_field(predicted) << "," << csv_field(actual) << "\n";
+  }
+
+  static std::string csv_field(const std::string& s) {
+    if (s.find_first_of(",\"\n") == std::string::npos) return s;
+    std::string q = "\"";
+    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  }
+
   Params params_;
   std::string output_;
   BinaryClassNames names_;
+  LabelSpec::Kind kind_ = LabelSpec::Kind::kBinary;
+  std::vector<std::string> outputs_;  // class or attribute names (categorical, multi-label)
+  bool labels_named_ = false;         // the input's label is the checkpoint's
   double threshold_;
   StageContext* ctx_ = nullptr;
   LoadedModel model_;

@@ -23,13 +23,58 @@ std::string label_origin(const LabelSpec& label) {
          (label.from_param.empty() ? "" : ", parameter '" + label.from_param + "'") + ")";
 }
 
-// One sigmoid output learns or scores a binary label; unknown labels pass.
-void require_binary_label(const ElementSpec& input, const std::string& what, SpecContext& ctx) {
+// A head sizes itself from the label: a categorical one needs two classes or more
+// (two make a binary label), a multi-label one at least one attribute.
+void require_trainable_label(const ElementSpec& input, SpecContext& ctx) {
   if (!input.label) return;
   const LabelSpec& label = *input.label;
-  if (label.kind == LabelSpec::Kind::kBinary || label.kind == LabelSpec::Kind::kUnknown) return;
-  ctx.error("", "input label is " + label.to_string() + " but " + ctx.stage_type() + " " + what +
-                    " one binary output" + label_origin(label));
+  if (label.kind == LabelSpec::Kind::kCategorical && label.names.size() < 2) {
+    ctx.error("", "input label is " + label.to_string() +
+                      ": a classifier needs at least two "
+                      "classes" +
+                      label_origin(label));
+  }
+  if (label.kind == LabelSpec::Kind::kMultiLabel && label.names.empty()) {
+    ctx.error("", "input label is multi-label without attributes" + label_origin(label));
+  }
+}
+
+// pos_weight: one value per output of a binary or multi-label head.
+void require_pos_weight(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+  const auto weights = p.get_floats("pos_weight");
+  if (weights.empty() || !input.label || input.label->kind == LabelSpec::Kind::kUnknown) return;
+  const LabelSpec& label = *input.label;
+  if (label.kind == LabelSpec::Kind::kCategorical) {
+    ctx.error("pos_weight",
+              "pos_weight weighs the positive class of a sigmoid output; the input "
+              "label is " +
+                  label.to_string() + label_origin(label));
+    return;
+  }
+  const size_t outputs = label.kind == LabelSpec::Kind::kMultiLabel ? label.names.size() : 1;
+  if (weights.size() != outputs) {
+    ctx.error("pos_weight", "pos_weight has " + std::to_string(weights.size()) +
+                                " value(s) but the input label is " + label.to_string() +
+                                label_origin(label) + ": give " + std::to_string(outputs) +
+                                ", one per output, in that order");
+  }
+}
+
+// The label a checkpoint was trained on against the label of the batches it is
+// to score: their kinds and names must agree (a model of 4 hair colours cannot
+// score 3 flower classes). Unknown on either side passes.
+void require_trained_label(const std::string& path, const LabelSpec& trained,
+                           const ElementSpec& input, SpecContext& ctx) {
+  if (!input.label || input.label->kind == LabelSpec::Kind::kUnknown ||
+      trained.kind == LabelSpec::Kind::kUnknown) {
+    return;
+  }
+  const LabelSpec& label = *input.label;
+  if (label.kind == trained.kind && label.names == trained.names) return;
+  ctx.error("checkpoint", path + " was trained on a " + trained.to_string() +
+                              " label but its input label is " + label.to_string() +
+                              label_origin(label) +
+                              "; score it on data with the label it was trained on");
 }
 
 std::string size_text(int width, int height) {
@@ -94,9 +139,10 @@ void require_trained_scaling(const std::string& path, const InputSpec& trained,
 
 // The checkpoint's recorded input geometry and pixel scaling against the incoming
 // images.
-void require_trained_input(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+void require_trained_input(const Params& p, const ElementSpec& input, SpecContext& ctx,
+                           bool check_label) {
   const std::string& path = p.get_string("checkpoint");
-  if (path.empty() || !std::filesystem::is_regular_file(path) || !input.image) return;
+  if (path.empty() || !std::filesystem::is_regular_file(path)) return;
   CheckpointInfo info;
   try {
     info = read_checkpoint_info(path);
@@ -104,9 +150,10 @@ void require_trained_input(const Params& p, const ElementSpec& input, SpecContex
     ctx.error("checkpoint", std::string("cannot read the checkpoint: ") + e.what());
     return;
   }
+  if (check_label) require_trained_label(path, info.state.label, input, ctx);
   const InputSpec& trained = info.state.input;
   const ImageSpec& image = *input.image;
-  if (trained.height == 0) return;  // saved before it saw a batch
+  if (trained.height == 0 || !input.image) return;  // saved before it saw a batch
   const std::string by = image.size_from.empty() ? "" : " (set by stage '" + image.size_from + "')";
   require_trained_geometry(path, trained, image, by, ctx);
   require_trained_scaling(path, trained, image, by, ctx);
@@ -114,8 +161,9 @@ void require_trained_input(const Params& p, const ElementSpec& input, SpecContex
 
 }  // namespace
 
-void train_vgg_accepts(const Params&, const ElementSpec& input, SpecContext& ctx) {
-  require_binary_label(input, "trains", ctx);
+void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+  require_trainable_label(input, ctx);
+  require_pos_weight(p, input, ctx);
   if (input.epoch_sources.size() > 1) {
     ctx.error("", "its input merges the epochs of sources " + quoted_list(input.epoch_sources) +
                       ": their end-of-epoch markers interleave, so it would end every epoch " +
@@ -128,12 +176,11 @@ void train_vgg_accepts(const Params&, const ElementSpec& input, SpecContext& ctx
 }
 
 void eval_classifier_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
-  require_binary_label(input, "scores", ctx);
-  require_trained_input(p, input, ctx);
+  require_trained_input(p, input, ctx, /*check_label=*/true);
 }
 
 void predict_csv_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
-  require_trained_input(p, input, ctx);
+  require_trained_input(p, input, ctx, /*check_label=*/false);
 }
 
 }  // namespace sluice::train

@@ -1,10 +1,12 @@
 // What the Torch stages accept (pipeline/element_spec.h), checked by `sluice
 // check` before any model is built:
-//   train.vgg        a Batch whose label is binary (or not known), from one
-//                    source of epochs;
-//   eval.classifier  a Batch with a binary (or unknown) label, of the size the
-//                    checkpoint was trained on, its pixels scaled as in training
-//                    or not at all (the stage then applies the checkpoint's);
+//   train.vgg        a Batch of any label kind (binary, categorical with two
+//                    classes or more, multi-label), from one source of epochs;
+//                    pos_weight sized for the label's sigmoid outputs;
+//   eval.classifier  a Batch whose label is the one the checkpoint was trained on
+//                    (kind and names; unknown passes), of the size the checkpoint
+//                    was trained on, its pixels scaled as in training or not at
+//                    all (the stage then applies the checkpoint's);
 //   predict.csv      the same, whatever the label.
 // The checkpoint is read (read_checkpoint_info) only when the file exists.
 #pragma once

@@ -1,4 +1,8 @@
 // train.vgg: trains a VGG classifier on the batches that reach it, in stream order.
+// What it learns follows the label schema on its input edge: a binary label one
+// sigmoid output, a categorical one N softmax outputs (cross-entropy), a multi-label
+// one a sigmoid per attribute (pos_weight weighs each attribute's positives); the
+// head sizes itself and the checkpoint records the schema.
 // "train" batches take an optimizer step; "validation" batches are scored; at each
 // end-of-epoch marker it logs and appends the epoch's metrics (metrics.jsonl,
 // metrics.csv), writes the `best` (by the monitored value) and `last` checkpoints
@@ -20,6 +24,7 @@
 //   weights = "vgg16-imagenet.pt"    # tools/export_torchvision_weights.py
 //   optimizer = "adam"
 //   lr = 1e-4
+//   # pos_weight = [1.0, 4.0]          # multi-label: one per attribute of the label
 //   monitor = "val_loss"
 //   patience = 2
 //   output_dir = "runs/celeba-gender"
@@ -45,8 +50,10 @@
 #include "pipeline/registry.h"
 #include "stages/data/launch_env.h"
 #include "stages/train/atomic_file.h"
+#include "stages/train/class_names.h"
 #include "stages/train/distributed.h"
 #include "stages/train/early_stopping.h"
+#include "stages/train/label_metrics.h"
 #include "stages/train/metrics.h"
 #include "stages/train/progress.h"
 #include "stages/train/run_dir.h"
@@ -90,6 +97,8 @@ class TrainVgg : public Sink {
     if (launch.rank == 0) claim_output_dir(ctx);
     TrainerConfig config;
     config.model = model_config_from(params_);
+    const LabelSpec label = trained_label(ctx.input_specs());
+    size_head(label, config);
     config.optimizer = optimizer_config_from(params_);
     apply_device_params(params_, config);
     config.seed = params_.has("seed") ? static_cast<uint64_t>(params_.get_int("seed")) : ctx.seed();
@@ -122,7 +131,14 @@ class TrainVgg : public Sink {
         ctx.request_stop();
       }
     }
+    validation_ = std::make_unique<LabelMetrics>(
+        config.label_kind, output_names(label, static_cast<size_t>(config.model.num_classes)));
     if (launch.distributed()) {
+      if (config.label_kind != LabelSpec::Kind::kBinary) {
+        throw std::runtime_error(std::string("distributed training scores binary labels only; "
+                                             "this label is ") +
+                                 label.to_string());
+      }
       dist_ = std::make_unique<Distributed>(launch, DistributedOptions::from_environment(),
                                             trainer_->on_cuda());
       dist_->broadcast_model(*trainer_);
@@ -159,10 +175,13 @@ class TrainVgg : public Sink {
         interval);
     if (!ctx.input_specs().empty()) batch_size_ = ctx.input_specs()[0].batch_size;
     skipped_ = &ctx.counter("skipped_batches");
-    ctx.log().info("{} ({} head, width/{}) on {}{}: {} parameters, {} trainable", config.model.arch,
-                   head_name(config.model.head), config.model.width_divisor,
-                   trainer_->device_name(), trainer_->bf16() ? " bf16" : "",
-                   trainer_->parameter_count(), trainer_->parameter_count(true));
+    ctx.log().info(
+        "{} ({} head, width/{}, {} output(s) for a {} label) on {}{}: {} parameters, {} "
+        "trainable",
+        config.model.arch, head_name(config.model.head), config.model.width_divisor,
+        config.model.num_classes, label_kind_name(config.label_kind), trainer_->device_name(),
+        trainer_->bf16() ? " bf16" : "", trainer_->parameter_count(),
+        trainer_->parameter_count(true));
   }
 
   void consume(std::any& in) override {
@@ -181,11 +200,12 @@ class TrainVgg : public Sink {
       train_loss_ += r.loss_sum;
       train_correct_ += r.correct;
       train_count_ += r.count;
+      train_decisions_ += r.decisions;
       ++train_batches_;
       progress_->update(train_batches_, train_count_,
                         "loss " + fixed(train_loss_ / train_count_) + " accuracy " +
-                            fixed(static_cast<double>(train_correct_) / train_count_));
-      report_step(r.loss_sum, r.correct, r.count);
+                            fixed(static_cast<double>(train_correct_) / train_decisions_));
+      report_step(r.loss_sum, r.correct, r.count, r.decisions);
     } else if (batch.split == validation_split_) {
       if (!in_epoch_) start_epoch(batch.epoch);
       if (val_batches_ == 0) start_phase(validation_split_, last_val_batches_);
@@ -197,8 +217,8 @@ class TrainVgg : public Sink {
       if (dist_) {
         keep_validation(probs, batch, loss_sum);
       } else {
-        validation_.add_batch(probs, batch.labels, batch.attr_names, batch.attrs);
-        validation_.add_loss(loss_sum, batch.size);
+        validation_->add_batch(probs, batch.labels, batch.attr_names, batch.attrs);
+        validation_->add_loss(loss_sum, batch.size);
       }
     } else {
       skipped_->add();
@@ -253,6 +273,28 @@ class TrainVgg : public Sink {
     }
   }
 
+  // The label the head is sized for: the input's schema, else (resuming a run whose
+  // pipeline does not state one) the checkpoint's; unknown trains one binary output.
+  LabelSpec trained_label(const std::vector<ElementSpec>& inputs) const {
+    for (const ElementSpec& in : inputs) {
+      if (in.label && in.label->kind != LabelSpec::Kind::kUnknown) return *in.label;
+    }
+    const std::string& resume = params_.get_string("resume");
+    if (!resume.empty() && std::filesystem::is_regular_file(resume)) {
+      return read_checkpoint_info(resume).state.label;
+    }
+    return {};
+  }
+
+  // Binary: one output; categorical: one per class; multi-label: one per attribute
+  // (the ImageNet head keeps its 1000).
+  void size_head(const LabelSpec& label, TrainerConfig& config) const {
+    config.label_kind =
+        label.kind == LabelSpec::Kind::kUnknown ? LabelSpec::Kind::kBinary : label.kind;
+    if (config.model.head != Head::kImagenet) config.model.num_classes = label_outputs(label);
+    config.pos_weight = params_.get_floats("pos_weight");
+  }
+
   // The label schema and the name of the pixel scaling, as validation computed them
   // for the input, go with the checkpoints (a label the pipeline does not state
   // keeps a resumed checkpoint's).
@@ -284,8 +326,8 @@ class TrainVgg : public Sink {
     epoch_ = epoch;
     started_ = std::chrono::steady_clock::now();
     train_loss_ = 0.0;
-    train_correct_ = train_count_ = train_batches_ = 0;
-    validation_.reset();
+    train_correct_ = train_count_ = train_decisions_ = train_batches_ = 0;
+    validation_->reset();
     val_rows_.clear();
     val_loss_sum_ = 0.0;
     val_width_ = 0;
@@ -315,9 +357,10 @@ class TrainVgg : public Sink {
     if (dist_) reduce_epoch();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    const auto val = validation_.report();
+    const ValidationScores val = validation_->scores();
     const double loss = train_count_ ? train_loss_ / train_count_ : NAN;
-    const double acc = train_count_ ? static_cast<double>(train_correct_) / train_count_ : NAN;
+    const double acc =
+        train_decisions_ ? static_cast<double>(train_correct_) / train_decisions_ : NAN;
     const double n_images = static_cast<double>(train_count_ + val.count);
     using M = EpochMetric;
     EpochRecord record;
@@ -330,7 +373,7 @@ class TrainVgg : public Sink {
       record.set(M::kValPrecision, val.precision);
       record.set(M::kValRecall, val.recall);
       record.set(M::kValF1, val.f1);
-      record.set(M::kValAuc, val.roc_auc);
+      record.set(M::kValAuc, val.auc);
     }
     record.set(M::kTrainImages, static_cast<double>(train_count_));
     record.set(M::kValImages, static_cast<double>(val.count));
@@ -376,10 +419,11 @@ class TrainVgg : public Sink {
 
   // For the live dashboard (StageContext::live): this batch's loss and accuracy, and
   // how far the epoch is (its length is the previous epoch's, unknown in the first).
-  void report_step(double loss_sum, int64_t correct, int64_t count) {
-    if (!root() || count <= 0) return;
-    const auto n = static_cast<double>(count);
-    ctx_->live().add_step(state_.step, {{"loss", loss_sum / n}, {"accuracy", correct / n}});
+  void report_step(double loss_sum, int64_t correct, int64_t count, int64_t decisions) {
+    if (!root() || count <= 0 || decisions <= 0) return;
+    ctx_->live().add_step(state_.step,
+                          {{"loss", loss_sum / static_cast<double>(count)},
+                           {"accuracy", static_cast<double>(correct) / decisions}});
     ctx_->live().set_progress("epoch " + std::to_string(epoch_ + 1) + " train", train_batches_,
                               last_train_batches_, epoch_ + 1);
   }
@@ -409,6 +453,7 @@ class TrainVgg : public Sink {
         static_cast<double>(train_correct_),
         static_cast<double>(train_count_),
         val_loss_sum_,
+        static_cast<double>(train_decisions_),
         val_width_ > 0 ? static_cast<double>(val_rows_.size()) / static_cast<double>(val_width_)
                        : 0.0,
         static_cast<double>(val_width_),
@@ -417,8 +462,9 @@ class TrainVgg : public Sink {
     train_loss_ = sums[0];
     train_correct_ = static_cast<int64_t>(sums[1]);
     train_count_ = static_cast<int64_t>(sums[2]);
-    if (sums[6] == 0) return;  // no validation anywhere
-    const auto width = static_cast<int64_t>(sums[5] / sums[6] + 0.5);
+    train_decisions_ = static_cast<int64_t>(sums[4]);
+    if (sums[7] == 0) return;  // no validation anywhere
+    const auto width = static_cast<int64_t>(sums[6] / sums[7] + 0.5);
     if (val_width_ != 0 && val_width_ != width) {
       throw std::runtime_error("distributed validation: ranks carry different attributes");
     }
@@ -433,9 +479,9 @@ class TrainVgg : public Sink {
       labels[i] = static_cast<int64_t>(row[1]);
       for (size_t j = 0; j < k; ++j) attrs.push_back(static_cast<int8_t>(row[2 + j]));
     }
-    validation_.add_batch(probs, labels, val_attr_names_ && k > 0 ? val_attr_names_ : nullptr,
-                          attrs);
-    validation_.add_loss(sums[3], static_cast<int64_t>(sums[4]));
+    validation_->add_batch(probs, labels, val_attr_names_ && k > 0 ? val_attr_names_ : nullptr,
+                           attrs);
+    validation_->add_loss(sums[3], static_cast<int64_t>(sums[5]));
   }
 
   void save(const std::string& name) {
@@ -461,12 +507,13 @@ class TrainVgg : public Sink {
   Counter* skipped_ = nullptr;
   TrainingState state_;
   std::optional<ImageSpec> input_spec_;  // what validation said the images are
-  BinaryMetrics validation_;
+  std::unique_ptr<LabelMetrics> validation_;
   bool in_epoch_ = false, dirty_ = false, stopped_ = false;
   int64_t epoch_ = 0;
   std::chrono::steady_clock::time_point started_;
   double train_loss_ = 0.0;
-  int64_t train_correct_ = 0, train_count_ = 0, train_batches_ = 0, last_train_batches_ = 0;
+  int64_t train_correct_ = 0, train_count_ = 0, train_decisions_ = 0, train_batches_ = 0,
+          last_train_batches_ = 0;
   int64_t val_batches_ = 0, val_count_ = 0, last_val_batches_ = 0;
   int64_t batch_size_ = 0;       // images per batch, as validation computed it (0: unknown)
   bool nothing_to_do_ = false;   // resumed with every epoch done
@@ -496,10 +543,12 @@ void check_output_dir(const ParamCheck& c) {
 
 void register_train_vgg(Registry& registry) {
   StageSpec spec("train.vgg");
-  spec.doc("Trains a VGG classifier (binary label) with early stopping and checkpoints.",
-           "Steps on batches of the train split, scores the validation split, and at each "
-           "end of epoch writes metrics.jsonl/metrics.csv, the best and last checkpoints "
-           "(atomically) and decides early stopping. Resume with resume = CHECKPOINT.")
+  spec.doc(
+          "Trains a VGG classifier (binary, categorical or multi-label, from the label schema) "
+          "with early stopping and checkpoints.",
+          "Steps on batches of the train split, scores the validation split, and at each "
+          "end of epoch writes metrics.jsonl/metrics.csv, the best and last checkpoints "
+          "(atomically) and decides early stopping. Resume with resume = CHECKPOINT.")
       .sink<Batch>()
       .accepts(train_vgg_accepts)
       .ordered();
@@ -536,6 +585,11 @@ void register_train_vgg(Registry& registry) {
                                "seconds between progress lines when stderr is not a terminal "
                                "(on a terminal a bar is redrawn in place)")
                  .range(0, 86400))
+      .param(ParamSpec::numbers("pos_weight", {},
+                                "weight of the positive class in the binary cross-entropy, one "
+                                "per attribute of a multi-label label (one for a binary label); "
+                                "empty: 1 each")
+                 .min(0))
       .param(ParamSpec::string("train_split", "train", "split that is trained on"))
       .param(ParamSpec::string("validation_split", "validation", "split that is scored"))
       .param(ParamSpec::optional("seed", ParamType::kInt,

@@ -328,12 +328,86 @@ struct Trainer::Impl {
     return x;
   }
 
+  // One target per image: the class id (categorical, as int64) or 0/1 as float.
   torch::Tensor targets(const Batch& b) const {
-    if (static_cast<int>(b.labels.size()) != b.size) {
-      throw std::invalid_argument("batch has " + std::to_string(b.labels.size()) + " labels for " +
-                                  std::to_string(b.size) + " images");
+    if (b.label_width != 1 || static_cast<int>(b.labels.size()) != b.size) {
+      throw std::invalid_argument(payload_text(b) + ": has " + std::to_string(b.labels.size()) +
+                                  " labels (" + std::to_string(b.label_width) + " per image) for " +
+                                  std::to_string(b.size) +
+                                  " images; this model takes one per image");
     }
-    return torch::tensor(b.labels, torch::kInt64).to(device, torch::kFloat);
+    auto y = torch::tensor(b.labels, torch::kInt64);
+    if (config.label_kind == LabelSpec::Kind::kCategorical) return y.to(device);
+    return y.to(device, torch::kFloat);
+  }
+
+  // Multi-label targets: images x outputs of 0/1.
+  torch::Tensor multi_targets(const Batch& b, int64_t outputs) const {
+    if (b.label_width != outputs ||
+        static_cast<int64_t>(b.labels.size()) != static_cast<int64_t>(b.size) * outputs) {
+      throw std::invalid_argument(payload_text(b) + ": has " + std::to_string(b.label_width) +
+                                  " label value(s) per image but the model has " +
+                                  std::to_string(outputs) + " outputs, one per attribute");
+    }
+    return torch::tensor(b.labels, torch::kInt64).view({b.size, outputs}).to(device, torch::kFloat);
+  }
+
+  torch::Tensor pos_weight_tensor(int64_t outputs) const {
+    if (config.pos_weight.empty()) return {};
+    if (static_cast<int64_t>(config.pos_weight.size()) != outputs) {
+      throw std::invalid_argument("pos_weight has " + std::to_string(config.pos_weight.size()) +
+                                  " value(s) for " + std::to_string(outputs) + " output(s)");
+    }
+    return torch::tensor(config.pos_weight, torch::kFloat64).to(device, torch::kFloat);
+  }
+
+  // The loss of `logits` (images x outputs) against the batch's labels, averaged
+  // (kMean) or summed over images (kSum; multi-label: the attributes' mean per image),
+  // with the count of right decisions and of decisions.
+  torch::Tensor loss(const torch::Tensor& logits, const Batch& b,
+                     at::Reduction::Reduction reduction, int64_t* correct,
+                     int64_t* decisions) const {
+    const int64_t outputs = logits.size(1);
+    switch (config.label_kind) {
+      case LabelSpec::Kind::kCategorical: {
+        auto y = targets(b);
+        const int64_t top = y.numel() ? y.max().item<int64_t>() : 0;
+        if (top >= outputs) {
+          throw std::invalid_argument(payload_text(b) + ": class id " + std::to_string(top) +
+                                      " but the model has " + std::to_string(outputs) + " classes");
+        }
+        if (correct) *correct = (logits.detach().argmax(1) == y).sum().item<int64_t>();
+        if (decisions) *decisions = b.size;
+        auto options = torch::nn::functional::CrossEntropyFuncOptions();
+        if (reduction == at::Reduction::Sum) {
+          options.reduction(torch::kSum);
+        } else {
+          options.reduction(torch::kMean);
+        }
+        return torch::nn::functional::cross_entropy(logits, y, options);
+      }
+      case LabelSpec::Kind::kMultiLabel: {
+        auto y = multi_targets(b, outputs);
+        if (correct) *correct = (logits.detach().ge(0) == y.ge(0.5)).sum().item<int64_t>();
+        if (decisions) *decisions = b.size * outputs;
+        auto l = torch::binary_cross_entropy_with_logits(logits, y, {}, pos_weight_tensor(outputs),
+                                                         reduction);
+        return reduction == at::Reduction::Sum ? l / static_cast<double>(outputs) : l;
+      }
+      default: {
+        if (outputs != 1) {
+          throw std::runtime_error(
+              "a binary label needs a one-unit head (num_classes = 1), "
+              "model has " +
+              std::to_string(outputs));
+        }
+        auto y = targets(b);
+        auto z = logits.squeeze(1);
+        if (correct) *correct = (z.detach().ge(0) == y.ge(0.5)).sum().item<int64_t>();
+        if (decisions) *decisions = b.size;
+        return torch::binary_cross_entropy_with_logits(z, y, {}, pos_weight_tensor(1), reduction);
+      }
+    }
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
@@ -420,22 +494,15 @@ StepResult Trainer::train_step(const Batch& batch) {
   auto& m = *impl_;
   m.model->train();
   auto x = m.upload(batch);
-  auto y = m.targets(batch);
   m.optimizer->zero_grad();
   auto logits = m.forward(x);
-  if (logits.size(1) != 1) {
-    throw std::runtime_error("training needs a one-unit head (num_classes = 1), model has " +
-                             std::to_string(logits.size(1)));
-  }
-  logits = logits.squeeze(1);
-  auto loss = torch::binary_cross_entropy_with_logits(logits, y);
+  StepResult r;
+  auto loss = m.loss(logits, batch, at::Reduction::Mean, &r.correct, &r.decisions);
   loss.backward();
   if (m.gradient_hook) m.gradient_hook();
   m.optimizer->step();
-  StepResult r;
   r.count = batch.size;
   r.loss_sum = loss.item<double>() * batch.size;
-  r.correct = (logits.detach().ge(0) == y.ge(0.5)).sum().item<int64_t>();
   return r;
 }
 
@@ -444,17 +511,11 @@ std::vector<float> Trainer::predict(const Batch& batch, double* loss_sum) {
   torch::NoGradGuard no_grad;
   m.model->eval();
   auto logits = m.forward(m.upload(batch));
-  torch::Tensor probs;
-  if (logits.size(1) == 1) {
-    logits = logits.squeeze(1);
-    probs = torch::sigmoid(logits);
-    if (loss_sum) {
-      *loss_sum = torch::binary_cross_entropy_with_logits(logits, m.targets(batch), {}, {},
-                                                          at::Reduction::Sum)
-                      .item<double>();
-    }
-  } else {
-    probs = torch::softmax(logits, 1);
+  const bool sigmoid = logits.size(1) == 1 || m.config.label_kind == LabelSpec::Kind::kMultiLabel;
+  torch::Tensor probs = sigmoid ? torch::sigmoid(logits) : torch::softmax(logits, 1);
+  // A many-output model without a label kind (the ImageNet head) has no loss here.
+  if (loss_sum && (sigmoid || m.config.label_kind == LabelSpec::Kind::kCategorical)) {
+    *loss_sum = m.loss(logits, batch, at::Reduction::Sum, nullptr, nullptr).item<double>();
   }
   probs = probs.to(torch::kCPU).contiguous();
   return std::vector<float>(probs.data_ptr<float>(), probs.data_ptr<float>() + probs.numel());

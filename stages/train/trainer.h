@@ -38,6 +38,13 @@ struct TrainerConfig {
   bool channels_last = true;       // CUDA only
   bool cudnn_benchmark = true;     // CUDA only
   uint64_t seed = 0;               // model init and dropout
+  // What the outputs learn (from the label schema on the edge, or the checkpoint's):
+  // binary or unknown: one sigmoid output; categorical: softmax over N outputs,
+  // cross-entropy; multi-label: one sigmoid per attribute, binary cross-entropy each.
+  LabelSpec::Kind label_kind = LabelSpec::Kind::kBinary;
+  // Binary cross-entropy weight of the positive class, per output (multi-label: one
+  // per attribute; binary: one); empty = 1 for every output.
+  std::vector<double> pos_weight;
 };
 
 // The image geometry and pixel scaling the model was trained on, kept in checkpoints
@@ -66,8 +73,9 @@ struct TrainingState {
 
 struct StepResult {
   double loss_sum = 0.0;  // mean loss x count
-  int64_t correct = 0;
-  int64_t count = 0;
+  int64_t correct = 0;    // right decisions: one per image, one per attribute (multi-label)
+  int64_t count = 0;      // images
+  int64_t decisions = 0;  // count, or count x attributes (multi-label)
 };
 
 class Trainer {
@@ -87,13 +95,16 @@ class Trainer {
   // ImageNet weights (a torch.save'd dict): the replaced head keeps its fresh init.
   void load_pretrained(const std::string& path);
 
-  // One optimizer step on a batch (binary cross-entropy on the logits).
+  // One optimizer step on a batch: binary cross-entropy on the logits (binary,
+  // multi-label), or softmax cross-entropy (categorical).
   StepResult train_step(const Batch& batch);
   // Called in train_step between the backward pass and the optimizer step (data-parallel
   // training averages the gradients there); empty = none.
   void set_gradient_hook(std::function<void()> hook);
-  // Evaluation mode, no gradients. One output: P(label 1) per image; loss_sum, when
-  // given, receives the summed BCE. Several outputs: softmax, row-major N x classes.
+  // Evaluation mode, no gradients; row-major images x outputs. One output: P(label 1)
+  // per image; multi-label: P(attribute) per output; otherwise softmax over the
+  // classes. loss_sum, when given, receives the summed loss per image (the training
+  // loss; multi-label: mean over the attributes), needing the batch's labels.
   std::vector<float> predict(const Batch& batch, double* loss_sum = nullptr);
 
   // Serialised checkpoint: model, optimizer, RNG and `state`.

@@ -94,10 +94,14 @@ TEST_F(SpecCli, EveryShippedConfigChecksOnASyntheticDataset) {
     const bool has_index = body.find("[stages.index]") != std::string::npos;
     const bool has_folders = body.find("use = \"dir.index\"") != std::string::npos;
     const bool has_weights = body.find("weights = \"") != std::string::npos;
-    Result r = run(
-        "check " + e.path().string() +
-        (has_index ? set_string("index.root", has_folders ? folders() : celeba()) : std::string()) +
-        (has_weights ? set_string("train.weights", "") : std::string()));
+    // A CSV index reads the synthetic CelebA's hair_colour.csv (sluice synth writes it).
+    const bool has_csv = body.find("use = \"csv.index\"") != std::string::npos;
+    const std::string index = !has_index ? std::string()
+                              : has_csv
+                                  ? set_string("index.file", celeba() + "/hair_colour.csv")
+                                  : set_string("index.root", has_folders ? folders() : celeba());
+    Result r = run("check " + e.path().string() + index +
+                   (has_weights ? set_string("train.weights", "") : std::string()));
     // An evaluation config names the checkpoint a training run writes; with no such
     // run here, that missing file must be its only error.
     if (r.code == 2 && r.out.find("checkpoint: no such file") != std::string::npos) {
@@ -156,7 +160,7 @@ TEST_F(SpecCli, LabelThatIsNotAColumnNamesTheFileAndCloseMatches) {
       << r.out;
 }
 
-TEST_F(SpecCli, ThreeClassCsvIntoTrainVggIsRefusedAtTheTrainStage) {
+TEST_F(SpecCli, OneClassCsvIntoTrainVggIsRefusedAtTheTrainStage) {
   if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
   fs::path csv = write("three.csv", "path,label\na.jpg,0\nb.jpg,1\nc.jpg,2\nd.jpg,1\n");
   fs::path cfg = write("three.toml", R"([stages.index]
@@ -181,11 +185,18 @@ input = "augment"
 use = "train.vgg"
 input = "batch"
 )");
+  // Three classes: a categorical label, which train.vgg learns with three outputs.
+  Result three = run("check " + cfg.string());
+  EXPECT_EQ(three.code, 0) << three.out;
+  EXPECT_NE(three.out.find("label: categorical with 3 classes (0, 1, 2)"), std::string::npos)
+      << three.out;
+  // One class is nothing to classify.
+  write("three.csv", "path,label\na.jpg,0\nb.jpg,0\n");
   Result r = run("check " + cfg.string());
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find(cfg.string() + ":19:1: error: stage 'train' (train.vgg): input label is "
-                                      "categorical with 3 classes (0, 1, 2) but train.vgg trains "
-                                      "one binary output"),
+                                      "categorical with 1 class (0): a classifier needs at least "
+                                      "two classes"),
             std::string::npos)
       << r.out;
   // Two classes are a binary label: the same graph checks.

@@ -1,6 +1,8 @@
 // `sluice predict`: scores image files with a trained checkpoint
 //   sluice predict --checkpoint runs/celeba-gender/best.pt a.jpg b.jpg
 //     -> IMAGE<TAB>CLASS<TAB>P(label 1)
+// (categorical checkpoints: the --topk most probable classes by name, one line each;
+// multi-label: one line per attribute, ATTRIBUTE or "not ATTRIBUTE" with P(attribute))
 // with the size, pixel scaling and class names the checkpoint records (Male|Female for
 // the gender model, Smiling|not Smiling for one trained on "Smiling"), or
 // with converted torchvision weights and the ImageNet head
@@ -36,7 +38,7 @@ int predict_cmd(const std::vector<std::string>& args) {
       "arch", po::value(&arch)->default_value(arch), "with --weights: vgg11|vgg13|vgg16|vgg19")(
       "head", po::value(&head)->default_value(head), "with --weights: imagenet")(
       "width-divisor", po::value(&width_divisor)->default_value(1), "with --weights")(
-      "topk", po::value(&topk)->default_value(topk), "with --head imagenet: classes per image")(
+      "topk", po::value(&topk)->default_value(topk), "classes per image for a many-class model")(
       "device", po::value(&device)->default_value(device), "auto, cpu, cuda, cuda:N")(
       "threshold", po::value(&threshold)->default_value(threshold), "P(positive) for positive")(
       "positive-name", po::value(&positive), "name of label 1 (default: the checkpoint's)")(
@@ -75,9 +77,12 @@ int predict_cmd(const std::vector<std::string>& args) {
     train::InputSpec input;
     train::Preprocess mode = train::Preprocess::kTraining;
     train::BinaryClassNames names;
+    LabelSpec label;  // the checkpoint's; unknown for torchvision weights
     if (!checkpoint.empty()) {
       const auto info = train::read_checkpoint_info(checkpoint);
       config.model = info.model;
+      config.label_kind = info.state.label.kind;
+      label = info.state.label;
       input = info.state.input;
       names = train::binary_class_names(info.state.label, negative, positive);
       if (info.state.label.kind == LabelSpec::Kind::kUnknown &&
@@ -107,6 +112,8 @@ int predict_cmd(const std::vector<std::string>& args) {
       auto batch = train::load_image_batch(chunk, input, mode);
       const auto probs = trainer.predict(batch);
       const size_t classes = probs.size() / chunk.size();
+      // Named from the checkpoint's schema; torchvision's classes by number.
+      const auto class_names = train::output_names(label, classes);
       for (size_t i = 0; i < chunk.size(); ++i) {
         if (classes == 1) {
           std::printf("%s\t%s\t%.6f\n", chunk[i].c_str(),
@@ -114,13 +121,22 @@ int predict_cmd(const std::vector<std::string>& args) {
           continue;
         }
         const float* p = probs.data() + i * classes;
+        if (label.kind == LabelSpec::Kind::kMultiLabel) {
+          for (size_t j = 0; j < classes; ++j) {
+            const std::string& a = class_names[j];
+            std::printf("%s\t%s\t%.6f\n", chunk[i].c_str(),
+                        (p[j] >= threshold ? a : "not " + a).c_str(), p[j]);
+          }
+          continue;
+        }
         std::vector<size_t> order(classes);
         std::iota(order.begin(), order.end(), size_t{0});
         const size_t k = std::min<size_t>(static_cast<size_t>(std::max(topk, 1)), classes);
         std::partial_sort(order.begin(), order.begin() + k, order.end(),
                           [p](size_t a, size_t b) { return p[a] > p[b]; });
         for (size_t j = 0; j < k; ++j) {
-          std::printf("%s\t%zu\t%.6f\n", chunk[i].c_str(), order[j], p[order[j]]);
+          std::printf("%s\t%s\t%.6f\n", chunk[i].c_str(), class_names[order[j]].c_str(),
+                      p[order[j]]);
         }
       }
     }

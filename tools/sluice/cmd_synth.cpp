@@ -1,5 +1,7 @@
 // `sluice synth`: writes a synthetic CelebA (Kaggle layout) of procedurally
-// drawn faces, for demos, tests and benchmarks without the real dataset.
+// drawn faces, for demos, tests and benchmarks without the real dataset, with
+// hair_colour.csv beside it: a 4-class label (black, brown, blond, gray hair) for
+// csv.index (configs/hair-colour.toml).
 #include <chrono>
 #include <iostream>
 
@@ -51,7 +53,9 @@ int synth_cmd(const std::vector<std::string>& args) {
   int64_t counts[3] = {0, 0, 0};
   for (int64_t i = 0; i < s.count; ++i) ++counts[data::synthetic_partition(i, s.count)];
   std::cout << "wrote " << s.count << " images (train " << counts[0] << ", validation " << counts[1]
-            << ", test " << counts[2] << ") to " << s.out << " in " << secs << " s\n";
+            << ", test " << counts[2] << ") to " << s.out << " in " << secs << " s\n"
+            << "categorical label: " << s.out << "/" << data::kHairColourFile
+            << " (hair_colour: black, brown, blond, gray)\n";
   return kExitOk;
 }
 
