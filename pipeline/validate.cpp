@@ -498,7 +498,10 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
   graph.settings = config.settings;
   graph.name = config.settings.name;
   if (config.stages.empty()) {
-    errors.push_back({{config.path, 0, 0}, "the pipeline declares no stages ([stages.ID])"});
+    Diagnostic none;  // built field by field: GCC 12 misreads the nested braces as uninitialised
+    none.where.file = config.path;
+    none.message = "the pipeline declares no stages ([stages.ID])";
+    errors.push_back(std::move(none));
     return graph;
   }
   check_output_setting(config, errors);

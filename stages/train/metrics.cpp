@@ -203,6 +203,7 @@ const std::vector<EpochMetricInfo>& epoch_metrics() {
       {EpochMetric::kValImages, "val_images", false, true},
       {EpochMetric::kImagesPerSecond, "images_per_s", false, false},
       {EpochMetric::kSeconds, "seconds", false, false},
+      {EpochMetric::kLearningRate, "lr", false, false},
   };
   return kMetrics;
 }

@@ -84,6 +84,7 @@ enum class EpochMetric {
   kValImages,
   kImagesPerSecond,
   kSeconds,
+  kLearningRate,  // the optimizer's, at the epoch's end
 };
 
 struct EpochMetricInfo {

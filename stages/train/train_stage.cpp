@@ -379,6 +379,7 @@ class TrainVgg : public Sink {
     record.set(M::kValImages, static_cast<double>(val.count));
     record.set(M::kImagesPerSecond, seconds > 0 ? n_images / seconds : NAN);
     record.set(M::kSeconds, seconds);
+    record.set(M::kLearningRate, trainer_->learning_rate());
     state_.epoch = epoch_ + 1;
     if (log_) log_->write(record);
     if (root()) ctx_->live().add_epoch(record.items());
@@ -421,9 +422,8 @@ class TrainVgg : public Sink {
   // how far the epoch is (its length is the previous epoch's, unknown in the first).
   void report_step(double loss_sum, int64_t correct, int64_t count, int64_t decisions) {
     if (!root() || count <= 0 || decisions <= 0) return;
-    ctx_->live().add_step(state_.step,
-                          {{"loss", loss_sum / static_cast<double>(count)},
-                           {"accuracy", static_cast<double>(correct) / decisions}});
+    ctx_->live().add_step(state_.step, {{"loss", loss_sum / static_cast<double>(count)},
+                                        {"accuracy", static_cast<double>(correct) / decisions}});
     ctx_->live().set_progress("epoch " + std::to_string(epoch_ + 1) + " train", train_batches_,
                               last_train_batches_, epoch_ + 1);
   }

@@ -474,6 +474,10 @@ Trainer::Trainer(TrainerConfig config) : impl_(std::make_unique<Impl>()) {
 Trainer::~Trainer() = default;
 
 const TrainerConfig& Trainer::config() const { return impl_->config; }
+double Trainer::learning_rate() const {
+  const auto& groups = impl_->optimizer->param_groups();
+  return groups.empty() ? impl_->config.optimizer.lr : groups.front().options().get_lr();
+}
 bool Trainer::on_cuda() const { return impl_->cuda; }
 bool Trainer::bf16() const { return impl_->bf16; }
 std::string Trainer::device_name() const { return impl_->device.str(); }

@@ -86,6 +86,8 @@ class Trainer {
   Trainer& operator=(const Trainer&) = delete;
 
   const TrainerConfig& config() const;
+  // The optimizer's learning rate now (its first parameter group's).
+  double learning_rate() const;
   bool on_cuda() const;
   bool bf16() const;
   std::string device_name() const;

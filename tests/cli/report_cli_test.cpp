@@ -189,10 +189,8 @@ TEST_F(ReportCli, PageOfAShortRunDrawsEveryChartAndOverlaysAnother) {
   EXPECT_EQ(chart_shape(page.dom, "chart-loss"), std::make_pair(2, epochs));
   EXPECT_EQ(chart_shape(page.dom, "chart-accuracy"), std::make_pair(2, epochs));
   EXPECT_EQ(chart_shape(page.dom, "chart-auc"), std::make_pair(1, epochs));
-  // No learning-rate column: that chart is left out with a note.
-  EXPECT_EQ(chart_shape(page.dom, "chart-lr").first, -1);
-  EXPECT_NE(page.dom.find("class=\"note\">Learning rate: not in the metrics files."),
-            std::string::npos);
+  // The learning rate train.vgg records per epoch: one series, a point per epoch.
+  EXPECT_EQ(chart_shape(page.dom, "chart-lr"), std::make_pair(1, epochs));
 
   EXPECT_EQ(chart_shape(page.dom, "chart-roc-0"),
             std::make_pair(2, static_cast<int>(scores.distinct + 1)));

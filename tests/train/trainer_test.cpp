@@ -73,6 +73,18 @@ TEST(Trainer, StepReportsLossAndAccuracy) {
   EXPECT_GT(loss, 0.0);
 }
 
+// The rate the metrics files record per epoch is the optimizer's own, for either optimizer.
+TEST(Trainer, LearningRateIsTheOptimizers) {
+  auto c = small_config(1);
+  c.optimizer.lr = 0.003;
+  EXPECT_DOUBLE_EQ(Trainer(c).learning_rate(), 0.003);
+  c.optimizer.name = "sgd";
+  c.optimizer.lr = 0.02;
+  Trainer sgd(c);
+  sgd.train_step(toy_batch(1, 0, 0, kBatch, kSide));
+  EXPECT_DOUBLE_EQ(sgd.learning_rate(), 0.02);
+}
+
 TEST(Trainer, FrozenLayersDoNotChange) {
   Trainer t(small_config(1));
   const auto before = weights(t);
