@@ -208,8 +208,11 @@ TEST_F(ReportCli, PageOfAShortRunDrawsEveryChartAndOverlaysAnother) {
   EXPECT_NE(page.dom.find("id=\"profile-0\""), std::string::npos);
   EXPECT_NE(page.dom.find("<tr class=\"bottleneck\"><td>train</td>"), std::string::npos);
   EXPECT_NE(page.dom.find("/config.toml</summary><pre>"), std::string::npos);
-  EXPECT_NE(page.dom.find("class=\"note\">Throughput over time: this profile has no timeline"),
-            std::string::npos);
+  // The profiler's timeline: one series per stage, one point per sample.
+  ASSERT_TRUE(profile.contains("timeline"));
+  EXPECT_EQ(chart_shape(page.dom, "chart-timeline-0"),
+            std::make_pair(static_cast<int>(profile["timeline"]["stages"].size()),
+                           static_cast<int>(profile["timeline"]["t_s"].size())));
 
   // A second run with one epoch fewer: the charts span the longer one.
   const fs::path other = dir_ / "shorter";

@@ -2,6 +2,7 @@
 names; the profile and the stage list; closing mid-run joins every thread."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -118,6 +119,15 @@ def live_threads():
     return len(os.listdir("/proc/self/task"))
 
 
+def threads_back_to(count, seconds=2.0):
+    """Whether the thread count falls to `count` within `seconds`: oneTBB's idle
+    workers leave on their own shortly after a run ends."""
+    deadline = time.monotonic() + seconds
+    while live_threads() > count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return live_threads() == count
+
+
 def test_close_mid_epoch_joins_every_thread(data_config):
     list(sluice.Pipeline(data_config, set={"index.epochs": 1}))  # TBB's workers exist from here on
     before = live_threads()
@@ -126,15 +136,15 @@ def test_close_mid_epoch_joins_every_thread(data_config):
         for _ in range(3):
             next(it)
     assert p.profile()["status"] == "stopped"
-    assert live_threads() == before
+    assert threads_back_to(before)
     p2 = sluice.Pipeline(data_config, set={"index.epochs": 50})
     it = iter(p2)
     next(it)
-    assert live_threads() == before + 1  # the run's own thread
+    assert live_threads() > before  # the run's own threads (graph, timeline sampler)
     del p2, it
-    assert live_threads() == before
+    assert threads_back_to(before)
     # Leaving a loop early stops the run too.
     p3 = sluice.Pipeline(data_config, set={"index.epochs": 50})
     for _ in p3:
         break
-    assert p3.profile()["status"] == "stopped" and live_threads() == before
+    assert p3.profile()["status"] == "stopped" and threads_back_to(before)
