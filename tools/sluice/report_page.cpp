@@ -1,15 +1,9 @@
 #include "tools/sluice/report_page.h"
 
+#include "tools/web/web_assets.h"
+
 namespace sluice::cli {
 namespace {
-
-// Text that sits inside a <script> element must not close it.
-std::string script_safe(std::string text) {
-  for (size_t at = 0; (at = text.find("</", at)) != std::string::npos; at += 3) {
-    text.replace(at, 2, "<\\/");
-  }
-  return text;
-}
 
 // JSON with every '<' written as \u003c: it cannot end the element it sits in.
 std::string json_for_script(const nlohmann::json& data) {
@@ -53,6 +47,9 @@ std::string html_escape(const std::string& text) {
 
 std::string report_html(const nlohmann::json& data) {
   using namespace report_assets;
+  using web::kUplotCss;
+  using web::kUplotJs;
+  using web::script_safe;
   std::string html;
   html += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
   html += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";

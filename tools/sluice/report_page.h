@@ -9,8 +9,6 @@
 namespace sluice::cli {
 
 namespace report_assets {
-extern const char* const kUplotJs;
-extern const char* const kUplotCss;
 extern const char* const kReportJs;
 extern const char* const kReportCss;
 }  // namespace report_assets
