@@ -18,26 +18,14 @@
 namespace {
 
 namespace fs = std::filesystem;
+using cli_test::read_text;
+using cli_test::set_string;
+using cli_test::source_file;
 
 using cli_test::Result;
 
 Result sluice(const std::string& args) {
   return cli_test::run_command("timeout 120 " + std::string(SLUICE_BINARY) + " " + args);
-}
-
-std::string source_file(const std::string& relative) {
-  return std::string(SLUICE_SOURCE_DIR) + "/" + relative;
-}
-
-std::string set_string(const std::string& key, const std::string& value) {
-  return " --set '" + key + "=\"" + value + "\"'";
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 // "FILE:LINE:COL" of the value of the first `key = ` in `text`.

@@ -6,6 +6,9 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace cli_test {
@@ -27,5 +30,25 @@ inline Result run_command(const std::string& command) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
 }
+
+// A file's whole text ("" when it cannot be read).
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// ` --set 'KEY="VALUE"'`: a string override, quoted for the shell and for TOML.
+inline std::string set_string(const std::string& key, const std::string& value) {
+  return " --set '" + key + "=\"" + value + "\"'";
+}
+
+#ifdef SLUICE_SOURCE_DIR
+// A path in the source tree (configs, examples).
+inline std::string source_file(const std::string& relative) {
+  return std::string(SLUICE_SOURCE_DIR) + "/" + relative;
+}
+#endif
 
 }  // namespace cli_test

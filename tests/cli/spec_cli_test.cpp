@@ -19,6 +19,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using cli_test::set_string;
 
 using cli_test::Result;
 using cli_test::run_command;
@@ -34,10 +35,6 @@ std::string config(const std::string& name) {
 }
 
 // --set STAGE.KEY="VALUE" (a TOML string), quoted for the shell.
-std::string set_string(const std::string& key, const std::string& value) {
-  return " --set '" + key + "=\"" + value + "\"'";
-}
-
 class SpecCli : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

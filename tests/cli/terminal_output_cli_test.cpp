@@ -23,6 +23,9 @@
 namespace {
 
 namespace fs = std::filesystem;
+using cli_test::read_text;
+using cli_test::set_string;
+using cli_test::source_file;
 
 using cli_test::Result;
 
@@ -62,21 +65,6 @@ Result sluice_on_terminal(const std::string& args) {
   ::waitpid(pid, &status, 0);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
-}
-
-std::string source_file(const std::string& relative) {
-  return std::string(SLUICE_SOURCE_DIR) + "/" + relative;
-}
-
-std::string set_string(const std::string& key, const std::string& value) {
-  return " --set '" + key + "=\"" + value + "\"'";
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 class TerminalOutput : public ::testing::Test {
