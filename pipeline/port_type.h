@@ -33,7 +33,7 @@ namespace sluice {
 // A port carrying every payload type (matches every port).
 struct AnyPayload {};
 
-// The C++ name of a type as the compiler spells it ("sluice::vision_v2::Image").
+// The C++ name of a type as the compiler spells it ("sluice::vision_v3::Image").
 std::string cpp_type_name(const std::type_info& type);
 
 // The readable name of payload type T; specialise it with SLUICE_PAYLOAD_NAME.
@@ -55,7 +55,7 @@ struct PortType {
   bool accepts(const PortType& produced) const;
   // Whether both carry the same C++ type, or both any type.
   bool same_as(const PortType& other) const;
-  // "Image (sluice::vision_v2::Image)", "Any (any type)": for mismatch messages.
+  // "Image (sluice::vision_v3::Image)", "Any (any type)": for mismatch messages.
   std::string describe() const;
 };
 

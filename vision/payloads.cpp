@@ -6,7 +6,7 @@
 #include "pipeline/text_escape.h"
 
 namespace sluice {
-inline namespace vision_v2 {
+inline namespace vision_v3 {
 namespace {
 
 class HeapAllocator : public BufferAllocator {
@@ -51,5 +51,5 @@ void set_buffer_allocator(std::shared_ptr<BufferAllocator> allocator) {
   g_allocator = allocator ? std::move(allocator) : std::make_shared<HeapAllocator>();
 }
 
-}  // namespace vision_v2
+}  // namespace vision_v3
 }  // namespace sluice

@@ -5,7 +5,7 @@
 // They live outside the core (pipeline/) so that the core's plugin ABI
 // (kSdkVersion) does not change when one of them gains a field. Their own ABI
 // is the inline namespace below: whoever changes a member of these structs, or
-// a signature here, renames vision_v1 to vision_v2 (and so on). A plugin built
+// a signature here, renames vision_v3 to vision_v4 (and so on). A plugin built
 // against the old structs then names another C++ type on its ports, and
 // `sluice check` refuses to wire it, naming both types.
 //
@@ -23,7 +23,7 @@
 #include "pipeline/port_type.h"
 
 namespace sluice {
-inline namespace vision_v2 {
+inline namespace vision_v3 {
 
 // Names of the extra attributes a dataset carries along with each sample
 // (shared by all samples of one index, so a Sample holds only the values).
@@ -43,6 +43,13 @@ struct Sample {
   AttributeNames attr_names;
   std::vector<int8_t> attrs;  // values (-1/1) of attr_names, same order
   std::string origin;         // "FILE:LINE" of the index entry, for error messages
+  // The encoded file itself (JPEG, PNG, ...) when the sample carries it in memory
+  // (read from a shard, or made by image.encode): `encoded_size` bytes of `encoded`.
+  // image.decode decodes these bytes instead of reading `path`; empty: read `path`.
+  std::shared_ptr<const uint8_t[]> encoded;
+  size_t encoded_size = 0;
+  std::string encoded_format;  // file extension of the bytes: "jpg", "png", ...
+  bool has_encoded() const { return encoded && encoded_size > 0; }
 };
 
 // A byte buffer that may come from a pool and go back to it when released
@@ -101,7 +108,7 @@ std::string payload_text(const Sample& sample);
 std::string payload_text(const Image& image);
 std::string payload_text(const Batch& batch);
 
-}  // namespace vision_v2
+}  // namespace vision_v3
 }  // namespace sluice
 
 SLUICE_PAYLOAD_NAME(sluice::Sample, "Sample");

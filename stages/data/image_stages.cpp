@@ -1,6 +1,6 @@
-// image.decode: reads and decodes each Sample's file to an RGB Image
-// (TurboJPEG for JPEG, OpenCV for PNG/BMP/...). A bad file (missing, empty,
-// truncated, not an image, too many pixels, corrupt) is skipped, counted as
+// image.decode: decodes each Sample's file, or the encoded bytes it carries (read
+// from a shard), to an RGB Image (TurboJPEG for JPEG, OpenCV for PNG/BMP/...). A bad file (missing,
+// empty, truncated, not an image, too many pixels, corrupt) is skipped, counted as
 // "skipped.<reason>" and logged once with its path (policy = "skip"), or fails
 // the run (policy = "fail").
 //
@@ -104,8 +104,11 @@ class DecodeStage : public Transform {
   void process(std::any& in, Emitter& out) override {
     Sample& sample = payload_as<Sample>(in);
     Image image;
-    const DecodeResult r = decode_image_file(
-        sample.path, options_, [this](size_t bytes) { return pool_->get(bytes); }, image);
+    const auto allocate = [this](size_t bytes) { return pool_->get(bytes); };
+    const DecodeResult r =
+        sample.has_encoded()
+            ? decode_image(sample.encoded.get(), sample.encoded_size, options_, allocate, image)
+            : decode_image_file(sample.path, options_, allocate, image);
     if (r.ok()) {
       image.sample = std::move(sample);
       out.emit(std::move(image));

@@ -21,7 +21,7 @@ std::string ports(const StageSpec& s) {
   return {};
 }
 
-// The ports' C++ payload types: "sluice::vision_v2::Sample -> sluice::vision_v2::Image".
+// The ports' C++ payload types: "sluice::vision_v3::Sample -> sluice::vision_v3::Image".
 std::string port_cpp_types(const StageSpec& s) {
   auto cpp = [](const PortType& p) {
     return p.type ? cpp_type_name(*p.type) : std::string("any type");
