@@ -82,7 +82,7 @@ class ModelCli : public ::testing::Test {
     }
   }
 
-  static std::string pipeline(const std::string& train) {
+  static std::string pipeline(const std::string& train, const std::string& output_dir = run_dir()) {
     return "[pipeline]\nname = \"models\"\nseed = 5\n"
            "\n[stages.index]\nuse = \"dir.index\"\nroot = \"" +
            folders() +
@@ -92,7 +92,7 @@ class ModelCli : public ::testing::Test {
            "height = 32\nnormalize = \"imagenet\"\n"
            "\n[stages.batch]\nuse = \"image.batch\"\ninput = \"resize\"\nbatch_size = 16\n"
            "\n[stages.train]\nuse = \"train.model\"\ninput = \"batch\"\ndevice = \"cpu\"\n" +
-           train + "output_dir = \"" + run_dir() + "\"\n";
+           train + "output_dir = \"" + output_dir + "\"\n";
   }
 
   static std::string write(const std::string& name, const std::string& text) {
@@ -104,7 +104,7 @@ class ModelCli : public ::testing::Test {
   // `sluice check` on train.model settings `train`: exit 2, the error at `key`'s value.
   static void expect_check_error(const std::string& name, const std::string& train,
                                  const std::string& key, const std::string& message) {
-    const std::string text = pipeline(train);
+    const std::string text = pipeline(train, (dir_ / "never").string());
     const std::string file = write(name, text);
     const Result r = sluice("check " + file);
     EXPECT_EQ(r.code, 2) << r.out;
@@ -178,7 +178,8 @@ TEST_F(ModelCli, ModelMistakesAreFoundByCheckAtTheirKey) {
                      "'layer9.' matches no parameter of resnet18");
   expect_check_error("gap.toml", "arch = \"resnet34\"\nhead = \"gap\"\n", "head",
                      "head = \"gap\" is VGG's");
-  expect_check_error("trunk.toml", "arch = \"torchscript\"\nmodel = \"" + script() + "\"\n",
+  expect_check_error("trunk.toml",
+                     "arch = \"torchscript\"\nmodel = \"" + script() + "\"\nfreeze = [\"trunk\"]\n",
                      "freeze", "a TorchScript model has no known trunk");
   expect_check_error(
       "divisor.toml",
