@@ -161,6 +161,22 @@ TEST_F(ModelCli, ScriptedResnetTrainsAndItsCheckpointPredictsClassNames) {
   }
   EXPECT_EQ(per_image.size(), images) << r.out;
   for (const auto& [image, lines] : per_image) EXPECT_EQ(lines, 3) << image;
+  // eval.classifier rebuilds the TorchScript model from the checkpoint's record.
+  const std::string eval =
+      write("eval.toml",
+            "[stages.index]\nuse = \"dir.index\"\nroot = \"" + folders() +
+                "\"\nsplit = [\"test\"]\nepochs = 1\n"
+                "\n[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
+                "\n[stages.resize]\nuse = \"image.augment\"\ninput = \"decode\"\n"
+                "width = 32\nheight = 32\n"
+                "\n[stages.batch]\nuse = \"image.batch\"\ninput = \"resize\"\nbatch_size = 16\n"
+                "\n[stages.evaluate]\nuse = \"eval.classifier\"\ninput = \"batch\"\n"
+                "device = \"cpu\"\ncheckpoint = \"" +
+                checkpoint + "\"\n");
+  r = sluice("run " + eval);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("top-1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("torchscript"), std::string::npos) << r.out;
 }
 
 TEST_F(ModelCli, ModelMistakesAreFoundByCheckAtTheirKey) {
