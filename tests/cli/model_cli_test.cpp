@@ -179,6 +179,29 @@ TEST_F(ModelCli, ScriptedResnetTrainsAndItsCheckpointPredictsClassNames) {
   EXPECT_NE(r.out.find("torchscript"), std::string::npos) << r.out;
 }
 
+// A built-in ResNet: fc sized for the three classes, the trunk frozen by default.
+TEST_F(ModelCli, NarrowResnetTrainsItsHeadAndPredicts) {
+  const std::string out_dir = (dir_ / "run-resnet").string();
+  const std::string config = write(
+      "resnet.toml", pipeline("arch = \"resnet18\"\nwidth_divisor = 16\nlr = 0.01\n", out_dir));
+  Result r = sluice("run " + config);
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Only fc trains: 3 x 32 weights (512 / 16 features) and 3 biases.
+  EXPECT_NE(
+      r.out.find("resnet18 (replace_last head, width/16, 3 output(s) for a categorical label)"),
+      std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(", 99 trainable"), std::string::npos) << r.out;
+  ASSERT_FALSE(test_images_.empty());
+  r = sluice("predict --device cpu --topk 1 --checkpoint " + out_dir + "/last.pt " +
+             test_images_.front());
+  ASSERT_EQ(r.code, 0) << r.out;
+  const bool named = r.out.find("\tblack\t") != std::string::npos ||
+                     r.out.find("\tblond\t") != std::string::npos ||
+                     r.out.find("\tgray\t") != std::string::npos;
+  EXPECT_TRUE(named) << r.out;
+}
+
 TEST_F(ModelCli, ModelMistakesAreFoundByCheckAtTheirKey) {
   expect_check_error("arch.toml", "arch = \"resnt18\"\n", "arch", "did you mean 'resnet18'");
   expect_check_error("no-model.toml", "arch = \"torchscript\"\nfreeze = []\n", "arch",
