@@ -23,6 +23,7 @@
 #include <string>
 
 #include "fuzz/temp_file.h"
+#include "stages/train/model.h"
 #include "stages/train/trainer.h"
 #include "stages/train/vgg.h"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write torchvision VGG weights as a plain dict of CPU tensors that LibTorch's
+"""Write torchvision VGG or ResNet weights as a plain dict of CPU tensors that LibTorch's
 torch::pickle_load reads (sluice's `weights = ...` and `sluice predict --weights`).
 
 torchvision's own files hold an OrderedDict, which LibTorch cannot read; this script
@@ -8,6 +8,7 @@ re-saves them as a dict in torch.save's zip format.
   # ImageNet weights (downloads through torchvision's cache unless --from is given)
   tools/export_torchvision_weights.py vgg16-imagenet.pt
   tools/export_torchvision_weights.py vgg16-imagenet.pt --from ~/Downloads/vgg16-397923af.pth
+  tools/export_torchvision_weights.py resnet18-imagenet.pt --arch resnet18
   # a random-init model with a fixed seed (tests), plus reference logits
   tools/export_torchvision_weights.py w.pt --random --seed 7 --reference ref.pt --input-size 64
 """
@@ -34,7 +35,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("output", help="file to write (torch.save of a plain dict)")
-    p.add_argument("--arch", default="vgg16", choices=["vgg11", "vgg13", "vgg16", "vgg19"])
+    p.add_argument("--arch", default="vgg16", choices=["vgg11", "vgg13", "vgg16", "vgg19",
+                                                       "resnet18", "resnet34", "resnet50"])
     p.add_argument("--from", dest="source", help="a state_dict file (.pth) to convert "
                    "instead of torchvision's download")
     p.add_argument("--random", action="store_true", help="random init instead of ImageNet")

@@ -21,8 +21,8 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include "stages/train/model.h"
 #include "stages/train/trainer.h"
-#include "stages/train/vgg.h"
 
 namespace sluice::train {
 namespace {
@@ -129,7 +129,7 @@ struct Distributed::Impl {
     if (!io.is_same(t)) t.copy_(io);
   }
 
-  void build_buckets(VggImpl& model) {
+  void build_buckets(Model& model) {
     const auto bucket_bytes = static_cast<int64_t>(options.bucket_mb * 1024 * 1024);
     auto params = model.parameters();
     std::reverse(params.begin(), params.end());  // backward produces the last layers first
@@ -413,7 +413,7 @@ void Distributed::verify_parameters(Trainer& trainer, int64_t step) {
   auto named = trainer.model().named_parameters();
   std::vector<torch::Tensor> flat;
   for (const auto& item : named)
-    flat.push_back(item.value().detach().reshape({-1}).to(torch::kFloat));
+    flat.push_back(item.second.detach().reshape({-1}).to(torch::kFloat));
   auto local = torch::cat(flat);
   auto root = local.clone();
   impl_->broadcast(root, "parameter check");
@@ -421,9 +421,9 @@ void Distributed::verify_parameters(Trainer& trainer, int64_t step) {
     int64_t offset = 0;
     std::string first = "?";
     for (const auto& item : named) {
-      const int64_t n = item.value().numel();
+      const int64_t n = item.second.numel();
       if (!torch::equal(local.narrow(0, offset, n), root.narrow(0, offset, n))) {
-        first = item.key();
+        first = item.first;
         break;
       }
       offset += n;

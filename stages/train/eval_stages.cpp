@@ -348,8 +348,9 @@ class PredictCsv : public Sink {
 };
 
 void add_checkpoint_params(StageSpec& spec) {
-  spec.param(ParamSpec::required("checkpoint", ParamType::kString,
-                                 "checkpoint written by train.vgg (best.pt or last.pt)"))
+  spec.param(ParamSpec::required(
+                 "checkpoint", ParamType::kString,
+                 "checkpoint written by train.model or train.vgg (best.pt or last.pt)"))
       .param(ParamSpec::string("device", "auto", "auto, cpu, cuda or cuda:N"))
       .param(ParamSpec::number("threshold", 0.5,
                                "P(positive) at or above which the "

@@ -7,6 +7,7 @@
 
 #include "pipeline/file_read.h"
 
+#include "stages/train/model_params.h"
 #include "stages/train/train_choices.h"
 
 namespace sluice::train {
@@ -89,6 +90,7 @@ void add_optimizer_params(StageSpec& spec) {
 }
 
 VggConfig model_config_from(const Params& p) {
+  if (p.has("model")) return any_model_config_from(p);  // train.model
   VggConfig c;
   c.arch = p.get_string("arch");
   c.width_divisor = static_cast<int>(p.get_int("width_divisor"));

@@ -31,6 +31,7 @@ void check_file_param(StageSpec& spec, const std::string& key);
 // The error of freeze = "until" without freeze_until.
 extern const char* const kFreezeUntilMissing;
 
+// train.vgg's model parameters, or train.model's (model_params.h).
 VggConfig model_config_from(const Params& p);
 void apply_device_params(const Params& p, TrainerConfig& config);
 OptimizerConfig optimizer_config_from(const Params& p);

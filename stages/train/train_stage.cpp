@@ -1,4 +1,8 @@
-// train.vgg: trains a VGG classifier on the batches that reach it, in stream order.
+// train.model: trains a classifier on the batches that reach it, in stream order: a
+// VGG or ResNet built in (torchvision's names, so exported weights load), or a
+// TorchScript module exported from Python (arch = "torchscript", model = FILE;
+// stages/train/model.h). train.vgg is the same stage with VGG's model parameters
+// (freeze = "features" | "none" | "until" with freeze_until).
 // What it learns follows the label schema on its input edge: a binary label one
 // sigmoid output, a categorical one N softmax outputs (cross-entropy), a multi-label
 // one a sigmoid per attribute (pos_weight weighs each attribute's positives); the
@@ -15,7 +19,16 @@
 // writes there. These rules, the files it reads and freeze = "until" are checked
 // by `sluice check` (StageSpec::check) as well as here.
 //
-// Example config:
+// Example configs:
+//   [stages.train]
+//   use = "train.model"
+//   input = "batch"
+//   arch = "resnet18"                  # or vgg16, ..., or "torchscript"
+//   # model = "resnet18-3.pt"          # arch = "torchscript": tools/export_torchscript.py
+//   weights = "resnet18-imagenet.pt"   # tools/export_torchvision_weights.py --arch resnet18
+//   freeze = ["conv1.", "bn1.", "layer1."]   # or ["trunk"] (the default), or []
+//   output_dir = "runs/flowers"
+//
 //   [stages.train]
 //   use = "train.vgg"
 //   input = "batch"
@@ -55,6 +68,7 @@
 #include "stages/train/early_stopping.h"
 #include "stages/train/label_metrics.h"
 #include "stages/train/metrics.h"
+#include "stages/train/model_params.h"
 #include "stages/train/progress.h"
 #include "stages/train/run_dir.h"
 #include "stages/train/stage_params.h"
@@ -539,20 +553,18 @@ void check_output_dir(const ParamCheck& c) {
   if (!conflict.empty()) c.error("output_dir", conflict);
 }
 
-}  // namespace
-
-void register_train_vgg(Registry& registry) {
-  StageSpec spec("train.vgg");
-  spec.doc(
-          "Trains a VGG classifier (binary, categorical or multi-label, from the label schema) "
-          "with early stopping and checkpoints.",
-          "Steps on batches of the train split, scores the validation split, and at each "
-          "end of epoch writes metrics.jsonl/metrics.csv, the best and last checkpoints "
-          "(atomically) and decides early stopping. Resume with resume = CHECKPOINT.")
+// train.vgg and train.model differ in their model parameters (add_model).
+void register_trainer(Registry& registry, const std::string& name, const std::string& summary,
+                      void (*add_model)(StageSpec&)) {
+  StageSpec spec(name);
+  spec.doc(summary,
+           "Steps on batches of the train split, scores the validation split, and at each "
+           "end of epoch writes metrics.jsonl/metrics.csv, the best and last checkpoints "
+           "(atomically) and decides early stopping. Resume with resume = CHECKPOINT.")
       .sink<Batch>()
       .accepts(train_vgg_accepts)
       .ordered();
-  add_model_params(spec);
+  add_model(spec);
   spec.param(ParamSpec::string("weights", "",
                                "pretrained weights: a torch.save'd dict of tensors "
                                "(tools/export_torchvision_weights.py); empty = random init"));
@@ -597,6 +609,20 @@ void register_train_vgg(Registry& registry) {
   check_file_param(spec, "resume");
   spec.check(check_output_dir);
   registry.add<TrainVgg>(std::move(spec));
+}
+
+}  // namespace
+
+void register_train_vgg(Registry& registry) {
+  register_trainer(registry, "train.vgg",
+                   "Trains a VGG classifier (binary, categorical or multi-label, from the label "
+                   "schema) with early stopping and checkpoints.",
+                   add_model_params);
+  register_trainer(registry, "train.model",
+                   "Trains a VGG, a ResNet or a TorchScript model as a classifier (binary, "
+                   "categorical or multi-label, from the label schema) with early stopping and "
+                   "checkpoints.",
+                   add_any_model_params);
 }
 
 void register_train_stages(Registry& registry) {

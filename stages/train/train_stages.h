@@ -1,4 +1,4 @@
-// The Torch stage family: train.vgg, eval.classifier, predict.csv.
+// The Torch stage family: train.model, train.vgg, eval.classifier, predict.csv.
 #pragma once
 
 namespace sluice {
@@ -9,7 +9,7 @@ namespace sluice::train {
 
 void register_train_stages(Registry& registry);
 // Parts of the family, registered by register_train_stages.
-void register_train_vgg(Registry& registry);
+void register_train_vgg(Registry& registry);  // train.vgg and train.model
 void register_eval_stages(Registry& registry);
 
 }  // namespace sluice::train

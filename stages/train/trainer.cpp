@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "pipeline/file_read.h"
+#include "stages/train/model.h"
 #include "stages/train/pickle_read.h"
 #include "stages/train/train_choices.h"
 #include "stages/train/vgg.h"
@@ -94,6 +95,13 @@ c10::IValue field(const c10::impl::GenericDict& d, const std::string& key,
   return it->value();
 }
 
+// A field added after the first checkpoints: absent in older files.
+std::optional<c10::IValue> optional_field(const c10::impl::GenericDict& d, const std::string& key) {
+  auto it = d.find(key);
+  if (it == d.end()) return std::nullopt;
+  return it->value();
+}
+
 c10::impl::GenericDict model_config_dict(const VggConfig& c) {
   auto d = new_dict();
   d.insert("arch", c.arch);
@@ -103,6 +111,11 @@ c10::impl::GenericDict model_config_dict(const VggConfig& c) {
   d.insert("freeze", std::string(freeze_name(c.freeze)));
   d.insert("freeze_until", c.freeze_until);
   d.insert("dropout", c.dropout);
+  c10::List<std::string> prefixes;
+  for (const auto& prefix : c.freeze_prefixes) prefixes.push_back(prefix);
+  d.insert("freeze_prefixes", prefixes);
+  d.insert("model_path", c.model_path);
+  d.insert("model_hash", c.model_hash);
   return d;
 }
 
@@ -115,6 +128,17 @@ VggConfig model_config_from(const c10::impl::GenericDict& d, const std::string& 
   c.freeze = parse_freeze(field(d, "freeze", origin).toStringRef());
   c.freeze_until = field(d, "freeze_until", origin).toStringRef();
   c.dropout = field(d, "dropout", origin).toDouble();
+  // Fields of TorchScript and prefix-frozen models; absent in VGG-only checkpoints.
+  if (auto prefixes = optional_field(d, "freeze_prefixes"); prefixes && prefixes->isList()) {
+    for (const auto& prefix : prefixes->toListRef())
+      c.freeze_prefixes.push_back(prefix.toStringRef());
+  }
+  if (auto path = optional_field(d, "model_path"); path && path->isString()) {
+    c.model_path = path->toStringRef();
+  }
+  if (auto hash = optional_field(d, "model_hash"); hash && hash->isString()) {
+    c.model_hash = hash->toStringRef();
+  }
   return c;
 }
 
@@ -136,13 +160,6 @@ LabelSpec::Kind label_kind_from(const std::string& name) {
     if (name == label_kind_name(kind)) return kind;
   }
   return LabelSpec::Kind::kUnknown;
-}
-
-// A field added after the first checkpoints: absent in older files.
-std::optional<c10::IValue> optional_field(const c10::impl::GenericDict& d, const std::string& key) {
-  auto it = d.find(key);
-  if (it == d.end()) return std::nullopt;
-  return it->value();
 }
 
 // Checkpoints written before label schemas have none: the label is then unknown.
@@ -265,7 +282,7 @@ struct Trainer::Impl {
   bool cuda = false;
   bool bf16 = false;
   bool channels_last = false;
-  Vgg model{nullptr};
+  std::unique_ptr<Model> model;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::function<void()> gradient_hook;
 
@@ -296,7 +313,7 @@ struct Trainer::Impl {
   torch::Tensor upload(const Batch& b) const {
     if (b.size <= 0 || !b.pixels) throw std::invalid_argument("empty batch");
     if (b.channels != 3) {
-      throw std::invalid_argument("VGG needs 3-channel images, batch has " +
+      throw std::invalid_argument("the model needs 3-channel images, batch has " +
                                   std::to_string(b.channels));
     }
     auto host =
@@ -461,7 +478,8 @@ Trainer::Trainer(TrainerConfig config) : impl_(std::make_unique<Impl>()) {
   m.channels_last = m.cuda && m.config.channels_last;
   if (m.cuda) at::globalContext().setBenchmarkCuDNN(m.config.cudnn_benchmark);
   torch::manual_seed(m.config.seed);
-  m.model = Vgg(m.config.model);
+  m.model = make_model(m.config.model);
+  m.config.model = m.model->config();  // a TorchScript model adds its file's fingerprint
   m.model->to(m.device);
   if (m.channels_last) {
     for (auto& p : m.model->parameters()) {
@@ -481,7 +499,7 @@ double Trainer::learning_rate() const {
 bool Trainer::on_cuda() const { return impl_->cuda; }
 bool Trainer::bf16() const { return impl_->bf16; }
 std::string Trainer::device_name() const { return impl_->device.str(); }
-VggImpl& Trainer::model() { return *impl_->model; }
+Model& Trainer::model() { return *impl_->model; }
 int64_t Trainer::parameter_count(bool trainable_only) const {
   return count_parameters(*impl_->model, trainable_only);
 }
@@ -496,7 +514,7 @@ void Trainer::load_pretrained(const std::string& path) {
 
 StepResult Trainer::train_step(const Batch& batch) {
   auto& m = *impl_;
-  m.model->train();
+  m.model->set_training(true);
   auto x = m.upload(batch);
   m.optimizer->zero_grad();
   auto logits = m.forward(x);
@@ -513,7 +531,7 @@ StepResult Trainer::train_step(const Batch& batch) {
 std::vector<float> Trainer::predict(const Batch& batch, double* loss_sum) {
   auto& m = *impl_;
   torch::NoGradGuard no_grad;
-  m.model->eval();
+  m.model->set_training(false);
   auto logits = m.forward(m.upload(batch));
   const bool sigmoid = logits.size(1) == 1 || m.config.label_kind == LabelSpec::Kind::kMultiLabel;
   torch::Tensor probs = sigmoid ? torch::sigmoid(logits) : torch::softmax(logits, 1);

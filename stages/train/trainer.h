@@ -1,7 +1,7 @@
-// The training core behind train.vgg, eval.classifier and `sluice predict`: a VGG on a
-// device, an optimizer, uint8 NHWC batches normalised on the device, steps, predictions
-// and checkpoints. This header has no Torch includes, so stages that drive the trainer
-// compile fast; trainer.cpp is where Torch lives.
+// The training core behind train.model (train.vgg), eval.classifier and `sluice predict`:
+// a model (model.h: VGG, ResNet or TorchScript) on a device, an optimizer, uint8 NHWC batches
+// normalised on the device, steps, predictions and checkpoints. This header has no Torch includes,
+// so stages that drive the trainer compile fast; trainer.cpp is where Torch lives.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,7 @@
 
 namespace sluice::train {
 
-class VggImpl;
+class Model;
 
 struct OptimizerConfig {
   std::string name = "adam";  // adam | sgd
@@ -92,7 +92,7 @@ class Trainer {
   bool bf16() const;
   std::string device_name() const;
   int64_t parameter_count(bool trainable_only = false) const;
-  VggImpl& model();
+  Model& model();  // stages/train/model.h
 
   // ImageNet weights (a torch.save'd dict): the replaced head keeps its fresh init.
   void load_pretrained(const std::string& path);

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "pipeline/file_read.h"
+#include "stages/train/model.h"
 #include "stages/train/pickle_read.h"
 
 namespace sluice::train {
@@ -128,6 +129,15 @@ void VggImpl::apply_freeze() {
     case Freeze::kUntil:
       last_frozen = features_layer_index(config_.freeze_until, layer_count);
       break;
+    case Freeze::kPrefixes: {
+      NamedTensors params;
+      for (auto& item : named_parameters(true)) {
+        item.value().set_requires_grad(true);
+        params.emplace_back(item.key(), item.value());
+      }
+      freeze_by_prefix(params, config_.freeze_prefixes, config_.arch);
+      return;
+    }
   }
   for (auto& item : named_parameters(true)) {
     bool frozen = false;
@@ -189,23 +199,23 @@ std::vector<std::pair<std::string, torch::Tensor>> read_tensor_dict(const std::s
   return out;
 }
 
-void load_state(VggImpl& model, const std::vector<std::pair<std::string, torch::Tensor>>& state,
-                LoadMode mode, const std::string& origin) {
+void load_state_into(const std::vector<std::pair<std::string, torch::Tensor>>& own,
+                     const std::vector<std::string>& new_head,
+                     const std::vector<std::string>& dropped, const std::string& description,
+                     const std::vector<std::pair<std::string, torch::Tensor>>& state, LoadMode mode,
+                     const std::string& origin) {
   const bool transfer = mode == LoadMode::kTransfer;
-  const auto new_head = model.new_head_prefixes();
-  const auto dropped = model.dropped_prefixes();
   std::map<std::string, torch::Tensor> given;
   std::vector<std::string> unexpected, missing, mismatched;
   for (const auto& [name, tensor] : state) given[name] = tensor;
 
-  auto own = model_state(model);
   std::map<std::string, torch::Tensor> own_by_name(own.begin(), own.end());
   for (const auto& [name, tensor] : given) {
     if (own_by_name.count(name) || (transfer && starts_with_any(name, dropped))) continue;
     unexpected.push_back(name);
   }
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
-  for (auto& [name, target] : own) {
+  for (const auto& [name, target] : own) {
     const bool optional = transfer && starts_with_any(name, new_head);
     auto it = given.find(name);
     if (it == given.end()) {
@@ -223,8 +233,7 @@ void load_state(VggImpl& model, const std::vector<std::pair<std::string, torch::
   }
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
     std::ostringstream os;
-    os << origin << ": weights do not fit " << model.config().arch << " (width divisor "
-       << model.config().width_divisor << ", head " << head_name(model.config().head) << ")";
+    os << origin << ": weights do not fit " << description;
     auto list = [&os](const char* what, const std::vector<std::string>& names) {
       if (names.empty()) return;
       os << "\n  " << what << " (" << names.size() << "):";
@@ -237,6 +246,12 @@ void load_state(VggImpl& model, const std::vector<std::pair<std::string, torch::
   }
   torch::NoGradGuard no_grad;
   for (auto& [target, source] : copies) target.copy_(source);
+}
+
+void load_state(VggImpl& model, const std::vector<std::pair<std::string, torch::Tensor>>& state,
+                LoadMode mode, const std::string& origin) {
+  load_state_into(model_state(model), model.new_head_prefixes(), model.dropped_prefixes(),
+                  model_description(model.config()), state, mode, origin);
 }
 
 void load_weights_file(VggImpl& model, const std::string& path, LoadMode mode) {

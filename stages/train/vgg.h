@@ -60,5 +60,12 @@ enum class LoadMode {
 void load_state(VggImpl& model, const std::vector<std::pair<std::string, torch::Tensor>>& state,
                 LoadMode mode, const std::string& origin);
 void load_weights_file(VggImpl& model, const std::string& path, LoadMode mode);
+// What load_state does, for any model: `own` are its parameters and buffers by name,
+// `description` names it in the error ("vgg16 (width divisor 1, head gap)").
+void load_state_into(const std::vector<std::pair<std::string, torch::Tensor>>& own,
+                     const std::vector<std::string>& new_head,
+                     const std::vector<std::string>& dropped, const std::string& description,
+                     const std::vector<std::pair<std::string, torch::Tensor>>& state, LoadMode mode,
+                     const std::string& origin);
 
 }  // namespace sluice::train

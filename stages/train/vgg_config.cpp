@@ -8,11 +8,19 @@ namespace sluice::train {
 
 const char* head_name(Head head) { return head_choices().name(head).c_str(); }
 
-const char* freeze_name(Freeze freeze) { return freeze_choices().name(freeze).c_str(); }
+// kPrefixes is not a config word of train.vgg's `freeze` (train.model lists the
+// prefixes instead); checkpoints record it as "prefixes".
+const char* freeze_name(Freeze freeze) {
+  if (freeze == Freeze::kPrefixes) return "prefixes";
+  return freeze_choices().name(freeze).c_str();
+}
 
 Head parse_head(const std::string& name) { return head_choices().parse(name); }
 
-Freeze parse_freeze(const std::string& name) { return freeze_choices().parse(name); }
+Freeze parse_freeze(const std::string& name) {
+  if (name == "prefixes") return Freeze::kPrefixes;
+  return freeze_choices().parse(name);
+}
 
 std::vector<int> vgg_layer_plan(const std::string& arch) {
   constexpr int M = 0;

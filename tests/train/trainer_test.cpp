@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 
+#include "stages/train/model.h"
 #include "stages/train/vgg.h"
 #include "tests/train/test_batches.h"
 

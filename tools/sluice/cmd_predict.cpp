@@ -7,6 +7,7 @@
 // the gender model, Smiling|not Smiling for one trained on "Smiling"), or
 // with converted torchvision weights and the ImageNet head
 //   sluice predict --weights vgg16-imagenet.pt --arch vgg16 --head imagenet --topk 5 a.jpg
+//   (--arch resnet18|resnet34|resnet50 for ResNet weights)
 //     -> IMAGE<TAB>CLASS_INDEX<TAB>PROBABILITY (K lines per image)
 #include <algorithm>
 #include <cstdio>
@@ -26,6 +27,14 @@ namespace {
 
 constexpr size_t kImagesPerBatch = 16;
 
+// The architectures torchvision weights load into: all but "torchscript".
+std::vector<std::string> weights_arch_names() {
+  std::vector<std::string> names = train::vgg_arch_names();
+  const auto& resnets = train::resnet_arch_names();
+  names.insert(names.end(), resnets.begin(), resnets.end());
+  return names;
+}
+
 int predict_cmd(const std::vector<std::string>& args) {
   std::string checkpoint, weights, arch = "vgg16", head = "imagenet", device = "auto";
   std::string positive, negative;  // empty: the checkpoint's label schema names them
@@ -33,9 +42,11 @@ int predict_cmd(const std::vector<std::string>& args) {
   double threshold = 0.5;
   std::vector<std::string> images;
   po::options_description o("options");
-  o.add_options()("checkpoint", po::value(&checkpoint), "checkpoint written by train.vgg")(
+  o.add_options()("checkpoint", po::value(&checkpoint),
+                  "checkpoint written by train.model or train.vgg")(
       "weights", po::value(&weights), "torchvision weights (tools/export_torchvision_weights.py)")(
-      "arch", po::value(&arch)->default_value(arch), "with --weights: vgg11|vgg13|vgg16|vgg19")(
+      "arch", po::value(&arch)->default_value(arch),
+      "with --weights: vgg11|vgg13|vgg16|vgg19|resnet18|resnet34|resnet50")(
       "head", po::value(&head)->default_value(head), "with --weights: imagenet")(
       "width-divisor", po::value(&width_divisor)->default_value(1), "with --weights")(
       "topk", po::value(&topk)->default_value(topk), "classes per image for a many-class model")(
@@ -59,7 +70,7 @@ int predict_cmd(const std::vector<std::string>& args) {
       !option_ok("predict", "topk", ParamSpec::integer("topk", 5, "classes").range(1, 1000),
                  static_cast<int64_t>(topk)) ||
       !option_ok("predict", "arch",
-                 ParamSpec::string("arch", "vgg16", "").one_of(train::vgg_arch_names()), arch) ||
+                 ParamSpec::string("arch", "vgg16", "").one_of(weights_arch_names()), arch) ||
       !option_ok("predict", "head",
                  ParamSpec::string("head", "imagenet", "").one_of(train::head_choices().names()),
                  head) ||
