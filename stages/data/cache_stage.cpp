@@ -19,8 +19,8 @@
 // the least recently used entries instead; that suits a working set that
 // changes, but an epoch visits every sample once, so over a set larger than
 // the budget LRU evicts each image before its next visit and hits almost
-// nothing (300 images through a budget of 80: 3 hits in 900 lookups, against
-// 160 with "keep"; tests/data/cache_stage_test.cpp). An image larger than the
+// nothing (300 images through a budget of about 80: 2 hits in 900 lookups, against
+// 168 with "keep"; tests/data/cache_stage_test.cpp). An image larger than the
 // whole budget is not kept.
 // Disk tier (`dir`): one file per image, written to a temporary name and
 // renamed (a reader never sees half an entry), in DIR/<fingerprint>/, where the
