@@ -267,6 +267,7 @@ class CacheStage : public Transform {
   // Counts of this epoch (since the previous marker; items of neighbouring
   // epochs may overlap it, as they are processed in parallel).
   void log_epoch(int64_t epoch) {
+    std::lock_guard<std::mutex> lock(epoch_mutex_);
     const int64_t hits = c_.hits->value(), misses = c_.misses->value();
     const int64_t evictions = c_.evictions->value(), disk_hits = c_.disk_hits->value();
     log_->info(
@@ -292,6 +293,7 @@ class CacheStage : public Transform {
   std::mutex logged_mutex_;
   std::unordered_set<std::string> logged_;
   std::shared_ptr<BufferPool> pool_ = std::make_shared<BufferPool>();
+  std::mutex epoch_mutex_;  // markers may arrive on several threads at once
   int64_t last_hits_ = 0, last_misses_ = 0, last_evictions_ = 0, last_disk_hits_ = 0;
 };
 

@@ -171,12 +171,19 @@ std::string ImageCache::disk_path(const std::string& key) const {
 
 bool ImageCache::read_disk(const std::string& key, CachedImage& out) {
   if (folder_.empty()) return false;
-  std::ifstream f(disk_path(key), std::ios::binary);
+  const std::string path = disk_path(key);
+  std::ifstream f(path, std::ios::binary);
   if (!f) return false;
   DiskHeader h{};
   std::string stored_key;
-  const auto bad = [this] {
+  // A damaged entry (entries appear whole, by rename, so this is damage after
+  // the fact) is removed, so that this miss writes a good one in its place.
+  const auto bad = [this, &path, &f] {
     counters_.disk_bad->add();
+    f.close();
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    if (!ec && fs::remove(path, ec)) disk_held_.fetch_sub(static_cast<int64_t>(size));
     return false;
   };
   if (!f.read(reinterpret_cast<char*>(&h), sizeof h) ||
@@ -186,7 +193,10 @@ bool ImageCache::read_disk(const std::string& key, CachedImage& out) {
   }
   stored_key.resize(h.key_size);
   if (!f.read(stored_key.data(), h.key_size)) return bad();
-  if (stored_key != key) return bad();  // two keys with one hash: the other one's entry
+  if (stored_key != key) {  // two keys with one hash: the other one's entry, left alone
+    counters_.disk_bad->add();
+    return false;
+  }
   CachedImage img;
   img.width = static_cast<int>(h.width);
   img.height = static_cast<int>(h.height);

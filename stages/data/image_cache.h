@@ -9,7 +9,7 @@
 // asking for the same missing key at once produce it once: the second waits
 // for the first. Disk entries are written to a temporary file and renamed, so
 // a reader (this process or another) sees a whole entry or none; each file
-// holds its key and sizes, and one that does not match is ignored.
+// holds its key and sizes; a damaged one is removed and written again.
 //
 //   ImageCache cache({64 << 20, WhenFull::kKeep, "cache/", 1LL << 30, fingerprint}, counters);
 //   CachedImage img;

@@ -184,7 +184,7 @@ TEST_F(ImageCacheDisk, AnotherFingerprintReadsNoneOfTheEntries) {
   EXPECT_EQ(img.pixels[0], static_cast<uint8_t>(2 * 31));
 }
 
-TEST_F(ImageCacheDisk, ATruncatedEntryIsIgnoredAndDecodedAgain) {
+TEST_F(ImageCacheDisk, ATruncatedEntryIsReplaced) {
   Counters first, second;
   CachedImage img;
   std::string folder;
@@ -199,6 +199,12 @@ TEST_F(ImageCacheDisk, ATruncatedEntryIsIgnoredAndDecodedAgain) {
   ASSERT_TRUE(cache.get("k", image_of(16, 8, 1, &calls), img));
   EXPECT_EQ(calls.load(), 1);
   EXPECT_EQ(second.disk_bad.value(), 1);
+  EXPECT_EQ(second.disk_writes.value(), 1);  // the damaged entry was replaced
+  Counters third;
+  ImageCache again({0, WhenFull::kKeep, dir_.string(), 1 << 20, 7}, third.pointers());
+  ASSERT_TRUE(again.get("k", image_of(16, 8, 1, &calls), img));
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(third.disk_hits.value(), 1);
 }
 
 TEST_F(ImageCacheDisk, AFullFolderRefusesNewEntries) {
