@@ -3,6 +3,9 @@
 // pixels from memory (or from a folder on disk) instead of decoding the JPEG
 // again, as tf.data's cache() does.
 //
+// Samples that carry their encoded file in memory (read from a shard) are
+// decoded from those bytes, keyed by their content hash, as image.decode does.
+//
 // Why the cache takes Samples and does the decoding itself: in a dataflow graph
 // a cache placed after image.decode cannot keep decode from running, since
 // every item flows through every stage. So image.cache *is* the decode step
@@ -63,9 +66,12 @@
 //   flip = true
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <mutex>
 #include <stdexcept>
+#include <type_traits>
 #include <unordered_set>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -152,6 +158,28 @@ uint64_t fingerprint(const Params& p) {
                  std::to_string(p.get_int("height")) + "|version=" + p.get_string("version"));
 }
 
+// A Sample's encoded file carried in memory (Sample::encoded, filled by shard
+// readers), as image.decode decodes it. Detected so that this stage builds
+// with payloads that have the field and with those from before it.
+template <class S, class = void>
+struct CarriesEncoded : std::false_type {};
+template <class S>
+struct CarriesEncoded<S, std::void_t<decltype(std::declval<const S&>().has_encoded())>>
+    : std::true_type {};
+
+template <class S>
+bool encoded_bytes(const S& sample, const uint8_t*& bytes, size_t& size) {
+  if constexpr (CarriesEncoded<S>::value) {
+    if (!sample.has_encoded()) return false;
+    bytes = sample.encoded.get();
+    size = sample.encoded_size;
+    return true;
+  } else {
+    (void)sample, (void)bytes, (void)size;
+    return false;
+  }
+}
+
 int64_t byte_size(const Params& p, const std::string& key) {
   if (auto why = byte_size_problem(p, key); !why.empty()) throw std::invalid_argument(why);
   return *parse_byte_size(p.get_string(key));
@@ -195,8 +223,16 @@ class CacheStage : public Transform {
     Sample& sample = payload_as<Sample>(in);
     CachedImage cached;
     DecodeResult failure;
+    const uint8_t* bytes = nullptr;
+    size_t size = 0;
+    const bool in_memory = encoded_bytes(sample, bytes, size);
+    const std::string key =
+        in_memory ? key_of_bytes(sample.path, bytes, size) : key_of(sample.path);
     const bool ok = cache_->get(
-        key_of(sample.path), [&](CachedImage& made) { return make(sample.path, made, failure); },
+        key,
+        [&](CachedImage& made) {
+          return make(sample.path, in_memory ? bytes : nullptr, size, made, failure);
+        },
         cached);
     if (!ok) return report_bad(sample, failure);
     Image image;
@@ -222,15 +258,28 @@ class CacheStage : public Transform {
            '.' + std::to_string(st.st_mtim.tv_nsec);
   }
 
+  // Encoded bytes carried in memory (from a shard): their path (the entry's
+  // name), size and content hash.
+  static std::string key_of_bytes(const std::string& path, const uint8_t* bytes, size_t size) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx",
+                  static_cast<unsigned long long>(
+                      fnv1a64(std::string(reinterpret_cast<const char*>(bytes), size))));
+    return "encoded\n" + path + '\n' + std::to_string(size) + '\n' + hash;
+  }
+
   // Decode (and resize) on a miss, into heap buffers of their own: cached
-  // pixels stay out of the pools (and out of pinned memory).
-  bool make(const std::string& path, CachedImage& made, DecodeResult& failure) {
+  // pixels stay out of the pools (and out of pinned memory). `bytes`: the
+  // sample's encoded file in memory, else null (read `path`).
+  bool make(const std::string& path, const uint8_t* bytes, size_t size, CachedImage& made,
+            DecodeResult& failure) {
     Image decoded;
     const bool resize = width_ > 0;
-    failure = decode_image_file(
-        path, options_,
-        [this, resize](size_t bytes) { return resize ? pool_->get(bytes) : heap_buffer(bytes); },
-        decoded);
+    const auto allocate = [this, resize](size_t n) {
+      return resize ? pool_->get(n) : heap_buffer(n);
+    };
+    failure = bytes ? decode_image(bytes, size, options_, allocate, decoded)
+                    : decode_image_file(path, options_, allocate, decoded);
     if (!failure.ok()) return false;
     made.channels = decoded.channels;
     if (!resize) {
