@@ -96,6 +96,10 @@ struct ElementSpec {
   int64_t epochs = 0;  // 0: no epoch markers (or not known)
   std::vector<std::string> splits;
   std::vector<std::string> epoch_sources;  // ids of the sources whose epochs this stream merges
+  // The first stage upstream (or this one) whose output depends on the run's
+  // random numbers (StageSpec::random), as "stage 'ID' (TYPE): why"; empty
+  // when every stage on the way is deterministic. Carried by the framework.
+  std::string random_from;
 
   // "Sample{label: binary \"Male\" (Female/Male), attributes: 2} [14 epochs: train, validation]"
   std::string to_string() const;

@@ -8,11 +8,33 @@
 namespace sluice {
 namespace {
 
+// Where each parameter's value is written; "input" (a framework key, never a
+// parameter) is where the first input is named, so that a stage refusing its
+// placement can point there.
 std::map<std::string, SourceLocation> param_positions(const StageDecl* decl) {
   std::map<std::string, SourceLocation> where;
   if (!decl) return where;
   for (const auto& [key, cv] : decl->params) where[key] = cv.value_where;
+  if (!decl->inputs.empty()) where["input"] = decl->inputs.front().second;
   return where;
+}
+
+// Randomness: this stage's own (StageSpec::random), else the first input's.
+void mark_random(const ValidatedStage& vs, const std::vector<ElementSpec>& inputs,
+                 ElementSpec& out) {
+  const StageSpec& spec = vs.entry->spec;
+  std::string why = spec.random_when ? spec.random_when(vs.params) : std::string();
+  if (!why.empty()) {
+    out.random_from = "stage '" + vs.id + "' (" + spec.name + "): " + why;
+    return;
+  }
+  out.random_from.clear();
+  for (const auto& in : inputs) {
+    if (!in.random_from.empty()) {
+      out.random_from = in.random_from;
+      return;
+    }
+  }
 }
 
 // The stream its inputs merge into: epochs, splits and the sources they come from.
@@ -89,6 +111,7 @@ void propagate_specs(ValidatedGraph& graph, const GraphConfig& config,
         for (const auto& in : inputs) vs.entry->spec.accepts_spec(vs.params, in, ctx);
       }
       vs.output_spec = output_of(vs, inputs, ctx);
+      mark_random(vs, inputs, vs.output_spec);
     } catch (const std::exception& e) {
       ctx.error("", std::string("computing its element spec: ") + e.what());
       vs.output_spec = ElementSpec{};

@@ -107,6 +107,10 @@ struct StageSpec {
   bool thread_safe = false;          // process() may run concurrently: default "auto"
   bool ordered_input = false;        // needs its input in stream order (batching, training)
   std::vector<ParamCheckFn> checks;  // the stage's own parameter rules, in order
+  // Whether the stage's output, with given parameters, depends on the run's
+  // random numbers (ctx.rng, a seed): a non-empty reason when it does (see
+  // random()). Empty function: deterministic.
+  std::function<std::string(const Params&)> random_when;
 
   explicit StageSpec(std::string n) : name(std::move(n)) {}
   StageSpec& doc(std::string one_line, std::string details = {}) {
@@ -157,6 +161,23 @@ struct StageSpec {
   StageSpec& check(ParamCheckFn fn) {
     checks.push_back(std::move(fn));
     return *this;
+  }
+  // Declares that the stage's output depends on the run's random numbers
+  // (different each epoch), with these parameters: `fn` returns why ("flip"),
+  // or an empty string when these parameters make the stage deterministic.
+  // Validation records it in the element spec (ElementSpec::random_from), so a
+  // stage that must not follow randomness (a cache would freeze it) can refuse
+  // the placement in `sluice check`.
+  //   .random([](const sluice::Params& p) {
+  //     return p.get_float("p") > 0 ? std::string("p > 0") : std::string();
+  //   })
+  StageSpec& random(std::function<std::string(const Params&)> fn) {
+    random_when = std::move(fn);
+    return *this;
+  }
+  // Always random, whatever the parameters.
+  StageSpec& random() {
+    return random([](const Params&) { return std::string("draws random numbers"); });
   }
   const ParamSpec* find_param(const std::string& pname) const;
 

@@ -18,9 +18,11 @@
 //
 // 3: ports typed by C++ payload type (PortType); Sample, Image, Batch moved to
 //    vision/payloads.h (libsluice_vision.so).
+// 4: StageSpec::random_when and ElementSpec::random_from (stages declare that
+//    their output depends on the run's random numbers).
 #pragma once
 
-#define SLUICE_SDK_VERSION 3
+#define SLUICE_SDK_VERSION 4
 
 namespace sluice {
 

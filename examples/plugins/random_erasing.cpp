@@ -184,6 +184,13 @@ void register_random_erasing(sluice::Registry& registry) {
                                          "channel)");
                 }
               })
+          // Its output depends on the run's random numbers whenever p > 0: a
+          // stage that must not follow randomness (image.cache) refuses it.
+          .random([](const sluice::Params& p) {
+            return p.get_float("p") > 0.0
+                       ? "erases with probability p = " + std::to_string(p.get_float("p"))
+                       : std::string();
+          })
           .parallel()
           .param(ParamSpec::number("p", 0.5, "probability of erasing an image").range(0.0, 1.0))
           .param(ParamSpec::numbers("scale", {0.02, 0.33},

@@ -1,5 +1,5 @@
 // The data stage family: dataset indexes (celeba.index, dir.index, csv.index),
-// image.decode, image.augment and batch. See docs/data.md.
+// image.decode, image.augment, image.cache and batch. See docs/data.md.
 #pragma once
 
 namespace sluice {
@@ -13,6 +13,7 @@ namespace data {
 void register_index_sources(Registry& registry);
 void register_image_stages(Registry& registry);
 void register_batch_stage(Registry& registry);
+void register_cache_stage(Registry& registry);
 }  // namespace data
 
 }  // namespace sluice

@@ -83,6 +83,22 @@ void check_augment_params(const ParamCheck& c) {
   }
 }
 
+// Why image.augment's output depends on the run's random numbers with these
+// parameters (empty: it only resizes, the same every epoch).
+std::string augment_randomness(const Params& p) {
+  if (p.get_strings("augment_splits").empty()) return {};
+  std::string why;
+  auto add = [&why](const std::string& s) { why += (why.empty() ? "" : ", ") + s; };
+  if (p.get_float("shear") != 0.0) add("shear " + format_param_value(p.get_float("shear")));
+  const std::vector<double> zoom = p.get_floats("zoom");
+  const bool no_zoom = (zoom.size() == 1 && zoom[0] == 0.0) ||
+                       (zoom.size() == 2 && zoom[0] == 1.0 && zoom[1] == 1.0);
+  if (!no_zoom) add("zoom " + format_param_value(zoom));
+  if (p.get_bool("flip")) add("flip");
+  if (why.empty()) return {};
+  return "random " + why + " on splits " + format_param_value(p.get_strings("augment_splits"));
+}
+
 constexpr DecodeStatus kBadKinds[] = {DecodeStatus::kMissingFile,   DecodeStatus::kEmptyFile,
                                       DecodeStatus::kTruncated,     DecodeStatus::kNotAnImage,
                                       DecodeStatus::kTooManyPixels, DecodeStatus::kCorrupt};
@@ -247,6 +263,7 @@ void register_image_stages(Registry& r) {
                "modes, bilinear). Randomness depends on (seed, epoch, sample index).")
           .transform<Image, Image>()
           .output_spec(augment_spec)
+          .random(augment_randomness)
           .parallel()
           .param(ParamSpec::integer("width", 224, "output width").range(1, 16384))
           .param(ParamSpec::integer("height", 224, "output height").range(1, 16384))
