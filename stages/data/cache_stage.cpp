@@ -69,7 +69,6 @@
 #include <cstdio>
 #include <mutex>
 #include <stdexcept>
-#include <type_traits>
 #include <unordered_set>
 #include <utility>
 
@@ -159,25 +158,12 @@ uint64_t fingerprint(const Params& p) {
 }
 
 // A Sample's encoded file carried in memory (Sample::encoded, filled by shard
-// readers), as image.decode decodes it. Detected so that this stage builds
-// with payloads that have the field and with those from before it.
-template <class S, class = void>
-struct CarriesEncoded : std::false_type {};
-template <class S>
-struct CarriesEncoded<S, std::void_t<decltype(std::declval<const S&>().has_encoded())>>
-    : std::true_type {};
-
-template <class S>
-bool encoded_bytes(const S& sample, const uint8_t*& bytes, size_t& size) {
-  if constexpr (CarriesEncoded<S>::value) {
-    if (!sample.has_encoded()) return false;
-    bytes = sample.encoded.get();
-    size = sample.encoded_size;
-    return true;
-  } else {
-    (void)sample, (void)bytes, (void)size;
-    return false;
-  }
+// readers), as image.decode decodes it; false: read the sample's path.
+bool encoded_bytes(const Sample& sample, const uint8_t*& bytes, size_t& size) {
+  if (!sample.has_encoded()) return false;
+  bytes = sample.encoded.get();
+  size = sample.encoded_size;
+  return true;
 }
 
 int64_t byte_size(const Params& p, const std::string& key) {
