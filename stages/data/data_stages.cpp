@@ -1,4 +1,4 @@
-// Registers the data stage family: celeba.index, dir.index, csv.index,
+// Registers the data stage family: celeba.index, dir.index, csv.index, shard.index,
 // image.decode, image.augment and batch.
 //
 // Example config (the input half of the CelebA gender recipe):
@@ -31,6 +31,7 @@ namespace sluice {
 
 void register_data_stages(Registry& registry) {
   data::register_index_sources(registry);
+  data::register_shard_index(registry);
   data::register_image_stages(registry);
   data::register_batch_stage(registry);
 }

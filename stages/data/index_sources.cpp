@@ -342,7 +342,9 @@ void check_shard_params(const ParamCheck& c) {
     c.error(c.given("shard_rank") ? "shard_rank" : "shard_count", shard_problem(rank, count));
 }
 
-StageSpec& ordering_params(StageSpec& s) {
+}  // namespace
+
+StageSpec& index_ordering_params(StageSpec& s) {
   return s.param(ParamSpec::integer("epochs", 1, "passes over the data").min(1))
       .param(ParamSpec::boolean("shuffle", true,
                                 "shuffle the train split each epoch (order depends only on seed "
@@ -359,8 +361,6 @@ StageSpec& ordering_params(StageSpec& s) {
                  .range(1, 65536))
       .check(check_shard_params);
 }
-
-}  // namespace
 
 void register_index_sources(Registry& r) {
   StageSpec celeba("celeba.index");
@@ -385,7 +385,7 @@ void register_index_sources(Registry& r) {
                                 "split(s) in emission order: train, validation, test or all"))
       .param(ParamSpec::strings("attributes", {}, "extra attributes carried with each sample"))
       .check(check_celeba_params);
-  r.add<CelebaIndexSource>(ordering_params(celeba));
+  r.add<CelebaIndexSource>(index_ordering_params(celeba));
 
   StageSpec dir("dir.index");
   dir.doc("Images in one sub-folder per class (sorted names), as Keras flow_from_directory.",
@@ -407,7 +407,7 @@ void register_index_sources(Registry& r) {
                  .one_of(dir_split_names().names())
                  .list_size(1, SIZE_MAX))
       .check(check_dir_params);
-  r.add<DirIndexSource>(ordering_params(dir));
+  r.add<DirIndexSource>(index_ordering_params(dir));
 
   StageSpec csv("csv.index");
   csv.doc("A CSV file listing image paths and labels (columns chosen by name).",
@@ -422,7 +422,7 @@ void register_index_sources(Registry& r) {
       .param(ParamSpec::string("split_column", "", "optional column naming each row's split"))
       .param(ParamSpec::strings("split", {}, "with split_column: the splits to emit, in order"))
       .check(check_csv_params);
-  r.add<CsvIndexSource>(ordering_params(csv));
+  r.add<CsvIndexSource>(index_ordering_params(csv));
 }
 
 }  // namespace sluice::data
