@@ -1,5 +1,6 @@
 // The data stage family: dataset indexes (celeba.index, dir.index, csv.index),
-// image.decode, image.augment and batch. See docs/data.md.
+// image.decode, image.augment, batch, and for writing datasets image.resize,
+// image.encode and shard.write. See docs/data.md.
 #pragma once
 
 namespace sluice {
@@ -13,6 +14,8 @@ namespace data {
 void register_index_sources(Registry& registry);
 void register_image_stages(Registry& registry);
 void register_batch_stage(Registry& registry);
+void register_encode_stages(Registry& registry);
+void register_shard_write_stage(Registry& registry);
 }  // namespace data
 
 }  // namespace sluice

@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 std::string hex32(uint32_t v) {
   char buf[9];
@@ -25,10 +26,10 @@ std::string hex32(uint32_t v) {
   return buf;
 }
 
-json label_json(const LabelSpec& label) {
-  return json{{"kind", shard_label_kind_name(label.kind)},
-              {"attribute", label.attribute},
-              {"names", label.names}};
+nlohmann::ordered_json label_json(const LabelSpec& label) {
+  return nlohmann::ordered_json{{"kind", shard_label_kind_name(label.kind)},
+                                {"attribute", label.attribute},
+                                {"names", label.names}};
 }
 
 [[noreturn]] void bad(const std::string& origin, const std::string& what) {
@@ -97,19 +98,19 @@ LabelSpec::Kind parse_shard_label_kind(const std::string& name) {
 }
 
 std::string shard_manifest_json(const ShardManifest& m) {
-  json shards = json::array();
+  ordered_json shards = ordered_json::array();
   for (const ShardEntry& e : m.shards) {
-    shards.push_back(json{{"name", e.name},
-                          {"split", e.split},
-                          {"samples", e.samples},
-                          {"bytes", e.bytes},
-                          {"crc32", hex32(e.crc32)}});
+    shards.push_back(ordered_json{{"name", e.name},
+                                  {"split", e.split},
+                                  {"samples", e.samples},
+                                  {"bytes", e.bytes},
+                                  {"crc32", hex32(e.crc32)}});
   }
-  json splits = json::object();
+  ordered_json splits = ordered_json::object();
   for (const auto& [name, t] : m.splits) {
-    splits[name] = json{{"samples", t.samples}, {"shards", t.shards}};
+    splits[name] = ordered_json{{"samples", t.samples}, {"shards", t.shards}};
   }
-  json j = json::object();
+  ordered_json j = ordered_json::object();
   j["format"] = kShardManifestFormat;
   j["version"] = m.version;
   j["complete"] = m.complete;
@@ -178,7 +179,8 @@ ShardManifest read_shard_manifest(const std::string& path) {
   return parse_shard_manifest(text.str(), file);
 }
 
-void write_shard_manifest(const std::string& path, const ShardManifest& manifest) {
+void write_shard_manifest(const std::string& path, const ShardManifest& manifest,
+                          const std::function<void()>& before_rename) {
   const std::string text = shard_manifest_json(manifest);
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -199,6 +201,14 @@ void write_shard_manifest(const std::string& path, const ShardManifest& manifest
     const std::string why = std::strerror(errno);
     ::unlink(tmp.c_str());
     throw std::runtime_error(tmp + ": cannot sync: " + why);
+  }
+  if (before_rename) {
+    try {
+      before_rename();
+    } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+    }
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     const std::string why = std::strerror(errno);

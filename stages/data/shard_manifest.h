@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -70,8 +71,11 @@ ShardManifest parse_shard_manifest(const std::string& json_text, const std::stri
 // Reads DIR/manifest.json (or the file itself when `path` names a file).
 ShardManifest read_shard_manifest(const std::string& path);
 // Writes the manifest to `path` atomically: a temporary in the same folder,
-// fsync, rename over `path`, fsync of the folder.
-void write_shard_manifest(const std::string& path, const ShardManifest& manifest);
+// fsync, rename over `path`, fsync of the folder. `before_rename`, when given,
+// runs between the fsync and the rename (the writer renames the new shard there,
+// so that the two renames follow each other).
+void write_shard_manifest(const std::string& path, const ShardManifest& manifest,
+                          const std::function<void()>& before_rename = {});
 
 // "binary", "categorical", "multi_label", "unknown" and back (throws on another).
 const char* shard_label_kind_name(LabelSpec::Kind kind);
