@@ -1,5 +1,5 @@
 // Registers the data stage family: celeba.index, dir.index, csv.index, shard.index,
-// image.decode, image.augment and batch.
+// image.decode, image.augment, batch, image.resize, image.encode and shard.write.
 //
 // Example config (the input half of the CelebA gender recipe):
 //   [stages.index]
@@ -34,6 +34,8 @@ void register_data_stages(Registry& registry) {
   data::register_shard_index(registry);
   data::register_image_stages(registry);
   data::register_batch_stage(registry);
+  data::register_encode_stages(registry);
+  data::register_shard_write_stage(registry);
 }
 
 }  // namespace sluice
