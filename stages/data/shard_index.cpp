@@ -79,17 +79,9 @@ ShardSet load_shard_set(const Params& p) {
 }
 
 LabelSpec manifest_label(const ShardSet& set, const std::string& stage) {
-  LabelSpec l;
-  if (set.label.kind == "multi_label") {
-    l.kind = LabelSpec::Kind::kMultiLabel;
-    l.attribute = set.label.attribute.empty() ? "attributes" : set.label.attribute;
-    l.names = set.label.names;
-    l.from_stage = stage;
-    l.from_param = "manifest";
-  } else if ((set.label.kind == "binary" || set.label.kind == "categorical") &&
-             !set.label.names.empty()) {
-    l = LabelSpec::from_classes(set.label.attribute, set.label.names, stage, "manifest");
-  }
+  LabelSpec l = set.label;
+  l.from_stage = stage;
+  l.from_param = "manifest";
   return l;
 }
 

@@ -5,17 +5,16 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <nlohmann/json.hpp>
 
-#include "pipeline/file_read.h"
+#include "stages/data/shard_manifest.h"
 #include "stages/data/tar_records.h"
 
 namespace sluice::data {
+namespace fs = std::filesystem;
 
 namespace {
 
 constexpr const char* kSplitPlaceholder = "{split}";
-constexpr uintmax_t kMaxManifestBytes = 256ull << 20;
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -27,22 +26,6 @@ std::string with_split(std::string pattern, const std::string& split) {
     pattern.replace(at, std::char_traits<char>::length(kSplitPlaceholder), split);
   }
   return pattern;
-}
-
-[[noreturn]] void bad(const std::string& file, const std::string& what) {
-  throw ShardManifestError(file + ": " + what);
-}
-
-template <typename T>
-T field(const nlohmann::json& j, const char* key, const std::string& file,
-        const std::string& where) {
-  const auto it = j.find(key);
-  if (it == j.end()) bad(file, where + "missing field '" + key + "'");
-  try {
-    return it->get<T>();
-  } catch (const nlohmann::json::exception&) {
-    bad(file, where + "field '" + key + "' has the wrong type (" + it->type_name() + ")");
-  }
 }
 
 }  // namespace
@@ -106,43 +89,22 @@ ShardSet shard_set_from_patterns(const std::vector<std::string>& patterns,
   return set;
 }
 
-ShardSet read_shard_set_manifest(const std::string& file) {
-  std::string text;
+ShardSet read_shard_set_manifest(const std::string& path) {
+  ShardManifest m;
   try {
-    text = read_regular_file(file, kMaxManifestBytes, "shard manifest");
-  } catch (const std::exception& e) {
+    m = read_shard_manifest(path);
+  } catch (const std::runtime_error& e) {
     throw ShardManifestError(e.what());
   }
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    bad(file, std::string("not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) bad(file, "not a JSON object");
-  const auto shards = field<nlohmann::json>(j, "shards", file, "");
-  if (!shards.is_array()) bad(file, "field 'shards' is not an array");
-  const std::filesystem::path folder = std::filesystem::path(file).parent_path();
+  std::error_code ec;
+  const fs::path folder =
+      fs::is_directory(path, ec) ? fs::path(path) : fs::path(path).parent_path();
   ShardSet set;
-  for (size_t i = 0; i < shards.size(); ++i) {
-    const std::string where = "shards[" + std::to_string(i) + "]: ";
-    if (!shards[i].is_object()) bad(file, where + "not an object");
-    ShardFile s;
-    s.path = (folder / field<std::string>(shards[i], "name", file, where)).string();
-    s.split = field<std::string>(shards[i], "split", file, where);
-    s.samples = field<int64_t>(shards[i], "samples", file, where);
-    if (s.samples < 0) bad(file, where + "negative sample count");
-    set.shards.push_back(std::move(s));
-  }
-  if (j.contains("label")) {
-    const auto label = field<nlohmann::json>(j, "label", file, "");
-    set.label.kind = field<std::string>(label, "kind", file, "label: ");
-    set.label.attribute = label.value("attribute", std::string());
-    set.label.names = field<std::vector<std::string>>(label, "names", file, "label: ");
-  }
-  if (j.contains("attributes"))
-    set.attributes = field<std::vector<std::string>>(j, "attributes", file, "");
-  set.description = "manifest " + file;
+  for (const ShardEntry& e : m.shards)
+    set.shards.push_back({(folder / e.name).string(), e.split, e.samples});
+  set.label = m.label;
+  set.attributes = m.attributes;
+  set.description = "manifest " + path;
   return set;
 }
 

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/element_spec.h"
+
 namespace sluice::data {
 
 struct ShardFile {
@@ -22,18 +24,9 @@ struct ShardFile {
   int64_t samples = -1;  // -1: not known yet (count_shard_samples)
 };
 
-// The label a manifest declares: kind "binary", "categorical" or "multi_label";
-// `names` the class names by id (binary: label 0 then 1) or, multi-label, the
-// attributes whose 0/1 values make the label.
-struct ShardLabelSchema {
-  std::string kind;  // empty: not known (plain shards)
-  std::string attribute;
-  std::vector<std::string> names;
-};
-
 struct ShardSet {
-  std::vector<ShardFile> shards;  // in listed order
-  ShardLabelSchema label;
+  std::vector<ShardFile> shards;        // in listed order
+  LabelSpec label;                      // the manifest's (kind unknown for plain shards)
   std::vector<std::string> attributes;  // extra attributes each sample's .json carries
   std::string description;              // "manifest M" or "shards matching P"
   // The shards of `split`, in listed order.
@@ -56,9 +49,9 @@ std::vector<std::string> glob_shard_files(const std::string& pattern);
 ShardSet shard_set_from_patterns(const std::vector<std::string>& patterns,
                                  const std::vector<std::string>& splits);
 
-// Reads a manifest (JSON). Throws ShardManifestError on a missing file,
-// invalid JSON or a missing field.
-ShardSet read_shard_set_manifest(const std::string& file);
+// Reads a manifest (shard_manifest.h; `path` may name its folder). Throws
+// ShardManifestError on a missing file, invalid JSON or a missing field.
+ShardSet read_shard_set_manifest(const std::string& path);
 
 // Fills unknown sample counts by reading the tar headers (ShardError when a tar
 // cannot be read).
