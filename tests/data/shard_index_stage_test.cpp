@@ -181,6 +181,23 @@ TEST_F(ShardIndexStage, ACorruptShardFailsNamingShardAndMemberOrIsSkipped) {
   EXPECT_EQ(std::count(skipped.begin(), skipped.end(), "train s00003.jpg 0"), 0);
 }
 
+TEST_F(ShardIndexStage, AShardShorterThanItsManifestCountIsNamed) {
+  const fs::path shorter = *dir_ / "shorter";
+  testing::write_test_shards(shorter, {{"train", {3}}});
+  std::ifstream in(shorter / "manifest.json");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  const std::string three = "\"samples\": 3";
+  text.replace(text.find(three), three.size(), "\"samples\": 4");
+  std::ofstream(shorter / "manifest.json") << text;
+  const HarnessOutput out =
+      run("use = \"shard.index\"\nmanifest = \"" + shorter.string() + "\"\nshuffle = false");
+  EXPECT_EQ(out.report.status, RunStatus::kFailed);
+  EXPECT_NE(out.report.error.find((shorter / "test-train-000000.tar").string() +
+                                  ": ends after 3 samples, 4 expected"),
+            std::string::npos)
+      << out.report.error;
+}
+
 TEST_F(ShardIndexStage, SpecHasTheManifestsLabelSchemaAndSplits) {
   Registry reg;
   register_builtin_stages(reg);
