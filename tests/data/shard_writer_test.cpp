@@ -397,3 +397,33 @@ TEST(ShardManifest, RoundTripsAndRefusesWhatItCannotRead) {
 
 }  // namespace
 }  // namespace sluice::data
+
+namespace sluice::data {
+namespace {
+
+TEST(ShardSampleJson, MultiLabelHasItsValuesAndNoClass) {
+  Sample s;
+  s.id = "000007.jpg";
+  s.split = "validation";
+  s.index = 6;
+  s.label_values = {1, 0, 1};
+  LabelSpec label;
+  label.kind = LabelSpec::Kind::kMultiLabel;
+  label.names = {"Male", "Smiling", "Young"};
+  const auto j = nlohmann::json::parse(shard_sample_json(s, label));
+  EXPECT_EQ(j["label_values"], (nlohmann::json{1, 0, 1}));
+  EXPECT_FALSE(j.contains("class"));
+  EXPECT_EQ(j["split"], "validation");
+  EXPECT_EQ(j["index"], 6);
+  EXPECT_TRUE(j["attributes"].empty());
+  // A categorical label names its class; an id outside the schema names none.
+  label = LabelSpec::from_classes("hair", {"black", "blond", "brown"}, "index", "label");
+  s.label_values.clear();
+  s.label = 2;
+  EXPECT_EQ(nlohmann::json::parse(shard_sample_json(s, label))["class"], "brown");
+  s.label = 7;
+  EXPECT_FALSE(nlohmann::json::parse(shard_sample_json(s, label)).contains("class"));
+}
+
+}  // namespace
+}  // namespace sluice::data
