@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdio>
@@ -157,7 +158,7 @@ TEST_F(ShardCli, PrepConfigWritesSyntheticFacesAsShards) {
   const Result r =
       run(sluice("run " + std::string(SLUICE_SOURCE_DIR) + "/configs/celeba-prep.toml" +
                  " --set index.root=" + dir.str("celeba") + " --set 'write.prefix=\"" +
-                 dir.str("shards/celeba-{split}") + "\"' --set write.max_samples=16"));
+                 dir.str("shards/celeba-{split}") + "\"' --set write.max_samples=16 --threads 2"));
   ASSERT_EQ(r.code, 0) << r.out;
   const ShardManifest m = expect_consistent(dir.path() / "shards");
   EXPECT_TRUE(m.complete);
@@ -178,6 +179,13 @@ TEST_F(ShardCli, PrepConfigWritesSyntheticFacesAsShards) {
   EXPECT_TRUE(j["class"] == "Male" || j["class"] == "Female") << j;
   EXPECT_EQ(j["attributes"].size(), 2u);
   EXPECT_EQ(j["split"], "train");
+  // Stream order, whatever the threads did: the index's order (shuffle = false).
+  std::vector<int64_t> indices;
+  for (size_t i = 1; i < members.size(); i += 3) {
+    indices.push_back(nlohmann::json::parse(members[i].data)["index"].get<int64_t>());
+  }
+  EXPECT_TRUE(std::is_sorted(indices.begin(), indices.end()));
+  EXPECT_EQ(std::adjacent_find(indices.begin(), indices.end()), indices.end());
 }
 
 TEST_F(ShardCli, CheckRefusesAFolderThatHoldsFilesUnlessOverwrite) {
