@@ -1,97 +1,123 @@
 #!/usr/bin/env bash
-# Training-input preparation (decode, augment to 224x224, batch) read from shards
-# of pre-resized images vs from the raw CelebA-size JPEGs (178x218), side by side
-# in one run on the same cores:
-#   1. sluice synth: N CelebA-size faces (the Kaggle layout)
-#   2. configs/celeba-prep.toml on them: train split cut to 224x224, JPEG 95,
-#      WebDataset shards of 1000 with a manifest; and once more at 178x218 (the
-#      source size: the same pixels, so that the format alone is compared)
-#   3. sluice bench data --root (celeba.index, the JPEG folder), then
-#      sluice bench data --manifest (shard.index) on each shard set, in turn,
-#      --repeats times each; the best and the median of each are reported
+# Shard writing throughput (shard.write, docs/data.md "Writing shards"), on
+# synthetic CelebA (178x218 JPEG), page cache warm, the same cores for every run:
+#   1. prep: configs/celeba-prep.toml as shipped -- celeba.index (all splits) ->
+#      image.decode -> image.resize (224x224, centred crop) -> image.encode (JPEG
+#      95, 4:2:0) -> shard.write (1000 per shard)
+#   2. pack: celeba.index -> shard.write, the original files packed unchanged (the
+#      writer alone: read, tar, CRC-32, fsync per shard)
+# Each reports images/s and MB/s of shard bytes written (manifest sizes, 10^6
+# bytes), wall time of `sluice run` including start-up and the final fsyncs.
 #
-# usage: bench/data/bench_shards.sh [--build DIR] [--count N] [--threads T]
-#                                   [--repeats R] [--record FILE]
+# usage: bench/data/bench_shards.sh [--build DIR] [--count N] [--data DIR] [--out DIR]
+#                                   [--threads N] [--record FILE]
+#   --count   synthetic images to generate if --data has none (default 4000)
+#   --out     where the shards go (default: a temporary folder, removed after)
+#   --record  append the results, with the machine description, to FILE (markdown)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 build="$repo/build"
 count=4000
-threads=2
-repeats=3
+data=""
+out=""
 record=""
+threads=2
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --build) build="$2"; shift 2 ;;
     --count) count="$2"; shift 2 ;;
-    --threads) threads="$2"; shift 2 ;;
-    --repeats) repeats="$2"; shift 2 ;;
+    --data) data="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
     --record) record="$2"; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    --threads) threads="$2"; shift 2 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench_shards.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
+data="${data:-${TMPDIR:-/tmp}/sluice-bench-celeba-$count}"
 sluice="$build/sluice"
-[[ -x "$sluice" ]] || { echo "bench_shards.sh: $sluice not built" >&2; exit 1; }
-work="${TMPDIR:-/tmp}/sluice-bench-shards-$count"
-data="$work/celeba"
-shards="$work/shards"
-same="$work/shards-178x218"
+python="${PYTHON:-/usr/bin/python3}"
+[[ -x "$sluice" ]] || { echo "bench_shards.sh: $sluice not built (cmake --build $build --target sluice)" >&2; exit 1; }
+cleanup=""
+if [[ -z "$out" ]]; then
+  out="$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-shards.XXXXXX")"
+  cleanup="$out"
+fi
+trap '[[ -n "$cleanup" ]] && rm -rf "$cleanup"' EXIT
 
 if [[ ! -f "$data/list_attr_celeba.csv" ]]; then
-  echo "== generating $count synthetic CelebA images (178x218) in $data"
+  echo "== generating $count synthetic CelebA images in $data"
   "$sluice" synth --out "$data" --count "$count" --seed 1
 fi
-if [[ ! -f "$shards/manifest.json" ]]; then
-  echo "== writing shards with configs/celeba-prep.toml (train split, 224x224, JPEG 95)"
-  "$sluice" run "$repo/configs/celeba-prep.toml" --log-level warn \
-    --set "index.root=\"$data\"" --set 'index.split=["train"]' \
-    --set "write.prefix=\"$shards/celeba-{split}\""
-fi
-if [[ ! -f "$same/manifest.json" ]]; then
-  echo "== writing shards at the source size, 178x218, JPEG 95"
-  "$sluice" run "$repo/configs/celeba-prep.toml" --log-level warn \
-    --set "index.root=\"$data\"" --set 'index.split=["train"]' \
-    --set resize.width=178 --set resize.height=218 \
-    --set "write.prefix=\"$same/celeba-{split}\""
-fi
-# Same starting point for both: the files in the page cache.
-cat "$data"/img_align_celeba/img_align_celeba/*.jpg "$shards"/*.tar "$same"/*.tar > /dev/null
+cat "$data"/img_align_celeba/img_align_celeba/*.jpg > /dev/null
 
 pin=()
 if command -v taskset > /dev/null && [[ "$(nproc)" -ge "$threads" ]]; then
   pin=(taskset -c "0-$((threads - 1))")
 fi
-ips() { sed -n 's/^images_per_second: //p' | tail -1; }
-jpeg=(); shard=(); same_ips=()
-for ((i = 0; i < repeats; ++i)); do
-  jpeg+=("$("${pin[@]}" "$sluice" bench data --root "$data" --threads "$threads" --log-level warn | ips)")
-  shard+=("$("${pin[@]}" "$sluice" bench data --manifest "$shards/manifest.json" --threads "$threads" --log-level warn | ips)")
-  same_ips+=("$("${pin[@]}" "$sluice" bench data --manifest "$same/manifest.json" --threads "$threads" --log-level warn | ips)")
-  echo "round $((i + 1)): jpeg folder ${jpeg[-1]}, shards 224 ${shard[-1]}, shards 178x218 ${same_ips[-1]} images/s"
-done
-stats() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {printf "best %s, median %s", v[NR], v[int((NR+1)/2)]}'; }
-jpeg_bytes="$(du -sb "$data/img_align_celeba" | cut -f1)"
-shard_bytes="$(du -cb "$shards"/*.tar | tail -1 | cut -f1)"
-same_bytes="$(du -cb "$same"/*.tar | tail -1 | cut -f1)"
-train="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["splits"]["train"]["samples"])' "$shards/manifest.json")"
-summary="$(cat <<END
-| input | images/s (${threads} threads, ${repeats} runs) | bytes on disk |
-|---|---|---|
-| raw JPEGs, 178x218 (celeba.index) | $(stats "${jpeg[@]}") | $jpeg_bytes (all $count) |
-| shards, 224x224 JPEG 95 (shard.index) | $(stats "${shard[@]}") | $shard_bytes (train ${train:-?}) |
-| shards, 178x218 JPEG 95 (shard.index) | $(stats "${same_ips[@]}") | $same_bytes (train ${train:-?}) |
-END
-)"
+
+pack_config="$out/pack.toml"
+cat > "$pack_config" <<TOML
+[pipeline]
+name = "pack"
+[stages.index]
+use = "celeba.index"
+root = "$data"
+split = ["train", "validation", "test"]
+shuffle = false
+[stages.write]
+use = "shard.write"
+input = "index"
+prefix = "$out/pack/celeba-{split}"
+max_samples = 1000
+TOML
+
+# run NAME CONFIG [--set ...]: prints "images seconds megabytes"
+run() {
+  local name="$1"; shift
+  local start end
+  start="$(date +%s.%N)"
+  "${pin[@]}" "$sluice" run "$@" --threads "$threads" --log-level warn > "$out/$name.log" 2>&1
+  end="$(date +%s.%N)"
+  "$python" - "$out/$name/manifest.json" "$start" "$end" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+assert m["complete"], "the manifest is not complete"
+size = sum(s["bytes"] for s in m["shards"])
+print(m["samples"], float(sys.argv[3]) - float(sys.argv[2]), size / 1e6, len(m["shards"]))
+PY
+}
+
+echo "== prep: decode, crop 224, JPEG 95, shard.write ($threads threads)"
+read -r prep_n prep_s prep_mb prep_shards < <(run prep "$repo/configs/celeba-prep.toml" \
+  --set "index.root=$data" --set "write.prefix=\"$out/prep/celeba-{split}\"")
+echo "$prep_n images, $prep_shards shards, $prep_mb MB in $prep_s s"
+echo "== pack: the original files into shards ($threads threads)"
+read -r pack_n pack_s pack_mb pack_shards < <(run pack "$pack_config")
+echo "$pack_n images, $pack_shards shards, $pack_mb MB in $pack_s s"
+
+rate() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
+cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+machine="$cpu, $(nproc) cores visible, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
+fs_type="$(stat -f -c %T "$out")"
+summary="| run | images | shards | MB written | seconds | images/s | MB/s |
+|---|---|---|---|---|---|---|
+| prep: decode + crop 224 + JPEG 95 + shard.write, $threads threads | $prep_n | $prep_shards | $(printf %.1f "$prep_mb") | $(printf %.2f "$prep_s") | $(rate "$prep_n" "$prep_s") | $(rate "$prep_mb" "$prep_s") |
+| pack: original files -> shard.write, $threads threads | $pack_n | $pack_shards | $(printf %.1f "$pack_mb") | $(printf %.2f "$pack_s") | $(rate "$pack_n" "$pack_s") | $(rate "$pack_mb" "$pack_s") |"
+echo
 echo "$summary"
+
 if [[ -n "$record" ]]; then
   {
     echo
-    echo "## $(date -u +%Y-%m-%d) $(uname -m), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+    echo "## $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Machine: $machine. Shards on $fs_type. Data: $count synthetic CelebA images (178x218 JPEG, \`sluice synth --seed 1\`), all splits."
+    echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     echo "$summary"
-    echo
-    echo "Runs (images/s): jpeg ${jpeg[*]}; shards 224 ${shard[*]}; shards 178x218 ${same_ips[*]}."
   } >> "$record"
+  echo "recorded in $record"
 fi

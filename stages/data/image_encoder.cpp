@@ -79,8 +79,12 @@ EncodedImage encode_jpeg(const Image& image, const EncodeOptions& o) {
 EncodedImage encode_png(const Image& image, const EncodeOptions& o) {
   const int type = image.channels == 1 ? CV_8UC1 : CV_8UC3;
   const cv::Mat pixels(image.height, image.width, type, image.pixels.get());
-  cv::Mat bgr = pixels;
-  if (image.channels == 3) cv::cvtColor(pixels, bgr, cv::COLOR_RGB2BGR);
+  cv::Mat bgr;  // a buffer of its own: the image's pixels may be shared
+  if (image.channels == 3) {
+    cv::cvtColor(pixels, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    bgr = pixels;
+  }
   std::vector<uchar> png;
   try {
     if (!cv::imencode(".png", bgr, png, {cv::IMWRITE_PNG_COMPRESSION, o.png_compression})) {

@@ -59,7 +59,7 @@ seed_libs=(
   libopencv_core.so.406 libopencv_imgproc.so.406 libopencv_imgcodecs.so.406
   libtbb.so.12 libtbbmalloc.so.2 libtbbmalloc_proxy.so.2 libtbbbind_2_5.so.3
   libturbojpeg.so.0 libspdlog.so.1.10 libfmt.so.9 libboost_program_options.so.1.74.0
-  libtomlplusplus.so.3 libpng16.so.16 libcpp-httplib.so.0.11
+  libtomlplusplus.so.3 libpng16.so.16 libcpp-httplib.so.0.11 libarchive.so.13
 )
 # Provided by the GPU machine itself (the compiler's runtime and the C library).
 base_packages=" libc6 libgcc-s1 libstdc++6 "
