@@ -47,6 +47,7 @@ TarRecordReader::TarRecordReader(std::string shard) : shard_(std::move(shard)) {
   if (archive_ == nullptr) throw ShardError(shard_, "", "cannot allocate an archive reader");
   archive_read_support_format_tar(archive_);
   archive_read_support_format_gnutar(archive_);
+  archive_read_support_filter_all(archive_);  // .tar.gz and the like stream too
   if (archive_read_open_filename(archive_, shard_.c_str(), kTarBlockBytes) != ARCHIVE_OK) {
     const std::string why = archive_error_string(archive_) ? archive_error_string(archive_) : "";
     archive_read_free(archive_);

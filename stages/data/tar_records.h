@@ -5,7 +5,8 @@
 // WebDataset groups consecutive members into one record by their key: the
 // member's path up to the first dot of its file name ("a/000001.jpg" and
 // "a/000001.json" are record "a/000001", extensions "jpg" and "json").
-// Directories and other non-file entries are passed over.
+// Directories and other non-file entries are passed over. A compressed tar
+// (.tar.gz, .tar.zst, ...) is decompressed as it streams.
 #pragma once
 
 #include <archive.h>
