@@ -48,6 +48,17 @@ TEST_F(TarRecords, GroupsConsecutiveMembersByTheKeyUpToTheFirstDot) {
   EXPECT_EQ(count_tar_records(path("a.tar")), 2);
 }
 
+TEST_F(TarRecords, ACompressedShardStreamsToo) {
+  testing::write_tar(path("z.tar.gz"), {{"k1.jpg", "J1"}, {"k1.cls", "1"}, {"k2.jpg", "J2"}}, true);
+  TarRecordReader reader(path("z.tar.gz"));
+  TarRecord r;
+  ASSERT_TRUE(reader.next(r));
+  EXPECT_EQ(r.find("jpg")->text(), "J1");
+  ASSERT_TRUE(reader.next(r));
+  EXPECT_EQ(r.key, "k2");
+  EXPECT_FALSE(reader.next(r));
+}
+
 TEST_F(TarRecords, ATruncatedShardIsAnErrorNamingShardAndMember) {
   testing::TarMembers members;
   for (int i = 0; i < 4; ++i) {

@@ -18,9 +18,10 @@ namespace sluice::testing {
 
 using TarMembers = std::vector<std::pair<std::string, std::string>>;  // name, bytes
 
-inline void write_tar(const std::string& path, const TarMembers& members) {
+inline void write_tar(const std::string& path, const TarMembers& members, bool gzip = false) {
   archive* a = archive_write_new();
   archive_write_set_format_ustar(a);
+  if (gzip) archive_write_add_filter_gzip(a);
   if (archive_write_open_filename(a, path.c_str()) != ARCHIVE_OK) {
     throw std::runtime_error("cannot write " + path);
   }
