@@ -367,6 +367,9 @@ TEST_F(Distributed, TwoRanksResumedAsOneContinueTheGlobalSampleOrder) {
                  "--set", "train.resume=\"" + (run / "last.pt").string() + "\""},
                 {{"OMP_NUM_THREADS", "1"}}, dir_ / "elastic2" / "resumed.txt");
   ASSERT_EQ(resumed.wait_for(std::chrono::seconds(120)), 0) << resumed.output();
+  // Its source started after the 16 k samples done, without emitting them.
+  EXPECT_TRUE(resumed.log_contains("after " + std::to_string(16 * k) + " of its 160 train samples"))
+      << resumed.output();
   const auto rank0 = step_samples(r0.output()), rank1 = step_samples(r1.output());
   const auto rest = step_samples(resumed.output());
   ASSERT_FALSE(rest.empty()) << resumed.output();
