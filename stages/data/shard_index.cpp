@@ -3,10 +3,11 @@
 // its image's bytes (Sample::encoded), so `shard.index -> image.decode -> ...`
 // reads as `celeba.index -> image.decode -> ...` does. Epochs, split markers,
 // limit, shard_rank/shard_count and resume behave as the other index sources
-// (index_sources.cpp); the order is shard_plan.h's: a shuffled shard order, a
-// contiguous range of it per rank (the train split padded so every rank takes
-// the same number of steps) and a bounded shuffle buffer, all a function of
-// (seed, epoch, rank). Shards are streamed, never loaded whole.
+// (index_sources.cpp), mid-epoch resume included (pipeline/data_position.h:
+// each rank skips its share of the consumed samples); the order is shard_plan.h's: a shuffled shard
+// order, a contiguous range of it per rank (the train split padded so every rank takes the same
+// number of steps) and a bounded shuffle buffer, all a function of (seed, epoch, rank). Shards are
+// streamed, never loaded whole.
 //
 // Example config:
 //   [stages.index]
@@ -29,6 +30,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/data_position.h"
 #include "pipeline/registry.h"
 #include "pipeline/text_escape.h"
 #include "stages/data/data_stages.h"
@@ -226,10 +228,11 @@ class ShardIndexSource : public Source {
 
   void position() {
     positioned_ = true;
-    epoch_ = std::min(ctx_->start_epoch(), epochs_);
+    start_ = ctx_->start_position();
+    epoch_ = std::min(start_.epoch, epochs_);
     if (epoch_ > 0 && epoch_ >= epochs_) {
       ctx_->log().info("nothing to emit: all {} epoch(s) are done (resume)", epochs_);
-    } else if (epoch_ > 0) {
+    } else if (epoch_ > 0 && !start_.mid_epoch()) {
       ctx_->log().info("starting at epoch {} of {}: the epochs before are done (resume)",
                        epoch_ + 1, epochs_);
     }
@@ -238,6 +241,7 @@ class ShardIndexSource : public Source {
   void start_split() {
     const std::string& split = splits_[split_];
     ShardEpochPlan plan = plan_shard_epoch(counts(split), epoch_, plan_options(split));
+    const int64_t size = plan.stream_size();
     ShardSampleStream::ErrorHandler on_error;
     if (skip_policy_) {
       on_error = [this](const ShardError& e, int64_t lost) {
@@ -248,6 +252,18 @@ class ShardIndexSource : public Source {
     }
     stream_ = std::make_unique<ShardSampleStream>(stream_shards(split), std::move(plan), split,
                                                   attributes_, std::move(on_error));
+    // Resuming mid-epoch: this rank's share of the samples the position counts as
+    // consumed over all ranks, skipped without being emitted (never decoded; the
+    // tar data of those before the last one still needed is skipped, not read).
+    const int64_t skip = std::min(
+        items_to_skip(start_, epoch_, split, options_.shard_rank, options_.shard_count), size);
+    if (skip > 0) {
+      stream_->skip_emitted(skip);
+      ctx_->announce_resumed_items(skip);
+      ctx_->counter("resume_skipped").add(skip);
+      ctx_->log().info("starting in epoch {} of {} after {} of its {} {} samples (resume)",
+                       epoch_ + 1, epochs_, skip, size, split);
+    }
   }
 
   ShardSet set_;
@@ -259,6 +275,7 @@ class ShardIndexSource : public Source {
   AttributeNames attributes_;
   StageContext* ctx_ = nullptr;
   bool positioned_ = false;
+  DataPosition start_;  // where a resumed run starts
   int64_t epoch_ = 0;
   size_t split_ = 0;
   std::unique_ptr<ShardSampleStream> stream_;

@@ -9,8 +9,10 @@
 #include <map>
 #include <set>
 
+#include "pipeline/data_position.h"
 #include "pipeline/diagnostics.h"
 #include "pipeline/registry.h"
+#include "pipeline/runner.h"
 #include "pipeline/testing/stage_harness.h"
 #include "pipeline/validate.h"
 #include "stages/builtin.h"
@@ -196,6 +198,57 @@ TEST_F(ShardIndexStage, AShardShorterThanItsManifestCountIsNamed) {
                                   ": ends after 3 samples, 4 expected"),
             std::string::npos)
       << out.report.error;
+}
+
+// A sink that asks the sources to start at a data position, as a trainer
+// restoring a mid-epoch checkpoint does, and records "epoch id" of each sample.
+class FromPosition : public Sink {
+ public:
+  FromPosition(DataPosition at, std::shared_ptr<std::vector<std::string>> out)
+      : at_(std::move(at)), out_(std::move(out)) {}
+  void open(StageContext& ctx) override { ctx.request_start_position(at_); }
+  void consume(std::any& in) override {
+    const Sample& s = payload_as<Sample>(in);
+    out_->push_back(std::to_string(s.epoch) + " " + s.id);
+  }
+
+ private:
+  DataPosition at_;
+  std::shared_ptr<std::vector<std::string>> out_;
+};
+
+std::vector<std::string> run_from(const std::string& index, const DataPosition& at) {
+  auto out = std::make_shared<std::vector<std::string>>();
+  Registry reg;
+  register_builtin_stages(reg);
+  reg.set_origin("test");
+  reg.add(StageSpec("test.from_position").sink<Sample>().ordered(),
+          [at, out](const Params&) { return std::make_unique<FromPosition>(at, out); });
+  const ValidatedGraph g =
+      load_pipeline_string("[stages.index]\n" + index +
+                               "\n[stages.sink]\nuse = \"test.from_position\"\ninput = \"index\"\n",
+                           "<test>", {}, reg);
+  const RunReport report = run_graph(g, RunOptions{});
+  EXPECT_EQ(report.status, RunStatus::kCompleted) << report.error;
+  return *out;
+}
+
+TEST_F(ShardIndexStage, AResumedRunStartsAtItsDataPositionMidEpoch) {
+  const std::string index = manifest_stage("epochs = 3\nseed = 4\nshuffle_buffer = 5");
+  const std::vector<std::string> all = run_from(index, DataPosition{});
+  ASSERT_EQ(all.size(), 36u);
+  // Epoch 1 with 7 of its 12 train samples consumed: the rest of epoch 1, then epoch 2.
+  EXPECT_EQ(run_from(index, DataPosition{1, "train", 7}),
+            std::vector<std::string>(all.begin() + 12 + 7, all.end()));
+  // Two ranks, 8 consumed over both: each rank skips its first 4 (of 6).
+  for (int rank = 0; rank < 2; ++rank) {
+    const std::string ranked = index + "\nshard_count = 2\nshard_rank = " + std::to_string(rank);
+    const std::vector<std::string> whole = run_from(ranked, DataPosition{});
+    ASSERT_EQ(whole.size(), 18u);
+    EXPECT_EQ(run_from(ranked, DataPosition{0, "train", 8}),
+              std::vector<std::string>(whole.begin() + 4, whole.end()))
+        << "rank " << rank;
+  }
 }
 
 TEST_F(ShardIndexStage, SpecHasTheManifestsLabelSchemaAndSplits) {
