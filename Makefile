@@ -16,7 +16,7 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libtbb-dev libtorch-dev libopencv-dev libboost-program-options-dev \
   libtomlplusplus-dev libgtest-dev libgmock-dev libturbojpeg0-dev libpng-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgloo-dev \
-  libcpp-httplib-dev \
+  libcpp-httplib-dev libarchive-dev \
   python3 python3-torch python3-torchvision \
   pybind11-dev python3-dev python3-pytest python3-numpy \
   clang libfuzzer-14-dev libclang-rt-14-dev chromium

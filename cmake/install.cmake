@@ -19,6 +19,7 @@ string(REGEX REPLACE "^#define SLUICE_SDK_VERSION ([0-9]+)$" "\\1" SLUICE_SDK_VE
 
 set(SLUICE_PUBLIC_HEADERS
   pipeline/stage.h
+  pipeline/data_position.h
   pipeline/element_spec.h
   pipeline/params.h
   pipeline/packet.h

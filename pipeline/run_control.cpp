@@ -66,16 +66,29 @@ bool RunControl::stop_requested() const {
   return stop_.load(std::memory_order_relaxed) || g_signal_count.load() > 0;
 }
 
-void RunControl::request_start_epoch(int64_t epoch) {
-  epoch = std::max<int64_t>(epoch, 0);
-  int64_t now = start_epoch_.load(std::memory_order_relaxed);
-  while ((now < 0 || epoch < now) &&
-         !start_epoch_.compare_exchange_weak(now, epoch, std::memory_order_relaxed)) {
-  }
+void RunControl::request_start_position(const DataPosition& position) {
+  DataPosition p = position;
+  p.epoch = std::max<int64_t>(p.epoch, 0);
+  p.consumed = std::max<int64_t>(p.consumed, 0);
+  if (!p.mid_epoch()) p = DataPosition{p.epoch, {}, 0};
+  std::lock_guard<std::mutex> lock(position_mutex_);
+  if (!position_requested_ || position_before(p, start_position_)) start_position_ = p;
+  position_requested_ = true;
 }
 
-int64_t RunControl::start_epoch() const {
-  return std::max<int64_t>(start_epoch_.load(std::memory_order_relaxed), 0);
+DataPosition RunControl::start_position() const {
+  std::lock_guard<std::mutex> lock(position_mutex_);
+  return start_position_;
+}
+
+void RunControl::add_resumed_items(int64_t items) {
+  std::lock_guard<std::mutex> lock(position_mutex_);
+  resumed_items_ = std::max<int64_t>(resumed_items_, 0) + std::max<int64_t>(items, 0);
+}
+
+int64_t RunControl::resumed_items() const {
+  std::lock_guard<std::mutex> lock(position_mutex_);
+  return resumed_items_;
 }
 
 SignalGuard::SignalGuard() {

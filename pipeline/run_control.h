@@ -1,6 +1,6 @@
 // Run-wide state shared by the runner and the stages: the stop request (from a
-// stage, e.g. early stopping, or from SIGINT/SIGTERM), the epoch sources start
-// at (a resumed trainer's request) and named counters.
+// stage, e.g. early stopping, or from SIGINT/SIGTERM), the data position sources
+// start at (a resumed trainer's request) and named counters.
 #pragma once
 
 #include <atomic>
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/data_position.h"
 #include "pipeline/live_metrics.h"
 #include "pipeline/stage.h"
 
@@ -29,9 +30,14 @@ class RunControl {
  public:
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
   bool stop_requested() const;
-  // The earliest epoch requested, 0 when none was.
-  void request_start_epoch(int64_t epoch);
-  int64_t start_epoch() const;
+  // The earliest position requested (position_before), epoch 0 when none was.
+  void request_start_position(const DataPosition& position);
+  DataPosition start_position() const;
+  void request_start_epoch(int64_t epoch) { request_start_position(DataPosition{epoch, {}, 0}); }
+  int64_t start_epoch() const { return start_position().epoch; }
+  // Items of the start position's split the sources skipped, summed (-1: none said).
+  void add_resumed_items(int64_t items);
+  int64_t resumed_items() const;
   // Items of a split per epoch, as the sources announce them (-1: none did).
   void add_split_items(const std::string& split, int64_t items);
   int64_t split_items(const std::string& split) const;
@@ -44,7 +50,10 @@ class RunControl {
 
  private:
   std::atomic<bool> stop_{false};
-  std::atomic<int64_t> start_epoch_{-1};  // -1: no request
+  mutable std::mutex position_mutex_;
+  bool position_requested_ = false;
+  DataPosition start_position_;
+  int64_t resumed_items_ = -1;
   mutable std::mutex split_mutex_;
   std::map<std::string, int64_t> split_items_;
   LiveMetrics own_live_;

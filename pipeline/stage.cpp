@@ -50,6 +50,12 @@ void StageContext::request_stop() { control_->request_stop(); }
 bool StageContext::stop_requested() const { return control_->stop_requested(); }
 void StageContext::request_start_epoch(int64_t epoch) { control_->request_start_epoch(epoch); }
 int64_t StageContext::start_epoch() const { return control_->start_epoch(); }
+void StageContext::request_start_position(const DataPosition& position) {
+  control_->request_start_position(position);
+}
+DataPosition StageContext::start_position() const { return control_->start_position(); }
+void StageContext::announce_resumed_items(int64_t items) { control_->add_resumed_items(items); }
+int64_t StageContext::resumed_items() const { return control_->resumed_items(); }
 const std::string& StageContext::run_config() const { return control_->config_toml; }
 int StageContext::threads() const { return control_->threads; }
 void StageContext::announce_split_items(const std::string& split, int64_t items) {

@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/data_position.h"
 #include "pipeline/diagnostics.h"
 #include "pipeline/element_spec.h"
 #include "pipeline/live_metrics.h"
@@ -254,6 +255,19 @@ class StageContext {
   // it when producing starts, not in open() (sources open before the stages
   // downstream of them).
   int64_t start_epoch() const;
+  // Resuming mid-epoch (pipeline/data_position.h): start at `position`, an epoch
+  // and the items of one of its splits consumed over all ranks. Same rules as
+  // request_start_epoch (call it in open(); the earliest position wins; a source
+  // that cannot skip still emits, so the requester tolerates seeing them).
+  void request_start_position(const DataPosition& position);
+  // Where a source starts: read it when producing starts, as start_epoch().
+  DataPosition start_position() const;
+  // Sources: the items of the start position's split this source skipped (its
+  // shard's), so that stages downstream number what follows as an unbroken run
+  // would (image.batch's batch index).
+  void announce_resumed_items(int64_t items);
+  // Those items, summed over the sources that announced them; -1 when none did.
+  int64_t resumed_items() const;
   // The run's pipeline as one resolved TOML file (pipeline/config_writer.h), to
   // record with results.
   const std::string& run_config() const;

@@ -3,7 +3,9 @@
 // Buffers come from buffer_allocator() (pinned when a CUDA trainer installed
 // one) through a small pool, so steady state allocates nothing. A batch never
 // spans splits or epochs: end-of-split and end-of-epoch markers flush the
-// partial batch (or drop it with drop_last) and are forwarded after it.
+// partial batch (or drop it with drop_last) and are forwarded after it. In a run
+// resumed mid-split (StageContext::start_position) the split's batches are numbered
+// from the batches its skipped items made, as in the unbroken run.
 //
 // Example config:
 //   [stages.batch]
@@ -15,6 +17,8 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+
+#include <spdlog/spdlog.h>
 
 #include "pipeline/registry.h"
 #include "stages/data/buffer_pool.h"
@@ -31,7 +35,10 @@ class BatchStage : public Transform {
         drop_last_(p.get_bool("drop_last")),
         pool_(std::make_shared<BufferPool>()) {}
 
-  void open(StageContext& ctx) override { dropped_ = &ctx.counter("dropped_images"); }
+  void open(StageContext& ctx) override {
+    ctx_ = &ctx;
+    dropped_ = &ctx.counter("dropped_images");
+  }
 
   void process(std::any& in, Emitter& out) override {
     Image& img = payload_as<Image>(in);
@@ -40,7 +47,7 @@ class BatchStage : public Transform {
     if (s.split != split_ || s.epoch != epoch_) {
       split_ = s.split;
       epoch_ = s.epoch;
-      next_index_ = 0;
+      next_index_ = first_index(s);
     }
     if (current_.size == 0) start(img);
     if (img.width != current_.width || img.height != current_.height ||
@@ -92,6 +99,25 @@ class BatchStage : public Transform {
     }
   }
 
+  // The number of the split's first batch: 0, or in a run resumed mid-split the
+  // batches the sources' skipped items made up, so batches are numbered as in an
+  // unbroken run (a trainer tells done batches from new ones by it).
+  int64_t first_index(const Sample& s) {
+    if (resume_checked_ || ctx_ == nullptr) return 0;
+    const DataPosition at = ctx_->start_position();
+    if (!at.mid_epoch() || s.epoch != at.epoch || s.split != at.split) return 0;
+    resume_checked_ = true;
+    const int64_t skipped = ctx_->resumed_items();
+    if (skipped <= 0) return 0;
+    if (skipped % batch_size_ != 0) {
+      ctx_->log().warn(
+          "resumed {} images into {} (epoch {}), not a whole number of batches of {}: batches "
+          "are cut differently from the interrupted run's",
+          skipped, s.split, s.epoch + 1, batch_size_);
+    }
+    return skipped / batch_size_;
+  }
+
   void start(const Image& img) {
     current_ = Batch{};
     current_.index = next_index_;
@@ -127,7 +153,9 @@ class BatchStage : public Transform {
   int batch_size_;
   bool drop_last_;
   std::shared_ptr<BufferPool> pool_;
+  StageContext* ctx_ = nullptr;
   Counter* dropped_ = nullptr;
+  bool resume_checked_ = false;  // the resumed split started
   Batch current_;
   std::string split_;
   int64_t epoch_ = -1;

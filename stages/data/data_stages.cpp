@@ -1,5 +1,6 @@
-// Registers the data stage family: celeba.index, dir.index, csv.index,
-// image.decode, image.augment, image.cache and batch.
+// Registers the data stage family: celeba.index, dir.index, csv.index, shard.index,
+// image.decode, image.augment, image.cache, batch, image.resize, image.encode and
+// shard.write.
 //
 // Example config (the input half of the CelebA gender recipe):
 //   [stages.index]
@@ -31,9 +32,12 @@ namespace sluice {
 
 void register_data_stages(Registry& registry) {
   data::register_index_sources(registry);
+  data::register_shard_index(registry);
   data::register_image_stages(registry);
   data::register_batch_stage(registry);
   data::register_cache_stage(registry);
+  data::register_encode_stages(registry);
+  data::register_shard_write_stage(registry);
 }
 
 }  // namespace sluice

@@ -34,6 +34,11 @@
 // launcher sets WORLD_SIZE > 1 (torchrun, Slurm), so each rank reads its own strided
 // shard. The train split is padded to equal shards (every rank takes the same number
 // of steps; n % world samples repeat); other splits are an exact partition.
+//
+// Resuming: the sources start at StageContext::start_position() (pipeline/
+// data_position.h): the epochs before are skipped, and so are the first items of the
+// position's split that the position counts as consumed over all ranks (this shard's
+// share of them, counted as resume_skipped), without being emitted or read.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -44,6 +49,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/data_position.h"
 #include "pipeline/file_read.h"
 #include "pipeline/registry.h"
 #include "pipeline/text_escape.h"
@@ -127,12 +133,13 @@ class IndexSource : public Source {
   }
 
   bool produce(Emitter& out) override {
-    if (!positioned_) {  // a resumed trainer may have asked to skip finished epochs
+    if (!positioned_) {  // a resumed trainer may have asked to skip what is done
       positioned_ = true;
-      epoch_ = std::min(ctx_->start_epoch(), epochs_);
+      start_ = ctx_->start_position();
+      epoch_ = std::min(start_.epoch, epochs_);
       if (epoch_ > 0 && epoch_ >= epochs_) {
         ctx_->log().info("nothing to emit: all {} epoch(s) are done (resume)", epochs_);
-      } else if (epoch_ > 0) {
+      } else if (epoch_ > 0 && !start_.mid_epoch()) {
         ctx_->log().info("starting at epoch {} of {}: the epochs before are done (resume)",
                          epoch_ + 1, epochs_);
       }
@@ -148,7 +155,7 @@ class IndexSource : public Source {
       Group& g = groups_[group_];
       if (!started_) {
         order_ = split_order(g, epoch_);
-        position_ = 0;
+        position_ = skip_done(g.split);
         started_ = true;
       }
       if (position_ < order_.size()) {
@@ -178,6 +185,22 @@ class IndexSource : public Source {
     return epoch_order(static_cast<int64_t>(g.members.size()), epoch, o);
   }
 
+  // Resuming mid-epoch: the items of this shard that the start position says are
+  // done, skipped without being emitted (so never read or decoded).
+  size_t skip_done(const std::string& split) {
+    const int64_t skip = std::min<int64_t>(
+        items_to_skip(start_, epoch_, split, order_options_.shard_rank, order_options_.shard_count),
+        static_cast<int64_t>(order_.size()));
+    if (skip <= 0) return 0;
+    ctx_->announce_resumed_items(skip);
+    ctx_->counter("resume_skipped").add(skip);
+    ctx_->log().info(
+        "starting in epoch {} of {} after {} of its {} {} samples (resume: {} consumed over all "
+        "ranks)",
+        epoch_ + 1, epochs_, skip, order_.size(), split, start_.consumed);
+    return static_cast<size_t>(skip);
+  }
+
   DatasetIndex index_;
   int64_t epochs_;
   int64_t seed_param_;
@@ -185,6 +208,7 @@ class IndexSource : public Source {
   std::vector<Group> groups_;
   StageContext* ctx_ = nullptr;
   bool positioned_ = false;
+  DataPosition start_;  // where a resumed run starts
   int64_t epoch_ = 0;
   size_t group_ = 0;
   bool started_ = false;
@@ -342,7 +366,9 @@ void check_shard_params(const ParamCheck& c) {
     c.error(c.given("shard_rank") ? "shard_rank" : "shard_count", shard_problem(rank, count));
 }
 
-StageSpec& ordering_params(StageSpec& s) {
+}  // namespace
+
+StageSpec& index_ordering_params(StageSpec& s) {
   return s.param(ParamSpec::integer("epochs", 1, "passes over the data").min(1))
       .param(ParamSpec::boolean("shuffle", true,
                                 "shuffle the train split each epoch (order depends only on seed "
@@ -359,8 +385,6 @@ StageSpec& ordering_params(StageSpec& s) {
                  .range(1, 65536))
       .check(check_shard_params);
 }
-
-}  // namespace
 
 void register_index_sources(Registry& r) {
   StageSpec celeba("celeba.index");
@@ -385,7 +409,7 @@ void register_index_sources(Registry& r) {
                                 "split(s) in emission order: train, validation, test or all"))
       .param(ParamSpec::strings("attributes", {}, "extra attributes carried with each sample"))
       .check(check_celeba_params);
-  r.add<CelebaIndexSource>(ordering_params(celeba));
+  r.add<CelebaIndexSource>(index_ordering_params(celeba));
 
   StageSpec dir("dir.index");
   dir.doc("Images in one sub-folder per class (sorted names), as Keras flow_from_directory.",
@@ -407,7 +431,7 @@ void register_index_sources(Registry& r) {
                  .one_of(dir_split_names().names())
                  .list_size(1, SIZE_MAX))
       .check(check_dir_params);
-  r.add<DirIndexSource>(ordering_params(dir));
+  r.add<DirIndexSource>(index_ordering_params(dir));
 
   StageSpec csv("csv.index");
   csv.doc("A CSV file listing image paths and labels (columns chosen by name).",
@@ -422,7 +446,7 @@ void register_index_sources(Registry& r) {
       .param(ParamSpec::string("split_column", "", "optional column naming each row's split"))
       .param(ParamSpec::strings("split", {}, "with split_column: the splits to emit, in order"))
       .check(check_csv_params);
-  r.add<CsvIndexSource>(ordering_params(csv));
+  r.add<CsvIndexSource>(index_ordering_params(csv));
 }
 
 }  // namespace sluice::data

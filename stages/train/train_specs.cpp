@@ -4,6 +4,8 @@
 #include <cmath>
 #include <filesystem>
 
+#include "stages/data/launch_env.h"
+#include "stages/train/resume_position.h"
 #include "stages/train/trainer.h"
 
 namespace sluice::train {
@@ -159,11 +161,30 @@ void require_trained_input(const Params& p, const ElementSpec& input, SpecContex
   require_trained_scaling(path, trained, image, by, ctx);
 }
 
+// A checkpoint written mid-epoch continues only with the global batch it was cut
+// into (stages/train/resume_position.h).
+void require_resumable_position(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+  const std::string& path = p.get_string("resume");
+  if (path.empty() || !std::filesystem::is_regular_file(path)) return;
+  CheckpointInfo info;
+  try {
+    info = read_checkpoint_info(path);
+  } catch (const std::exception& e) {
+    ctx.error("resume", std::string("cannot read the checkpoint: ") + e.what());
+    return;
+  }
+  const std::string problem =
+      resume_position_problem(path, info.state, p.get_string("train_split"), input.batch_size,
+                              launch_env_from_environment().world_size);
+  if (!problem.empty()) ctx.error("resume", "resume: " + problem);
+}
+
 }  // namespace
 
 void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
   require_trainable_label(input, ctx);
   require_pos_weight(p, input, ctx);
+  require_resumable_position(p, input, ctx);
   if (input.epoch_sources.size() > 1) {
     ctx.error("", "its input merges the epochs of sources " + quoted_list(input.epoch_sources) +
                       ": their end-of-epoch markers interleave, so it would end every epoch " +

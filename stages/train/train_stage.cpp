@@ -11,7 +11,10 @@
 // end-of-epoch marker it logs and appends the epoch's metrics (metrics.jsonl,
 // metrics.csv), writes the `best` (by the monitored value) and `last` checkpoints
 // atomically, and stops the run when early stopping says so. finish() saves `last`
-// when training went on after the last save (end of stream, SIGINT).
+// when training went on after the last save (end of stream, SIGINT). With
+// save_every_steps = N it also writes `last` every N optimizer steps, recording the
+// position inside the epoch (stages/train/resume_position.h): a resume continues
+// there, bit for bit as the unbroken run would have.
 //
 // Runs never overwrite each other (stages/train/run_dir.h): a fresh run needs an
 // empty output_dir; `resume` continues the run in it (metrics rows of epochs past
@@ -41,6 +44,7 @@
 //   monitor = "val_loss"
 //   patience = 2
 //   output_dir = "runs/celeba-gender"
+//   # save_every_steps = 500                   # last.pt every 500 steps too
 //   # resume = "runs/celeba-gender/last.pt"   # continue the run in output_dir
 //   # overwrite = true                         # or replace it
 //
@@ -70,6 +74,7 @@
 #include "stages/train/metrics.h"
 #include "stages/train/model_params.h"
 #include "stages/train/progress.h"
+#include "stages/train/resume_position.h"
 #include "stages/train/run_dir.h"
 #include "stages/train/stage_params.h"
 #include "stages/train/train_choices.h"
@@ -103,11 +108,14 @@ class TrainVgg : public Sink {
         early_stopping_(canonical_metric_name(p.get_string("monitor")),
                         monitor_mode_choices().parse(p.get_string("mode")), p.get_int("patience"),
                         p.get_float("min_delta")),
-        save_best_(p.get_bool("save_best")) {}
+        save_best_(p.get_bool("save_best")),
+        save_every_steps_(p.get_int("save_every_steps")) {}
 
   void open(StageContext& ctx) override {
     ctx_ = &ctx;
     const LaunchEnv launch = launch_env_from_environment();
+    world_size_ = launch.world_size;
+    if (!ctx.input_specs().empty()) batch_size_ = ctx.input_specs()[0].batch_size;
     if (launch.rank == 0) claim_output_dir(ctx);
     TrainerConfig config;
     config.model = model_config_from(params_);
@@ -132,11 +140,7 @@ class TrainVgg : public Sink {
       require_file("resume", resume);
       state_ = trainer_->load_checkpoint(resume);
       early_stopping_.restore(state_.early_stopping);
-      // The sources skip the finished epochs; consume() still drops their batches
-      // should a source emit them anyway.
-      ctx.request_start_epoch(state_.epoch);
-      ctx.log().info("resumed from {}: {} epoch(s) done, {} steps", resume, state_.epoch,
-                     state_.step);
+      resume_mid_epoch(ctx, resume);
       const int64_t epochs = stream_epochs(ctx.input_specs());
       if (epochs > 0 && state_.epoch >= epochs) {
         // Nothing is trained, nothing is written: the run stops before its sources read.
@@ -187,7 +191,6 @@ class TrainVgg : public Sink {
           if (root()) ctx_->log().info(line);
         },
         interval);
-    if (!ctx.input_specs().empty()) batch_size_ = ctx.input_specs()[0].batch_size;
     skipped_ = &ctx.counter("skipped_batches");
     ctx.log().info(
         "{} ({} head, width/{}, {} output(s) for a {} label) on {}{}: {} parameters, {} "
@@ -200,13 +203,16 @@ class TrainVgg : public Sink {
 
   void consume(std::any& in) override {
     Batch& batch = payload_as<Batch>(in);
-    if (batch.epoch < state_.epoch || stopped_) {  // done before a resume, or after a stop
-      skipped_->add();
+    if (batch.epoch < state_.epoch || stopped_ || done_before_resume(batch)) {
+      skipped_->add();  // done before a resume, or after a stop
       return;
     }
     record_input(batch);
     if (batch.split == train_split_) {
       if (!in_epoch_) start_epoch(batch.epoch);
+      if (batch_size_ <= 0) batch_size_ = batch.size;
+      if (batch.size < batch_size_) short_batch_ = true;
+      log_step_samples(batch);
       const auto r = trainer_->train_step(batch);
       ++state_.step;
       if (dist_ && dist_->options().check) dist_->verify_parameters(*trainer_, state_.step);
@@ -220,6 +226,7 @@ class TrainVgg : public Sink {
                         "loss " + fixed(train_loss_ / train_count_) + " accuracy " +
                             fixed(static_cast<double>(train_correct_) / train_decisions_));
       report_step(r.loss_sum, r.correct, r.count, r.decisions);
+      if (save_every_steps_ > 0 && state_.step % save_every_steps_ == 0) save_step();
     } else if (batch.split == validation_split_) {
       if (!in_epoch_) start_epoch(batch.epoch);
       if (val_batches_ == 0) start_phase(validation_split_, last_val_batches_);
@@ -249,7 +256,9 @@ class TrainVgg : public Sink {
 
   void finish(Emitter&) override {
     progress_->finish();
-    if (in_epoch_ && train_count_ > 0) {
+    if (dirty_ && in_epoch_ && !dist_ && val_batches_ == 0 && !short_batch_) {
+      state_.progress = epoch_progress();  // exactly where the epoch stopped
+    } else if (in_epoch_ && train_count_ > 0) {
       ctx_->log().warn("stream ended inside epoch {}: saving last with {} epoch(s) complete",
                        epoch_ + 1, state_.epoch);
     }
@@ -268,6 +277,86 @@ class TrainVgg : public Sink {
   }
 
  private:
+  // The sources skip the finished epochs and, from a mid-epoch checkpoint, the
+  // samples of its epoch that were trained on; consume() still drops their batches
+  // should a source emit them anyway.
+  void resume_mid_epoch(StageContext& ctx, const std::string& resume) {
+    const std::string problem =
+        resume_position_problem(resume, state_, train_split_, batch_size_, world_size_);
+    if (!problem.empty()) throw std::runtime_error("resume: " + problem);
+    ctx.request_start_position(resume_position(state_));
+    resumed_ = state_.progress;
+    if (resumed_.mid_epoch()) {
+      ctx.log().info(
+          "resumed from {}: {} epoch(s) done, {} steps; epoch {} continues after {} step(s) ({} "
+          "samples over {} rank(s))",
+          resume, state_.epoch, state_.step, state_.epoch + 1, resumed_.batches, resumed_.samples,
+          resumed_.world_size);
+    } else {
+      ctx.log().info("resumed from {}: {} epoch(s) done, {} steps", resume, state_.epoch,
+                     state_.step);
+    }
+    state_.progress = EpochProgress{};
+  }
+
+  // A train batch of the resumed epoch that the checkpoint had already trained on
+  // (image.batch numbers them as an unbroken run would).
+  bool done_before_resume(const Batch& batch) const {
+    return resumed_.mid_epoch() && batch.epoch == state_.epoch && batch.split == train_split_ &&
+           batch.index < resumed_.batches;
+  }
+
+  // In the resumed epoch, the train metrics the checkpoint had summed so far: all of
+  // them on rank 0, which sums the ranks' at the epoch's end.
+  void restore_epoch_progress(int64_t epoch) {
+    if (!resumed_.mid_epoch() || epoch != state_.epoch) return;
+    train_batches_ = resumed_.batches;
+    if (!root()) return;
+    train_loss_ = resumed_.loss_sum;
+    train_correct_ = resumed_.correct;
+    train_count_ = resumed_.count;
+    train_decisions_ = resumed_.decisions;
+  }
+
+  // Where this epoch's training is: global batches and samples, and its train
+  // metrics summed over ranks (a collective: every rank calls it at the same step).
+  EpochProgress epoch_progress() {
+    EpochProgress p;
+    p.split = train_split_;
+    p.batches = train_batches_;
+    p.world_size = world_size_;
+    p.global_batch = batch_size_ * world_size_;
+    p.samples = p.batches * p.global_batch;
+    std::vector<double> sums = {train_loss_, static_cast<double>(train_correct_),
+                                static_cast<double>(train_count_),
+                                static_cast<double>(train_decisions_)};
+    if (dist_) dist_->sum(sums);
+    p.loss_sum = sums[0];
+    p.correct = static_cast<int64_t>(sums[1]);
+    p.count = static_cast<int64_t>(sums[2]);
+    p.decisions = static_cast<int64_t>(sums[3]);
+    return p;
+  }
+
+  // Every save_every_steps steps: `last` with the position inside the epoch. (The
+  // validation scores of a split that came before the train split in the epoch are
+  // not kept: a resume scores it again.)
+  void save_step() {
+    state_.progress = epoch_progress();
+    save("last");
+    state_.progress = EpochProgress{};
+  }
+
+  // At debug level, the samples of every train step (what an unbroken run and a
+  // resumed one are compared by).
+  void log_step_samples(const Batch& batch) const {
+    if (!ctx_->log().should_log(spdlog::level::debug)) return;
+    std::string ids;
+    for (const std::string& id : batch.ids) ids += (ids.empty() ? "" : " ") + id;
+    ctx_->log().debug("step {}: epoch {} {} batch {}: {}", state_.step + 1, batch.epoch + 1,
+                      batch.split, batch.index, ids);
+  }
+
   // The rule of run_dir.h, checked again where the files are written; with
   // overwrite = true, removes the previous run's files first.
   void claim_output_dir(StageContext& ctx) {
@@ -346,6 +435,8 @@ class TrainVgg : public Sink {
     val_loss_sum_ = 0.0;
     val_width_ = 0;
     val_batches_ = val_count_ = 0;
+    short_batch_ = false;
+    restore_epoch_progress(epoch);
     start_phase(train_split_, last_train_batches_);
   }
 
@@ -395,6 +486,10 @@ class TrainVgg : public Sink {
     record.set(M::kSeconds, seconds);
     record.set(M::kLearningRate, trainer_->learning_rate());
     state_.epoch = epoch_ + 1;
+    state_.progress = EpochProgress{};
+    state_.progress.world_size = world_size_;
+    state_.progress.global_batch = batch_size_ * world_size_;
+    resumed_ = EpochProgress{};
     if (log_) log_->write(record);
     if (root()) ctx_->live().add_epoch(record.items());
     if (root()) ctx_->log().info(record.log_line(Progress::format_duration(seconds)));
@@ -513,6 +608,7 @@ class TrainVgg : public Sink {
   std::string output_dir_, train_split_, validation_split_;
   EarlyStopping early_stopping_;
   bool save_best_;
+  int64_t save_every_steps_;  // 0: at epoch ends only
   StageContext* ctx_ = nullptr;
   std::unique_ptr<Trainer> trainer_;
   std::unique_ptr<Distributed> dist_;  // declared after trainer_: detaches first
@@ -529,7 +625,10 @@ class TrainVgg : public Sink {
   int64_t train_correct_ = 0, train_count_ = 0, train_decisions_ = 0, train_batches_ = 0,
           last_train_batches_ = 0;
   int64_t val_batches_ = 0, val_count_ = 0, last_val_batches_ = 0;
-  int64_t batch_size_ = 0;       // images per batch, as validation computed it (0: unknown)
+  int64_t batch_size_ = 0;  // images per batch, as validation computed it (0: unknown)
+  int64_t world_size_ = 1;
+  EpochProgress resumed_;        // where a mid-epoch checkpoint stopped
+  bool short_batch_ = false;     // a train batch below batch_size this epoch (ends its split)
   bool nothing_to_do_ = false;   // resumed with every epoch done
   std::vector<float> val_rows_;  // distributed only
   int64_t val_width_ = 0;
@@ -588,8 +687,14 @@ void register_trainer(Registry& registry, const std::string& name, const std::st
                                "where metrics, checkpoints (best.pt, last.pt) and config.toml "
                                "go; must be empty or new unless resuming or overwriting"))
       .param(ParamSpec::string("resume", "",
-                               "checkpoint to continue from (epochs it has "
-                               "done are skipped)"))
+                               "checkpoint to continue from (what it has done is skipped: "
+                               "epochs, and from a mid-epoch checkpoint the samples it trained "
+                               "on)"))
+      .param(ParamSpec::integer("save_every_steps", 0,
+                                "also write last.pt every N optimizer steps, with the position "
+                                "in the epoch, so a resume continues from there (0: at epoch "
+                                "ends only)")
+                 .min(0))
       .param(ParamSpec::boolean("overwrite", false,
                                 "replace the run in output_dir: removes the files a run writes "
                                 "there (best.pt, last.pt, metrics.*, config.toml), nothing else"))

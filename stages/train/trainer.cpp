@@ -181,6 +181,39 @@ LabelSpec label_from(const c10::impl::GenericDict& state) {
   return label;
 }
 
+// Where in its epoch a checkpoint was written (absent from files written before
+// mid-epoch checkpoints: they are all at epoch boundaries).
+c10::impl::GenericDict progress_dict(const EpochProgress& p) {
+  auto d = new_dict();
+  d.insert("split", p.split);
+  d.insert("batches", p.batches);
+  d.insert("samples", p.samples);
+  d.insert("world_size", p.world_size);
+  d.insert("global_batch", p.global_batch);
+  d.insert("loss_sum", p.loss_sum);
+  d.insert("correct", p.correct);
+  d.insert("count", p.count);
+  d.insert("decisions", p.decisions);
+  return d;
+}
+
+EpochProgress progress_from(const c10::impl::GenericDict& state, const std::string& origin) {
+  EpochProgress p;
+  const auto value = optional_field(state, "progress");
+  if (!value || !value->isGenericDict()) return p;
+  const auto d = value->toGenericDict();
+  p.split = field(d, "split", origin).toStringRef();
+  p.batches = field(d, "batches", origin).toInt();
+  p.samples = field(d, "samples", origin).toInt();
+  p.world_size = field(d, "world_size", origin).toInt();
+  p.global_batch = field(d, "global_batch", origin).toInt();
+  p.loss_sum = field(d, "loss_sum", origin).toDouble();
+  p.correct = field(d, "correct", origin).toInt();
+  p.count = field(d, "count", origin).toInt();
+  p.decisions = field(d, "decisions", origin).toInt();
+  return p;
+}
+
 c10::impl::GenericDict state_dict(const TrainingState& s) {
   auto d = new_dict();
   d.insert("epoch", s.epoch);
@@ -204,6 +237,7 @@ c10::impl::GenericDict state_dict(const TrainingState& s) {
   d.insert("input", in);
   d.insert("label", label_dict(s.label));
   d.insert("config_text", s.config_text);
+  d.insert("progress", progress_dict(s.progress));
   return d;
 }
 
@@ -234,6 +268,7 @@ TrainingState state_from(const c10::impl::GenericDict& d, const std::string& ori
   }
   s.label = label_from(d);
   s.config_text = field(d, "config_text", origin).toStringRef();
+  s.progress = progress_from(d, origin);
   return s;
 }
 

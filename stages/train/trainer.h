@@ -58,10 +58,27 @@ struct InputSpec {
   std::string normalization_name;  // "imagenet" when the spec named it; empty otherwise
 };
 
+// How far into epoch `TrainingState::epoch` a checkpoint was written (every
+// save_every_steps optimizer steps): the train split's global batches and samples
+// consumed, over all ranks, and the partial epoch's train metrics summed over ranks,
+// so a resumed run ends the epoch with the numbers of an unbroken one. All zero at
+// an epoch boundary.
+struct EpochProgress {
+  std::string split;         // the split trained on
+  int64_t batches = 0;       // global batches (optimizer steps) of `split` done this epoch
+  int64_t samples = 0;       // global samples they held: batches x global_batch
+  int64_t world_size = 1;    // ranks of the run that wrote the checkpoint
+  int64_t global_batch = 0;  // images per optimizer step over all ranks (0: not known)
+  double loss_sum = 0.0;     // the epoch's train metrics so far, over all ranks
+  int64_t correct = 0, count = 0, decisions = 0;
+  bool mid_epoch() const { return batches > 0; }
+};
+
 // Everything besides weights and optimizer that a checkpoint restores.
 struct TrainingState {
-  int64_t epoch = 0;  // epochs completed
-  int64_t step = 0;   // optimizer steps taken
+  int64_t epoch = 0;       // epochs completed
+  int64_t step = 0;        // optimizer steps taken
+  EpochProgress progress;  // inside epoch `epoch` (mid-epoch checkpoints)
   EarlyStoppingState early_stopping;
   InputSpec input;
   // What label 0 and 1 mean: kind, the attribute or column it came from, the class

@@ -43,6 +43,10 @@ class SpecCli : public ::testing::Test {
     fs::create_directories(*dir_);
     Result r = run("synth --out " + celeba() + " --count 40");
     ASSERT_EQ(r.code, 0) << r.out;
+    // The shards a shard.index config reads: the prep config run on those faces.
+    r = run("run " + config("celeba-prep.toml") + set_string("index.root", celeba()) +
+            set_string("write.prefix", (*dir_ / "shards" / "celeba-{split}").string()));
+    ASSERT_EQ(r.code, 0) << r.out;
     // Keras' two folder trees; `check` reads the folders only, not the images.
     for (const char* name : {"train/cats/c0.jpg", "train/dogs/d0.jpg", "validation/cats/c1.jpg",
                              "validation/dogs/d1.jpg"}) {
@@ -93,10 +97,12 @@ TEST_F(SpecCli, EveryShippedConfigChecksOnASyntheticDataset) {
     const bool has_weights = body.find("weights = \"") != std::string::npos;
     // A CSV index reads the synthetic CelebA's hair_colour.csv (sluice synth writes it).
     const bool has_csv = body.find("use = \"csv.index\"") != std::string::npos;
-    const std::string index = !has_index ? std::string()
-                              : has_csv
-                                  ? set_string("index.file", celeba() + "/hair_colour.csv")
-                                  : set_string("index.root", has_folders ? folders() : celeba());
+    const bool has_shards = body.find("use = \"shard.index\"") != std::string::npos;
+    const std::string index =
+        !has_index   ? std::string()
+        : has_csv    ? set_string("index.file", celeba() + "/hair_colour.csv")
+        : has_shards ? set_string("index.manifest", (*dir_ / "shards" / "manifest.json").string())
+                     : set_string("index.root", has_folders ? folders() : celeba());
     Result r = run("check " + e.path().string() + index +
                    (has_weights ? set_string("train.weights", "") : std::string()));
     // An evaluation config names the checkpoint a training run writes; with no such

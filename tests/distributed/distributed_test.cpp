@@ -7,6 +7,8 @@
 // - The shards partition the epoch (metrics count every sample once).
 // - A rank that is killed, stopped or never started makes the others exit non-zero
 //   within the timeout.
+// - Elastic resume: two ranks killed mid-epoch and resumed as one process with the
+//   same global batch step on the same global samples as one unbroken process.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -23,6 +25,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -35,6 +38,7 @@
 #include "stages/data/launch_env.h"
 #include "stages/data/synth_celeba.h"
 #include "stages/train/distributed.h"
+#include "stages/train/trainer.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -135,6 +139,23 @@ nlohmann::json last_metrics(const fs::path& dir) {
   std::string line, last;
   while (std::getline(in, line)) last = line;
   return nlohmann::json::parse(last);
+}
+
+// The samples of every train step in a log written with --log-level debug (the
+// trainer's "step N: epoch E train batch K: ID ID ..." lines).
+std::map<int64_t, std::multiset<std::string>> step_samples(const std::string& log) {
+  static const std::regex line_re(R"(step (\d+): epoch \d+ train batch \d+: (.*)$)");
+  std::map<int64_t, std::multiset<std::string>> out;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_search(line, m, line_re)) continue;
+    std::istringstream ids(m[2].str());
+    auto& step = out[std::stoll(m[1].str())];
+    for (std::string id; ids >> id;) step.insert(id);
+  }
+  return out;
 }
 
 class Distributed : public ::testing::Test {
@@ -304,6 +325,70 @@ TEST_F(Distributed, TwoRanksStayIdenticalAndMatchOneProcess) {
   EXPECT_NEAR(m1["loss"].get<double>(), m2["loss"].get<double>(), 1e-4);
   EXPECT_NEAR(m1["val_loss"].get<double>(), m2["val_loss"].get<double>(), 1e-4);
   EXPECT_NEAR(m1["val_auc"].get<double>(), m2["val_auc"].get<double>(), 1e-9);
+}
+
+TEST_F(Distributed, TwoRanksResumedAsOneContinueTheGlobalSampleOrder) {
+  SKIP_WITHOUT_GLOO();
+  // 160 train samples in global batches of 16: 10 steps. One process unbroken...
+  const auto single_cfg = config("elastic1", 16, 1, 160);
+  Child single({"run", single_cfg.string(), "--log-level", "debug"}, {{"OMP_NUM_THREADS", "1"}},
+               dir_ / "elastic1" / "log.txt");
+  ASSERT_EQ(single.wait_for(std::chrono::seconds(120)), 0) << single.output();
+  const auto unbroken = step_samples(single.output());
+  ASSERT_EQ(unbroken.size(), 10u) << single.output();
+
+  // ... two ranks on 8 each, a step checkpoint every 3 steps, killed after the first...
+  const auto cfg = config("elastic2", 8, 1, 160);
+  const auto run = dir_ / "elastic2" / "run";
+  const int port = free_port();
+  ASSERT_GT(port, 0);
+  const std::vector<std::string> args = {"run",   cfg.string(), "--log-level",
+                                         "debug", "--set",      "train.save_every_steps=3"};
+  Child r0(args, rank_env(0, 2, port, "30"), dir_ / "elastic2" / "rank0.txt");
+  Child r1(args, rank_env(1, 2, port, "30"), dir_ / "elastic2" / "rank1.txt");
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  while (!fs::exists(run / "last.pt") && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(r0.pid, SIGKILL);
+  ::kill(r1.pid, SIGKILL);
+  r0.wait_for(std::chrono::seconds(10));
+  r1.wait_for(std::chrono::seconds(10));
+  ASSERT_TRUE(fs::exists(run / "last.pt")) << r0.output();
+  const auto stopped = sluice::train::read_checkpoint_info((run / "last.pt").string()).state;
+  ASSERT_TRUE(stopped.progress.mid_epoch()) << "killed at step " << stopped.step;
+  EXPECT_EQ(stopped.progress.world_size, 2);
+  EXPECT_EQ(stopped.progress.global_batch, 16);
+  EXPECT_EQ(stopped.progress.samples, 16 * stopped.step);
+  const int64_t k = stopped.step;
+
+  // ... resumed as one process on batches of 16 (the same global batch).
+  Child resumed({"run", cfg.string(), "--log-level", "debug", "--set", "batch.batch_size=16",
+                 "--set", "train.resume=\"" + (run / "last.pt").string() + "\""},
+                {{"OMP_NUM_THREADS", "1"}}, dir_ / "elastic2" / "resumed.txt");
+  ASSERT_EQ(resumed.wait_for(std::chrono::seconds(120)), 0) << resumed.output();
+  // Its source started after the 16 k samples done, without emitting them.
+  EXPECT_TRUE(resumed.log_contains("after " + std::to_string(16 * k) + " of its 160 train samples"))
+      << resumed.output();
+  const auto rank0 = step_samples(r0.output()), rank1 = step_samples(r1.output());
+  const auto rest = step_samples(resumed.output());
+  ASSERT_FALSE(rest.empty()) << resumed.output();
+  EXPECT_EQ(rest.begin()->first, k + 1);
+  for (int64_t step = 1; step <= 10; ++step) {
+    std::multiset<std::string> seen;
+    if (step <= k) {
+      ASSERT_TRUE(rank0.count(step) && rank1.count(step)) << "step " << step;
+      seen = rank0.at(step);
+      seen.insert(rank1.at(step).begin(), rank1.at(step).end());
+    } else {
+      ASSERT_TRUE(rest.count(step)) << "step " << step << "\n" << resumed.output();
+      seen = rest.at(step);
+    }
+    EXPECT_EQ(seen.size(), 16u) << "step " << step;
+    EXPECT_EQ(seen, unbroken.at(step)) << "step " << step;
+  }
+  std::cout << "two ranks killed after the checkpoint of step " << k
+            << ", resumed as one process: steps " << k + 1 << " to 10 on the same samples\n";
 }
 
 TEST_F(Distributed, KilledOrHungRankFailsTheOtherWithinTheTimeout) {

@@ -608,6 +608,25 @@ TEST(Profiler, TheTableShowsTheMeanWaitPerItem) {
 }
 
 // Sources announce what each epoch emits of a split; a trainer reads the sum.
+TEST(RunControl, TheEarliestRequestedStartPositionWins) {
+  RunControl control;
+  EXPECT_FALSE(control.start_position().mid_epoch());  // nobody asked
+  control.request_start_position(DataPosition{3, "train", 40});
+  EXPECT_EQ(control.start_position().consumed, 40);
+  control.request_start_position(DataPosition{3, "train", 64});  // later: ignored
+  EXPECT_EQ(control.start_position().consumed, 40);
+  control.request_start_epoch(3);  // the start of that epoch comes first
+  EXPECT_EQ(control.start_epoch(), 3);
+  EXPECT_FALSE(control.start_position().mid_epoch());
+  control.request_start_position(DataPosition{1, "train", 8});
+  EXPECT_EQ(control.start_position().epoch, 1);
+  EXPECT_EQ(control.start_position().split, "train");
+  EXPECT_EQ(control.resumed_items(), -1);  // no source said what it skipped
+  control.add_resumed_items(4);
+  control.add_resumed_items(4);
+  EXPECT_EQ(control.resumed_items(), 8);
+}
+
 TEST(RunControl, SplitItemsAreSummedOverSourcesAndUnknownIsMinusOne) {
   RunControl control;
   EXPECT_EQ(control.split_items("train"), -1);

@@ -11,7 +11,7 @@
 # What is fetched:
 #   - the -dev packages (headers, .so links, CMake/pkg-config files) of TBB, toml++,
 #     spdlog, fmt, nlohmann-json, Boost.Program_options, OpenCV core/imgproc/imgcodecs,
-#     TurboJPEG, GoogleTest/GoogleMock and cpp-httplib (with the OpenSSL, zlib and
+#     TurboJPEG, libarchive, GoogleTest/GoogleMock and cpp-httplib (with the OpenSSL, zlib and
 #     Brotli headers its pkg-config file requires);
 #   - the runtime libraries they load: the closure of ldd over the shared libraries
 #     sluice links, resolved to their packages here. That closure is what the dynamic
@@ -50,7 +50,7 @@ dev_packages=(
   libtbb-dev libtomlplusplus-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libboost-program-options-dev libboost-program-options1.74-dev libboost1.74-dev
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libturbojpeg0-dev libpng-dev libgtest-dev libgmock-dev
+  libturbojpeg0-dev libpng-dev libgtest-dev libgmock-dev libarchive-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
 )
 # The shared libraries sluice links (directly, or through the dev packages' CMake
@@ -59,7 +59,7 @@ seed_libs=(
   libopencv_core.so.406 libopencv_imgproc.so.406 libopencv_imgcodecs.so.406
   libtbb.so.12 libtbbmalloc.so.2 libtbbmalloc_proxy.so.2 libtbbbind_2_5.so.3
   libturbojpeg.so.0 libspdlog.so.1.10 libfmt.so.9 libboost_program_options.so.1.74.0
-  libtomlplusplus.so.3 libpng16.so.16 libcpp-httplib.so.0.11
+  libtomlplusplus.so.3 libpng16.so.16 libcpp-httplib.so.0.11 libarchive.so.13
 )
 # Provided by the GPU machine itself (the compiler's runtime and the C library).
 base_packages=" libc6 libgcc-s1 libstdc++6 "

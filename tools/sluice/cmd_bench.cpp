@@ -1,6 +1,7 @@
-// `sluice bench data`: measures the input pipeline alone -- celeba.index ->
-// image.decode -> image.augment -> batch -> util.discard over the train split
-// -- and prints images_per_second and the per-stage profile.
+// `sluice bench data`: measures the input pipeline alone -- celeba.index (or,
+// with --manifest, shard.index) -> image.decode -> image.augment -> batch ->
+// util.discard over the train split -- and prints images_per_second and the
+// per-stage profile.
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -28,14 +29,15 @@ std::string toml_string(const std::string& s) {
 }
 
 int bench_data(const std::vector<std::string>& args) {
-  std::string root, fill = "nearest";
+  std::string root, manifest, fill = "nearest";
   int threads = 0, batch = 32, size = 224, epochs = 1;
   int64_t limit = -1;
   double shear = 0.2, zoom = 0.2;
   bool fast_dct = false;
   std::string profile_path;
   po::options_description o("options");
-  o.add_options()("root", po::value(&root)->required(), "CelebA folder (either layout)")(
+  o.add_options()("root", po::value(&root), "CelebA folder (either layout)")(
+      "manifest", po::value(&manifest), "read WebDataset shards (shard.index) instead of --root")(
       "threads,j", po::value(&threads)->default_value(0), "worker threads (0: all cores)")(
       "batch", po::value(&batch)->default_value(32), "batch size")(
       "size", po::value(&size)->default_value(224), "output width and height")(
@@ -49,8 +51,9 @@ int bench_data(const std::vector<std::string>& args) {
   add_logging_options(o);
   po::positional_options_description pos;
   po::variables_map vm;
-  if (auto code = parse_command_line("bench data", "--root DIR [--threads N] [--batch B]", args, o,
-                                     pos, vm)) {
+  if (auto code =
+          parse_command_line("bench data", "--root DIR | --manifest FILE [--threads N] [--batch B]",
+                             args, o, pos, vm)) {
     return *code;
   }
   apply_logging_options(vm);
@@ -68,6 +71,10 @@ int bench_data(const std::vector<std::string>& args) {
       !option_ok(cmd, "fill", builtin_param("image.augment", "fill_mode"), fill)) {
     return kExitConfigError;
   }
+  if (root.empty() == manifest.empty()) {
+    std::cerr << "sluice bench data: give --root (a CelebA folder) or --manifest (shards)\n";
+    return kExitConfigError;
+  }
   if (!(zoom < 1)) {
     std::cerr << "sluice bench data: --zoom z means [1 - z, 1 + z] and must be below 1, got "
               << zoom << '\n';
@@ -75,7 +82,9 @@ int bench_data(const std::vector<std::string>& args) {
   }
   std::ostringstream t;
   t << "[pipeline]\nname = \"bench-data\"\nseed = 1\n\n"
-    << "[stages.index]\nuse = \"celeba.index\"\nroot = " << toml_string(root)
+    << "[stages.index]\n"
+    << (manifest.empty() ? "use = \"celeba.index\"\nroot = " + toml_string(root)
+                         : "use = \"shard.index\"\nmanifest = " + toml_string(manifest))
     << "\nsplit = \"train\"\nshuffle = true\nepochs = " << epochs << "\nlimit = " << limit
     << "\n\n[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\nfast_dct = "
     << (fast_dct ? "true" : "false") << "\n\n[stages.augment]\nuse = \"image.augment\"\n"
@@ -129,7 +138,7 @@ int bench_cmd(const std::vector<std::string>& args) {
                                  : "unknown benchmark '" + args[0] + "'")
                 << " (expected data or train)\n";
     }
-    std::cerr << "usage: sluice bench data --root DIR [--threads N] [--batch B]\n"
+    std::cerr << "usage: sluice bench data --root DIR | --manifest FILE [--threads N] [--batch B]\n"
               << "       sluice bench train [--arch vgg16] [--size 224] [--batch 64] [--steps N]\n";
     return help ? kExitOk : kExitConfigError;
   }
