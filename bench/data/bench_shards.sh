@@ -7,7 +7,9 @@
 #   2. pack: celeba.index -> shard.write, the original files packed unchanged (the
 #      writer alone: read, tar, CRC-32, fsync per shard)
 # Each reports images/s and MB/s of shard bytes written (manifest sizes, 10^6
-# bytes), wall time of `sluice run` including start-up and the final fsyncs.
+# bytes) over the run's wall time (wall_s of --profile: from the sources' start to
+# the last stage's finish, so the last shard's fsync and the manifest included),
+# and the whole process's time (start-up: loading libraries, validation).
 #
 # usage: bench/data/bench_shards.sh [--build DIR] [--count N] [--data DIR] [--out DIR]
 #                                   [--threads N] [--record FILE]
@@ -74,38 +76,40 @@ prefix = "$out/pack/celeba-{split}"
 max_samples = 1000
 TOML
 
-# run NAME CONFIG [--set ...]: prints "images seconds megabytes"
+# run NAME CONFIG [--set ...]: prints "images run_seconds megabytes shards process_seconds"
 run() {
   local name="$1"; shift
   local start end
   start="$(date +%s.%N)"
-  "${pin[@]}" "$sluice" run "$@" --threads "$threads" --log-level warn > "$out/$name.log" 2>&1
+  "${pin[@]}" "$sluice" run "$@" --threads "$threads" --log-level warn \
+    --profile "$out/$name.json" > "$out/$name.log" 2>&1
   end="$(date +%s.%N)"
-  "$python" - "$out/$name/manifest.json" "$start" "$end" <<'PY'
+  "$python" - "$out/$name/manifest.json" "$out/$name.json" "$start" "$end" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1]))
 assert m["complete"], "the manifest is not complete"
 size = sum(s["bytes"] for s in m["shards"])
-print(m["samples"], float(sys.argv[3]) - float(sys.argv[2]), size / 1e6, len(m["shards"]))
+wall = json.load(open(sys.argv[2]))["wall_s"]
+print(m["samples"], wall, size / 1e6, len(m["shards"]), float(sys.argv[4]) - float(sys.argv[3]))
 PY
 }
 
 echo "== prep: decode, crop 224, JPEG 95, shard.write ($threads threads)"
-read -r prep_n prep_s prep_mb prep_shards < <(run prep "$repo/configs/celeba-prep.toml" \
+read -r prep_n prep_s prep_mb prep_shards prep_p < <(run prep "$repo/configs/celeba-prep.toml" \
   --set "index.root=$data" --set "write.prefix=\"$out/prep/celeba-{split}\"")
-echo "$prep_n images, $prep_shards shards, $prep_mb MB in $prep_s s"
+echo "$prep_n images, $prep_shards shards, $prep_mb MB in $prep_s s (process $prep_p s)"
 echo "== pack: the original files into shards ($threads threads)"
-read -r pack_n pack_s pack_mb pack_shards < <(run pack "$pack_config")
-echo "$pack_n images, $pack_shards shards, $pack_mb MB in $pack_s s"
+read -r pack_n pack_s pack_mb pack_shards pack_p < <(run pack "$pack_config")
+echo "$pack_n images, $pack_shards shards, $pack_mb MB in $pack_s s (process $pack_p s)"
 
 rate() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a / b }'; }
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 machine="$cpu, $(nproc) cores visible, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
 fs_type="$(stat -f -c %T "$out")"
-summary="| run | images | shards | MB written | seconds | images/s | MB/s |
-|---|---|---|---|---|---|---|
-| prep: decode + crop 224 + JPEG 95 + shard.write, $threads threads | $prep_n | $prep_shards | $(printf %.1f "$prep_mb") | $(printf %.2f "$prep_s") | $(rate "$prep_n" "$prep_s") | $(rate "$prep_mb" "$prep_s") |
-| pack: original files -> shard.write, $threads threads | $pack_n | $pack_shards | $(printf %.1f "$pack_mb") | $(printf %.2f "$pack_s") | $(rate "$pack_n" "$pack_s") | $(rate "$pack_mb" "$pack_s") |"
+summary="| run | images | shards | MB written | run s | images/s | MB/s | process s |
+|---|---|---|---|---|---|---|---|
+| prep: decode + crop 224 + JPEG 95 + shard.write, $threads threads | $prep_n | $prep_shards | $(printf %.1f "$prep_mb") | $(printf %.2f "$prep_s") | $(rate "$prep_n" "$prep_s") | $(rate "$prep_mb" "$prep_s") | $(printf %.2f "$prep_p") |
+| pack: original files -> shard.write, $threads threads | $pack_n | $pack_shards | $(printf %.1f "$pack_mb") | $(printf %.2f "$pack_s") | $(rate "$pack_n" "$pack_s") | $(rate "$pack_mb" "$pack_s") | $(printf %.2f "$pack_p") |"
 echo
 echo "$summary"
 
@@ -114,7 +118,7 @@ if [[ -n "$record" ]]; then
     echo
     echo "## $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Machine: $machine. Shards on $fs_type. Data: $count synthetic CelebA images (178x218 JPEG, \`sluice synth --seed 1\`), all splits."
+    echo "Machine: $machine. Binary: $sluice. Shards on $fs_type. Data: $count synthetic CelebA images (178x218 JPEG, \`sluice synth --seed 1\`), all splits."
     echo "Load average at the start: $(cut -d' ' -f1-3 /proc/loadavg)."
     echo
     echo "$summary"

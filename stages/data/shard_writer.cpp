@@ -27,6 +27,7 @@ namespace fs = std::filesystem;
 constexpr const char* kSplitPlaceholder = "{split}";
 constexpr int64_t kTarBlock = 512;
 constexpr int64_t kEndOfArchive = 2 * kTarBlock;
+constexpr size_t kMaxExtension = 10;
 
 // A member's size in a ustar archive: its header block and its data, padded.
 int64_t member_bytes(size_t size) {
@@ -49,7 +50,7 @@ std::string format_of_path(const std::string& path) {
   std::transform(format.begin(), format.end(), format.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (format == "jpeg") format = "jpg";
-  return safe_name(format);
+  return format;
 }
 
 // "celeba-000012" -> true: the name ends in "-" and at least six digits.
@@ -337,7 +338,10 @@ void ShardWriter::write(const Sample& sample) {
     size = file.size();
     format = format_of_path(sample.path);
   }
-  if (format.empty()) format = "bin";
+  // Keeps member names within ustar's 100 characters: a key of at most 80, a dot,
+  // an extension of at most kMaxExtension safe characters.
+  format = safe_name(format);
+  if (format.empty() || format.size() > kMaxExtension) format = "bin";
   const std::string json = shard_sample_json(sample, options_.label);
   const std::string cls = std::to_string(sample.label);
   const int64_t need = member_bytes(size) + member_bytes(json.size()) + member_bytes(cls.size());
@@ -353,8 +357,9 @@ void ShardWriter::write(const Sample& sample) {
   }
   OpenShard& shard = *series.open;
   std::string key = shard_key(sample.id, sample.index);
-  if (!shard.keys.insert(key).second) {
-    key += "_" + std::to_string(sample.index);
+  if (!shard.keys.insert(key).second) {  // a key of this shard already: add "_INDEX"
+    const std::string suffix = "_" + std::to_string(sample.index);
+    key = key.substr(0, std::min(key.size(), kMaxShardKey - suffix.size())) + suffix;
     shard.keys.insert(key);
   }
   shard.add(key + "." + format, data, size);

@@ -302,6 +302,29 @@ TEST(ShardWriter, KeysThatCollideInAShardStayDistinct) {
   EXPECT_EQ(keys.size(), 2u);
 }
 
+TEST(ShardWriter, MemberNamesStayShortAndSafe) {
+  TempDir dir("shard_names");
+  {
+    ShardWriter w(options_for(dir, "s/n"));
+    Sample longest = encoded_sample(0, "train", std::string(120, 'x') + ".jpg");
+    longest.encoded_format = "../a very long format name";
+    w.write(longest);
+    // An 80-character key, then the same key again: the second gets "_INDEX" and
+    // stays at 80.
+    w.write(encoded_sample(1, "train", std::string(80, 'y') + ".jpg"));
+    Sample again = encoded_sample(123456789, "train", std::string(80, 'y') + ".png");
+    again.encoded_format = "we bp";
+    w.write(again);
+    w.finish();
+  }
+  const auto members = read_tar(dir.str("s/n-000000.tar"));
+  ASSERT_EQ(members.size(), 9u);
+  EXPECT_EQ(members[0].name, std::string(78, 'x') + "_0.bin");
+  EXPECT_EQ(members[3].name, std::string(80, 'y') + ".jpg");
+  EXPECT_EQ(members[6].name, std::string(70, 'y') + "_123456789.we_bp");
+  for (const auto& m : members) EXPECT_LE(m.name.size(), 100u) << m.name;
+}
+
 TEST(ShardWriter, AnAbandonedWriterLeavesCompleteListedShardsOnly) {
   TempDir dir("shard_abandon");
   ShardWriterOptions o = options_for(dir, "s/part");
