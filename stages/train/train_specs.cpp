@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "stages/train/callback_params.h"
 #include "stages/train/trainer.h"
 
 namespace sluice::train {
@@ -164,6 +165,7 @@ void require_trained_input(const Params& p, const ElementSpec& input, SpecContex
 void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
   require_trainable_label(input, ctx);
   require_pos_weight(p, input, ctx);
+  check_callback_params(p, input, ctx);
   if (input.epoch_sources.size() > 1) {
     ctx.error("", "its input merges the epochs of sources " + quoted_list(input.epoch_sources) +
                       ": their end-of-epoch markers interleave, so it would end every epoch " +

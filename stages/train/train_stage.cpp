@@ -25,6 +25,10 @@
 //   optimizer = "adam"
 //   lr = 1e-4
 //   # pos_weight = [1.0, 4.0]          # multi-label: one per attribute of the label
+//   # lr_schedule = "cosine"            # or step, plateau (callback_params.h)
+//   # warmup_epochs = 1
+//   # clip_grad_norm = 1.0
+//   # class_weights = [1.0, 3.0]        # categorical: one per class; binary: two
 //   monitor = "val_loss"
 //   patience = 2
 //   output_dir = "runs/celeba-gender"
@@ -50,6 +54,7 @@
 #include "pipeline/registry.h"
 #include "stages/data/launch_env.h"
 #include "stages/train/atomic_file.h"
+#include "stages/train/callback_params.h"
 #include "stages/train/class_names.h"
 #include "stages/train/distributed.h"
 #include "stages/train/early_stopping.h"
@@ -99,7 +104,10 @@ class TrainVgg : public Sink {
     config.model = model_config_from(params_);
     const LabelSpec label = trained_label(ctx.input_specs());
     size_head(label, config);
+    apply_callback_params(params_, config);
     config.optimizer = optimizer_config_from(params_);
+    schedule_ = std::make_unique<LrSchedule>(
+        lr_schedule_config_from(params_, config.optimizer.lr, stream_epochs(ctx.input_specs())));
     apply_device_params(params_, config);
     config.seed = params_.has("seed") ? static_cast<uint64_t>(params_.get_int("seed")) : ctx.seed();
     Distributed::assign_local_device(config, launch);
@@ -118,6 +126,8 @@ class TrainVgg : public Sink {
       require_file("resume", resume);
       state_ = trainer_->load_checkpoint(resume);
       early_stopping_.restore(state_.early_stopping);
+      schedule_->restore(state_.lr_schedule);
+      saved_epochs_ = state_.epoch;
       // The sources skip the finished epochs; consume() still drops their batches
       // should a source emit them anyway.
       ctx.request_start_epoch(state_.epoch);
@@ -180,8 +190,10 @@ class TrainVgg : public Sink {
         "trainable",
         config.model.arch, head_name(config.model.head), config.model.width_divisor,
         config.model.num_classes, label_kind_name(config.label_kind), trainer_->device_name(),
-        trainer_->bf16() ? " bf16" : "", trainer_->parameter_count(),
-        trainer_->parameter_count(true));
+        trainer_->bf16()   ? " bf16"
+        : trainer_->fp16() ? " fp16"
+                           : "",
+        trainer_->parameter_count(), trainer_->parameter_count(true));
   }
 
   void consume(std::any& in) override {
@@ -193,7 +205,7 @@ class TrainVgg : public Sink {
     record_input(batch);
     if (batch.split == train_split_) {
       if (!in_epoch_) start_epoch(batch.epoch);
-      const auto r = trainer_->train_step(batch);
+      const auto r = train_step(batch);
       ++state_.step;
       if (dist_ && dist_->options().check) dist_->verify_parameters(*trainer_, state_.step);
       dirty_ = true;
@@ -239,7 +251,7 @@ class TrainVgg : public Sink {
       ctx_->log().warn("stream ended inside epoch {}: saving last with {} epoch(s) complete",
                        epoch_ + 1, state_.epoch);
     }
-    if (dirty_) save("last");
+    if (dirty_ && !failed_) save("last");
     if (dist_) {
       ctx_->log().info("distributed: {:.2f} s in gradient all-reduce waits over {} steps{}",
                        dist_->gradient_sync_seconds(), state_.step,
@@ -384,6 +396,13 @@ class TrainVgg : public Sink {
     if (log_) log_->write(record);
     if (root()) ctx_->live().add_epoch(record.items());
     if (root()) ctx_->log().info(record.log_line(Progress::format_duration(seconds)));
+    if (schedule_->end_epoch(record.get(schedule_->config().monitor)) && root()) {
+      ctx_->log().info("{} did not improve for {} epoch(s): learning rate lowered to {}",
+                       schedule_->config().monitor, schedule_->config().patience,
+                       schedule_->lr(epoch_ + 1, state_.step));
+    }
+    state_.lr_schedule = schedule_->state();
+    if (!trainer_->parameters_finite()) stop_on_non_finite("non-finite weights", state_.step);
     const double monitored = record.get(early_stopping_.monitor());
     EarlyStopping::Decision decision;
     if (std::isnan(monitored)) {
@@ -429,6 +448,33 @@ class TrainVgg : public Sink {
   }
 
   bool root() const { return !dist_ || dist_->is_root(); }
+
+  // One optimizer step at the schedule's rate; a NaN or infinite loss ends the run.
+  StepResult train_step(const Batch& batch) {
+    if (schedule_->kind() != LrScheduleKind::kNone) {
+      trainer_->set_learning_rate(schedule_->lr(batch.epoch, state_.step));
+    }
+    try {
+      return trainer_->train_step(batch);
+    } catch (const NonFiniteLoss& e) {
+      stop_on_non_finite(e.what(), state_.step + 1);
+    }
+  }
+
+  // As Keras' TerminateOnNaN: the run fails with one line naming the epoch and step,
+  // and nothing more is saved, so the checkpoints on disk keep their finite weights.
+  [[noreturn]] void stop_on_non_finite(const std::string& what, int64_t step) {
+    failed_ = stopped_ = true;
+    progress_->finish();
+    const std::string last = output_dir_ + "/last.pt";
+    const std::string kept = std::filesystem::is_regular_file(last)
+                                 ? "the last good checkpoint " + last + " (" +
+                                       std::to_string(saved_epochs_) + " epoch(s)) is kept"
+                                 : "no checkpoint was written";
+    throw std::runtime_error("train.vgg '" + ctx_->id() + "': " + what + " in epoch " +
+                             std::to_string(epoch_ + 1) + " at step " + std::to_string(step) +
+                             ": training stopped; " + kept);
+  }
 
   // Distributed validation: rows of (probability, label, attributes...) kept until the
   // epoch ends, then gathered from every rank so all compute the metrics of the split.
@@ -490,6 +536,7 @@ class TrainVgg : public Sink {
       return;
     }
     trainer_->save_checkpoint(output_dir_ + "/" + name + ".pt", state_);
+    if (name == "last") saved_epochs_ = state_.epoch;
     ctx_->log().debug("saved {}/{}.pt ({} epoch(s), {} steps)", output_dir_, name, state_.epoch,
                       state_.step);
     if (name == "last") dirty_ = false;
@@ -509,6 +556,9 @@ class TrainVgg : public Sink {
   std::optional<ImageSpec> input_spec_;  // what validation said the images are
   std::unique_ptr<LabelMetrics> validation_;
   bool in_epoch_ = false, dirty_ = false, stopped_ = false;
+  bool failed_ = false;       // a non-finite loss: nothing more is saved
+  int64_t saved_epochs_ = 0;  // epochs in the last.pt this run wrote
+  std::unique_ptr<LrSchedule> schedule_;
   int64_t epoch_ = 0;
   std::chrono::steady_clock::time_point started_;
   double train_loss_ = 0.0;
@@ -558,6 +608,7 @@ void register_train_vgg(Registry& registry) {
                                "(tools/export_torchvision_weights.py); empty = random init"));
   check_file_param(spec, "weights");
   add_optimizer_params(spec);
+  add_callback_params(spec);
   add_device_params(spec);
   spec.param(ParamSpec::string("monitor", "val_loss",
                                "metric for early stopping and best, named as in metrics.csv "
