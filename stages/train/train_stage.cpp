@@ -386,6 +386,7 @@ class TrainVgg : public Sink {
       record.set(M::kValRecall, val.recall);
       record.set(M::kValF1, val.f1);
       record.set(M::kValAuc, val.auc);
+      record.set(M::kValTop5Accuracy, val.top5);
     }
     record.set(M::kTrainImages, static_cast<double>(train_count_));
     record.set(M::kValImages, static_cast<double>(val.count));
@@ -471,9 +472,8 @@ class TrainVgg : public Sink {
                                  ? "the last good checkpoint " + last + " (" +
                                        std::to_string(saved_epochs_) + " epoch(s)) is kept"
                                  : "no checkpoint was written";
-    throw std::runtime_error("train.vgg '" + ctx_->id() + "': " + what + " in epoch " +
-                             std::to_string(epoch_ + 1) + " at step " + std::to_string(step) +
-                             ": training stopped; " + kept);
+    throw std::runtime_error(what + " in epoch " + std::to_string(epoch_ + 1) + " at step " +
+                             std::to_string(step) + ": training stopped; " + kept);
   }
 
   // Distributed validation: rows of (probability, label, attributes...) kept until the

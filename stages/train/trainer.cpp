@@ -499,7 +499,12 @@ void check_class_weights(const TrainerConfig& c) {
 }  // namespace
 
 NonFiniteLoss::NonFiniteLoss(double loss)
-    : std::runtime_error("non-finite loss (" + std::to_string(loss) + ")"), loss_(loss) {}
+    : std::runtime_error(std::string("non-finite loss (") +
+                         (std::isnan(loss) ? "nan"
+                          : loss > 0       ? "inf"
+                                           : "-inf") +
+                         ")"),
+      loss_(loss) {}
 
 std::string precision_problem(const std::string& precision, const std::string& device) {
   const bool cpu = device == "cpu" || (device == "auto" && !torch::cuda::is_available());
