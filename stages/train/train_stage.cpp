@@ -57,6 +57,7 @@
 #include "stages/train/callback_params.h"
 #include "stages/train/class_names.h"
 #include "stages/train/distributed.h"
+#include "stages/train/distributed_validation.h"
 #include "stages/train/early_stopping.h"
 #include "stages/train/label_metrics.h"
 #include "stages/train/metrics.h"
@@ -144,11 +145,6 @@ class TrainVgg : public Sink {
     validation_ = std::make_unique<LabelMetrics>(
         config.label_kind, output_names(label, static_cast<size_t>(config.model.num_classes)));
     if (launch.distributed()) {
-      if (config.label_kind != LabelSpec::Kind::kBinary) {
-        throw std::runtime_error(std::string("distributed training scores binary labels only; "
-                                             "this label is ") +
-                                 label.to_string());
-      }
       dist_ = std::make_unique<Distributed>(launch, DistributedOptions::from_environment(),
                                             trainer_->on_cuda());
       dist_->broadcast_model(*trainer_);
@@ -227,7 +223,7 @@ class TrainVgg : public Sink {
       val_count_ += batch.size;
       progress_->update(val_batches_, val_count_, "");
       if (dist_) {
-        keep_validation(probs, batch, loss_sum);
+        dist_validation_.add(probs, batch, loss_sum);
       } else {
         validation_->add_batch(probs, batch.labels, batch.attr_names, batch.attrs);
         validation_->add_loss(loss_sum, batch.size);
@@ -340,9 +336,7 @@ class TrainVgg : public Sink {
     train_loss_ = 0.0;
     train_correct_ = train_count_ = train_decisions_ = train_batches_ = 0;
     validation_->reset();
-    val_rows_.clear();
-    val_loss_sum_ = 0.0;
-    val_width_ = 0;
+    dist_validation_.clear();
     val_batches_ = val_count_ = 0;
     start_phase(train_split_, last_train_batches_);
   }
@@ -476,58 +470,17 @@ class TrainVgg : public Sink {
                              std::to_string(step) + ": training stopped; " + kept);
   }
 
-  // Distributed validation: rows of (probability, label, attributes...) kept until the
-  // epoch ends, then gathered from every rank so all compute the metrics of the split.
-  void keep_validation(const std::vector<float>& probs, const Batch& b, double loss_sum) {
-    const size_t k = b.attr_names && b.attrs.size() >= probs.size() * b.attr_names->size()
-                         ? b.attr_names->size()
-                         : 0;
-    if (k > 0) val_attr_names_ = b.attr_names;
-    val_width_ = static_cast<int64_t>(2 + k);
-    for (size_t i = 0; i < probs.size(); ++i) {
-      val_rows_.push_back(probs[i]);
-      val_rows_.push_back(static_cast<float>(b.labels[i]));
-      for (size_t j = 0; j < k; ++j) val_rows_.push_back(b.attrs[i * k + j]);
-    }
-    val_loss_sum_ += loss_sum;
-  }
-
   // Sums the epoch's train counters over ranks and gathers the validation rows.
   void reduce_epoch() {
-    std::vector<double> sums = {
-        train_loss_,
-        static_cast<double>(train_correct_),
-        static_cast<double>(train_count_),
-        val_loss_sum_,
-        static_cast<double>(train_decisions_),
-        val_width_ > 0 ? static_cast<double>(val_rows_.size()) / static_cast<double>(val_width_)
-                       : 0.0,
-        static_cast<double>(val_width_),
-        val_width_ > 0 ? 1.0 : 0.0};
+    std::vector<double> sums = {train_loss_, static_cast<double>(train_correct_),
+                                static_cast<double>(train_count_),
+                                static_cast<double>(train_decisions_)};
     dist_->sum(sums);
     train_loss_ = sums[0];
     train_correct_ = static_cast<int64_t>(sums[1]);
     train_count_ = static_cast<int64_t>(sums[2]);
-    train_decisions_ = static_cast<int64_t>(sums[4]);
-    if (sums[7] == 0) return;  // no validation anywhere
-    const auto width = static_cast<int64_t>(sums[6] / sums[7] + 0.5);
-    if (val_width_ != 0 && val_width_ != width) {
-      throw std::runtime_error("distributed validation: ranks carry different attributes");
-    }
-    const auto rows = dist_->all_gather_rows(val_rows_, width);
-    const size_t n = rows.size() / static_cast<size_t>(width), k = static_cast<size_t>(width) - 2;
-    std::vector<float> probs(n);
-    std::vector<int64_t> labels(n);
-    std::vector<int8_t> attrs;
-    for (size_t i = 0; i < n; ++i) {
-      const float* row = rows.data() + i * static_cast<size_t>(width);
-      probs[i] = row[0];
-      labels[i] = static_cast<int64_t>(row[1]);
-      for (size_t j = 0; j < k; ++j) attrs.push_back(static_cast<int8_t>(row[2 + j]));
-    }
-    validation_->add_batch(probs, labels, val_attr_names_ && k > 0 ? val_attr_names_ : nullptr,
-                           attrs);
-    validation_->add_loss(sums[3], static_cast<int64_t>(sums[5]));
+    train_decisions_ = static_cast<int64_t>(sums[3]);
+    dist_validation_.gather_into(*dist_, *validation_);
   }
 
   void save(const std::string& name) {
@@ -565,12 +518,9 @@ class TrainVgg : public Sink {
   int64_t train_correct_ = 0, train_count_ = 0, train_decisions_ = 0, train_batches_ = 0,
           last_train_batches_ = 0;
   int64_t val_batches_ = 0, val_count_ = 0, last_val_batches_ = 0;
-  int64_t batch_size_ = 0;       // images per batch, as validation computed it (0: unknown)
-  bool nothing_to_do_ = false;   // resumed with every epoch done
-  std::vector<float> val_rows_;  // distributed only
-  int64_t val_width_ = 0;
-  double val_loss_sum_ = 0.0;
-  std::shared_ptr<const std::vector<std::string>> val_attr_names_;
+  int64_t batch_size_ = 0;      // images per batch, as validation computed it (0: unknown)
+  bool nothing_to_do_ = false;  // resumed with every epoch done
+  DistributedValidation dist_validation_;
 };
 
 // The run-folder rule at check time. Only the rank that writes (rank 0) checks:
