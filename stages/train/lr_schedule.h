@@ -8,7 +8,8 @@
 //   cosine   linear warm-up (warmup_epochs, or warmup_steps optimizer steps) to lr,
 //            then half a cosine from lr down to min_lr over the remaining epochs
 //   plateau  lr x factor when `monitor` has not improved by min_delta for `patience`
-//            epochs, then `cooldown` epochs without counting; never below min_lr
+//            epochs, then Keras' cooldown (the next cooldown - 1 epochs are not
+//            counted); never below min_lr
 #pragma once
 
 #include <cstdint>
