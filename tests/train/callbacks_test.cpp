@@ -343,3 +343,36 @@ TEST(TopFive, InTheEpochRecordForFiveClassesOrMore) {
 }
 
 }  // namespace
+
+namespace {
+
+// fp16 autocast with loss scaling on CUDA: steps run, the loss is finite and the
+// weights move; skipped without CUDA.
+TEST(PrecisionGpu, Fp16StepsWithLossScaling) {
+  if (!sluice::train::cuda_available()) GTEST_SKIP() << "no CUDA device";
+  auto config = narrow(LabelSpec::Kind::kBinary, 1);
+  config.device = "cuda";
+  config.precision = "fp16";
+  Trainer t(config);
+  ASSERT_TRUE(t.fp16());
+  std::vector<torch::Tensor> before;
+  for (const auto& p : t.model().parameters()) before.push_back(p.detach().cpu().clone());
+  for (int i = 0; i < 4; ++i) {
+    const auto r = t.train_step(toy_batch(2, 0, i, kBatch, kSide));
+    EXPECT_TRUE(std::isfinite(r.loss_sum));
+  }
+  EXPECT_LT(t.skipped_steps(), 4);
+  bool moved = false;
+  size_t i = 0;
+  for (const auto& p : t.model().parameters()) moved |= !p.detach().cpu().equal(before[i++]);
+  EXPECT_TRUE(moved);
+  EXPECT_TRUE(t.parameters_finite());
+}
+
+TEST(Precision, Fp16OnTheCpuIsRefusedByTheTrainer) {
+  auto config = narrow(LabelSpec::Kind::kBinary, 1);
+  config.precision = "fp16";
+  EXPECT_THROW(Trainer{config}, std::invalid_argument);
+}
+
+}  // namespace
