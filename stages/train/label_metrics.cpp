@@ -346,6 +346,7 @@ ValidationScores LabelMetrics::scores() const {
     case LabelSpec::Kind::kCategorical: {
       const auto r = categorical_.report();
       s = {r.count, r.loss, r.top1, r.macro_precision, r.macro_recall, r.macro_f1, kNaN};
+      if (r.classes.size() >= 5) s.top5 = r.top5;
       break;
     }
     case LabelSpec::Kind::kMultiLabel: {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,10 +95,12 @@ class MultiLabelMetrics {
 
 // The values of a validation pass an epoch record holds: accuracy is top-1
 // (categorical) or the mean per-attribute accuracy (multi-label); precision,
-// recall, F1 and AUC are macro means (categorical: no AUC, NaN).
+// recall, F1 and AUC are macro means (categorical: no AUC, NaN). top5: categorical
+// labels of 5 classes or more (NaN otherwise, where it is always 1).
 struct ValidationScores {
   int64_t count = 0;
   double loss = 0.0, accuracy = 0.0, precision = 0.0, recall = 0.0, f1 = 0.0, auc = 0.0;
+  double top5 = std::numeric_limits<double>::quiet_NaN();
 };
 
 class LabelMetrics {

@@ -199,6 +199,7 @@ const std::vector<EpochMetricInfo>& epoch_metrics() {
       {EpochMetric::kValRecall, "val_recall", true, false},
       {EpochMetric::kValF1, "val_f1", true, false},
       {EpochMetric::kValAuc, "val_auc", true, false},
+      {EpochMetric::kValTop5Accuracy, "val_top5_accuracy", true, false},
       {EpochMetric::kTrainImages, "train_images", false, true},
       {EpochMetric::kValImages, "val_images", false, true},
       {EpochMetric::kImagesPerSecond, "images_per_s", false, false},

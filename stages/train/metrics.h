@@ -80,6 +80,7 @@ enum class EpochMetric {
   kValRecall,
   kValF1,
   kValAuc,
+  kValTop5Accuracy,  // categorical labels of 5 classes or more
   kTrainImages,
   kValImages,
   kImagesPerSecond,

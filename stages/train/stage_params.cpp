@@ -72,11 +72,19 @@ void add_device_params(StageSpec& spec) {
                                "auto (CUDA when present), cpu, cuda or cuda:N; cuda without "
                                "CUDA is an error"))
       .param(ParamSpec::string("precision", "auto",
-                               "auto (bf16 autocast on CUDA, fp32 on CPU), "
-                               "fp32 or bf16")
-                 .one_of({"auto", "fp32", "bf16"}))
+                               "auto (bf16 autocast on CUDA, fp32 on CPU), fp32, bf16 "
+                               "(autocast; on the CPU with LibTorch 2.x) or fp16 (CUDA "
+                               "autocast with dynamic loss scaling)")
+                 .one_of({"auto", "fp32", "bf16", "fp16"}))
       .param(ParamSpec::boolean("channels_last", true, "channels_last memory format on CUDA"))
-      .param(ParamSpec::boolean("cudnn_benchmark", true, "let cuDNN pick the fastest kernels"));
+      .param(ParamSpec::boolean("cudnn_benchmark", true, "let cuDNN pick the fastest kernels"))
+      .check([](const ParamCheck& c) {
+        // Decidable here when the device is the CPU, or auto on a machine without CUDA;
+        // otherwise the trainer refuses it when the run starts.
+        const std::string problem =
+            precision_problem(c.params().get_string("precision"), c.params().get_string("device"));
+        if (!problem.empty()) c.error("precision", problem);
+      });
 }
 
 void add_optimizer_params(StageSpec& spec) {

@@ -6,6 +6,7 @@
 
 #include "stages/data/launch_env.h"
 #include "stages/train/resume_position.h"
+#include "stages/train/callback_params.h"
 #include "stages/train/trainer.h"
 
 namespace sluice::train {
@@ -185,6 +186,7 @@ void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& c
   require_trainable_label(input, ctx);
   require_pos_weight(p, input, ctx);
   require_resumable_position(p, input, ctx);
+  check_callback_params(p, input, ctx);
   if (input.epoch_sources.size() > 1) {
     ctx.error("", "its input merges the epochs of sources " + quoted_list(input.epoch_sources) +
                       ": their end-of-epoch markers interleave, so it would end every epoch " +

@@ -41,6 +41,10 @@
 //   optimizer = "adam"
 //   lr = 1e-4
 //   # pos_weight = [1.0, 4.0]          # multi-label: one per attribute of the label
+//   # lr_schedule = "cosine"            # or step, plateau (callback_params.h)
+//   # warmup_epochs = 1
+//   # clip_grad_norm = 1.0
+//   # class_weights = [1.0, 3.0]        # categorical: one per class; binary: two
 //   monitor = "val_loss"
 //   patience = 2
 //   output_dir = "runs/celeba-gender"
@@ -67,8 +71,10 @@
 #include "pipeline/registry.h"
 #include "stages/data/launch_env.h"
 #include "stages/train/atomic_file.h"
+#include "stages/train/callback_params.h"
 #include "stages/train/class_names.h"
 #include "stages/train/distributed.h"
+#include "stages/train/distributed_validation.h"
 #include "stages/train/early_stopping.h"
 #include "stages/train/label_metrics.h"
 #include "stages/train/metrics.h"
@@ -121,7 +127,10 @@ class TrainVgg : public Sink {
     config.model = model_config_from(params_);
     const LabelSpec label = trained_label(ctx.input_specs());
     size_head(label, config);
+    apply_callback_params(params_, config);
     config.optimizer = optimizer_config_from(params_);
+    schedule_ = std::make_unique<LrSchedule>(
+        lr_schedule_config_from(params_, config.optimizer.lr, stream_epochs(ctx.input_specs())));
     apply_device_params(params_, config);
     config.seed = params_.has("seed") ? static_cast<uint64_t>(params_.get_int("seed")) : ctx.seed();
     Distributed::assign_local_device(config, launch);
@@ -140,6 +149,8 @@ class TrainVgg : public Sink {
       require_file("resume", resume);
       state_ = trainer_->load_checkpoint(resume);
       early_stopping_.restore(state_.early_stopping);
+      schedule_->restore(state_.lr_schedule);
+      saved_epochs_ = state_.epoch;
       resume_mid_epoch(ctx, resume);
       const int64_t epochs = stream_epochs(ctx.input_specs());
       if (epochs > 0 && state_.epoch >= epochs) {
@@ -152,11 +163,6 @@ class TrainVgg : public Sink {
     validation_ = std::make_unique<LabelMetrics>(
         config.label_kind, output_names(label, static_cast<size_t>(config.model.num_classes)));
     if (launch.distributed()) {
-      if (config.label_kind != LabelSpec::Kind::kBinary) {
-        throw std::runtime_error(std::string("distributed training scores binary labels only; "
-                                             "this label is ") +
-                                 label.to_string());
-      }
       dist_ = std::make_unique<Distributed>(launch, DistributedOptions::from_environment(),
                                             trainer_->on_cuda());
       dist_->broadcast_model(*trainer_);
@@ -197,8 +203,10 @@ class TrainVgg : public Sink {
         "trainable",
         config.model.arch, head_name(config.model.head), config.model.width_divisor,
         config.model.num_classes, label_kind_name(config.label_kind), trainer_->device_name(),
-        trainer_->bf16() ? " bf16" : "", trainer_->parameter_count(),
-        trainer_->parameter_count(true));
+        trainer_->bf16()   ? " bf16"
+        : trainer_->fp16() ? " fp16"
+                           : "",
+        trainer_->parameter_count(), trainer_->parameter_count(true));
   }
 
   void consume(std::any& in) override {
@@ -213,7 +221,7 @@ class TrainVgg : public Sink {
       if (batch_size_ <= 0) batch_size_ = batch.size;
       if (batch.size < batch_size_) short_batch_ = true;
       log_step_samples(batch);
-      const auto r = trainer_->train_step(batch);
+      const auto r = train_step(batch);
       ++state_.step;
       if (dist_ && dist_->options().check) dist_->verify_parameters(*trainer_, state_.step);
       dirty_ = true;
@@ -236,7 +244,7 @@ class TrainVgg : public Sink {
       val_count_ += batch.size;
       progress_->update(val_batches_, val_count_, "");
       if (dist_) {
-        keep_validation(probs, batch, loss_sum);
+        dist_validation_.add(probs, batch, loss_sum);
       } else {
         validation_->add_batch(probs, batch.labels, batch.attr_names, batch.attrs);
         validation_->add_loss(loss_sum, batch.size);
@@ -262,7 +270,7 @@ class TrainVgg : public Sink {
       ctx_->log().warn("stream ended inside epoch {}: saving last with {} epoch(s) complete",
                        epoch_ + 1, state_.epoch);
     }
-    if (dirty_) save("last");
+    if (dirty_ && !failed_) save("last");
     if (dist_) {
       ctx_->log().info("distributed: {:.2f} s in gradient all-reduce waits over {} steps{}",
                        dist_->gradient_sync_seconds(), state_.step,
@@ -431,9 +439,7 @@ class TrainVgg : public Sink {
     train_loss_ = 0.0;
     train_correct_ = train_count_ = train_decisions_ = train_batches_ = 0;
     validation_->reset();
-    val_rows_.clear();
-    val_loss_sum_ = 0.0;
-    val_width_ = 0;
+    dist_validation_.clear();
     val_batches_ = val_count_ = 0;
     short_batch_ = false;
     restore_epoch_progress(epoch);
@@ -479,6 +485,7 @@ class TrainVgg : public Sink {
       record.set(M::kValRecall, val.recall);
       record.set(M::kValF1, val.f1);
       record.set(M::kValAuc, val.auc);
+      record.set(M::kValTop5Accuracy, val.top5);
     }
     record.set(M::kTrainImages, static_cast<double>(train_count_));
     record.set(M::kValImages, static_cast<double>(val.count));
@@ -493,6 +500,13 @@ class TrainVgg : public Sink {
     if (log_) log_->write(record);
     if (root()) ctx_->live().add_epoch(record.items());
     if (root()) ctx_->log().info(record.log_line(Progress::format_duration(seconds)));
+    if (schedule_->end_epoch(record.get(schedule_->config().monitor)) && root()) {
+      ctx_->log().info("{} did not improve for {} epoch(s): learning rate lowered to {}",
+                       schedule_->config().monitor, schedule_->config().patience,
+                       schedule_->lr(epoch_ + 1, state_.step));
+    }
+    state_.lr_schedule = schedule_->state();
+    if (!trainer_->parameters_finite()) stop_on_non_finite("non-finite weights", state_.step);
     const double monitored = record.get(early_stopping_.monitor());
     EarlyStopping::Decision decision;
     if (std::isnan(monitored)) {
@@ -539,58 +553,43 @@ class TrainVgg : public Sink {
 
   bool root() const { return !dist_ || dist_->is_root(); }
 
-  // Distributed validation: rows of (probability, label, attributes...) kept until the
-  // epoch ends, then gathered from every rank so all compute the metrics of the split.
-  void keep_validation(const std::vector<float>& probs, const Batch& b, double loss_sum) {
-    const size_t k = b.attr_names && b.attrs.size() >= probs.size() * b.attr_names->size()
-                         ? b.attr_names->size()
-                         : 0;
-    if (k > 0) val_attr_names_ = b.attr_names;
-    val_width_ = static_cast<int64_t>(2 + k);
-    for (size_t i = 0; i < probs.size(); ++i) {
-      val_rows_.push_back(probs[i]);
-      val_rows_.push_back(static_cast<float>(b.labels[i]));
-      for (size_t j = 0; j < k; ++j) val_rows_.push_back(b.attrs[i * k + j]);
+  // One optimizer step at the schedule's rate; a NaN or infinite loss ends the run.
+  StepResult train_step(const Batch& batch) {
+    if (schedule_->kind() != LrScheduleKind::kNone) {
+      trainer_->set_learning_rate(schedule_->lr(batch.epoch, state_.step));
     }
-    val_loss_sum_ += loss_sum;
+    try {
+      return trainer_->train_step(batch);
+    } catch (const NonFiniteLoss& e) {
+      stop_on_non_finite(e.what(), state_.step + 1);
+    }
+  }
+
+  // As Keras' TerminateOnNaN: the run fails with one line naming the epoch and step,
+  // and nothing more is saved, so the checkpoints on disk keep their finite weights.
+  [[noreturn]] void stop_on_non_finite(const std::string& what, int64_t step) {
+    failed_ = stopped_ = true;
+    progress_->finish();
+    const std::string last = output_dir_ + "/last.pt";
+    const std::string kept = std::filesystem::is_regular_file(last)
+                                 ? "the last good checkpoint " + last + " (" +
+                                       std::to_string(saved_epochs_) + " epoch(s)) is kept"
+                                 : "no checkpoint was written";
+    throw std::runtime_error(what + " in epoch " + std::to_string(epoch_ + 1) + " at step " +
+                             std::to_string(step) + ": training stopped; " + kept);
   }
 
   // Sums the epoch's train counters over ranks and gathers the validation rows.
   void reduce_epoch() {
-    std::vector<double> sums = {
-        train_loss_,
-        static_cast<double>(train_correct_),
-        static_cast<double>(train_count_),
-        val_loss_sum_,
-        static_cast<double>(train_decisions_),
-        val_width_ > 0 ? static_cast<double>(val_rows_.size()) / static_cast<double>(val_width_)
-                       : 0.0,
-        static_cast<double>(val_width_),
-        val_width_ > 0 ? 1.0 : 0.0};
+    std::vector<double> sums = {train_loss_, static_cast<double>(train_correct_),
+                                static_cast<double>(train_count_),
+                                static_cast<double>(train_decisions_)};
     dist_->sum(sums);
     train_loss_ = sums[0];
     train_correct_ = static_cast<int64_t>(sums[1]);
     train_count_ = static_cast<int64_t>(sums[2]);
-    train_decisions_ = static_cast<int64_t>(sums[4]);
-    if (sums[7] == 0) return;  // no validation anywhere
-    const auto width = static_cast<int64_t>(sums[6] / sums[7] + 0.5);
-    if (val_width_ != 0 && val_width_ != width) {
-      throw std::runtime_error("distributed validation: ranks carry different attributes");
-    }
-    const auto rows = dist_->all_gather_rows(val_rows_, width);
-    const size_t n = rows.size() / static_cast<size_t>(width), k = static_cast<size_t>(width) - 2;
-    std::vector<float> probs(n);
-    std::vector<int64_t> labels(n);
-    std::vector<int8_t> attrs;
-    for (size_t i = 0; i < n; ++i) {
-      const float* row = rows.data() + i * static_cast<size_t>(width);
-      probs[i] = row[0];
-      labels[i] = static_cast<int64_t>(row[1]);
-      for (size_t j = 0; j < k; ++j) attrs.push_back(static_cast<int8_t>(row[2 + j]));
-    }
-    validation_->add_batch(probs, labels, val_attr_names_ && k > 0 ? val_attr_names_ : nullptr,
-                           attrs);
-    validation_->add_loss(sums[3], static_cast<int64_t>(sums[5]));
+    train_decisions_ = static_cast<int64_t>(sums[3]);
+    dist_validation_.gather_into(*dist_, *validation_);
   }
 
   void save(const std::string& name) {
@@ -599,6 +598,7 @@ class TrainVgg : public Sink {
       return;
     }
     trainer_->save_checkpoint(output_dir_ + "/" + name + ".pt", state_);
+    if (name == "last") saved_epochs_ = state_.epoch;
     ctx_->log().debug("saved {}/{}.pt ({} epoch(s), {} steps)", output_dir_, name, state_.epoch,
                       state_.step);
     if (name == "last") dirty_ = false;
@@ -619,6 +619,9 @@ class TrainVgg : public Sink {
   std::optional<ImageSpec> input_spec_;  // what validation said the images are
   std::unique_ptr<LabelMetrics> validation_;
   bool in_epoch_ = false, dirty_ = false, stopped_ = false;
+  bool failed_ = false;       // a non-finite loss: nothing more is saved
+  int64_t saved_epochs_ = 0;  // epochs in the last.pt this run wrote
+  std::unique_ptr<LrSchedule> schedule_;
   int64_t epoch_ = 0;
   std::chrono::steady_clock::time_point started_;
   double train_loss_ = 0.0;
@@ -627,13 +630,10 @@ class TrainVgg : public Sink {
   int64_t val_batches_ = 0, val_count_ = 0, last_val_batches_ = 0;
   int64_t batch_size_ = 0;  // images per batch, as validation computed it (0: unknown)
   int64_t world_size_ = 1;
-  EpochProgress resumed_;        // where a mid-epoch checkpoint stopped
-  bool short_batch_ = false;     // a train batch below batch_size this epoch (ends its split)
-  bool nothing_to_do_ = false;   // resumed with every epoch done
-  std::vector<float> val_rows_;  // distributed only
-  int64_t val_width_ = 0;
-  double val_loss_sum_ = 0.0;
-  std::shared_ptr<const std::vector<std::string>> val_attr_names_;
+  EpochProgress resumed_;       // where a mid-epoch checkpoint stopped
+  bool short_batch_ = false;    // a train batch below batch_size this epoch (ends its split)
+  bool nothing_to_do_ = false;  // resumed with every epoch done
+  DistributedValidation dist_validation_;
 };
 
 // The run-folder rule at check time. Only the rank that writes (rank 0) checks:
@@ -669,6 +669,7 @@ void register_trainer(Registry& registry, const std::string& name, const std::st
                                "(tools/export_torchvision_weights.py); empty = random init"));
   check_file_param(spec, "weights");
   add_optimizer_params(spec);
+  add_callback_params(spec);
   add_device_params(spec);
   spec.param(ParamSpec::string("monitor", "val_loss",
                                "metric for early stopping and best, named as in metrics.csv "

@@ -1,9 +1,9 @@
 #include "stages/train/trainer.h"
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include <cmath>
 #include <cstring>
 #include <optional>
 #include <sstream>
@@ -11,13 +11,11 @@
 
 #include "pipeline/file_read.h"
 #include "stages/train/model.h"
+#include "stages/train/autocast.h"
+#include "stages/train/grad_scaler.h"
 #include "stages/train/pickle_read.h"
 #include "stages/train/train_choices.h"
 #include "stages/train/vgg.h"
-
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-#define SLUICE_AUTOCAST_PER_DEVICE 1
-#endif
 
 namespace sluice::train {
 namespace {
@@ -37,39 +35,6 @@ torch::Device parse_device(const std::string& name) {
   }
   throw std::invalid_argument("unknown device '" + name + "' (expected auto, cpu, cuda, cuda:N)");
 }
-
-// bf16 autocast for CUDA in the calling thread (autocast state is thread-local).
-class AutocastScope {
- public:
-  explicit AutocastScope(bool enabled) : enabled_(enabled) {
-    if (!enabled_) return;
-#ifdef SLUICE_AUTOCAST_PER_DEVICE
-    previous_ = at::autocast::is_autocast_enabled(at::kCUDA);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-#else
-    previous_ = at::autocast::is_enabled();
-    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-    at::autocast::set_enabled(true);
-#endif
-    at::autocast::increment_nesting();
-  }
-  ~AutocastScope() {
-    if (!enabled_) return;
-    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-#ifdef SLUICE_AUTOCAST_PER_DEVICE
-    at::autocast::set_autocast_enabled(at::kCUDA, previous_);
-#else
-    at::autocast::set_enabled(previous_);
-#endif
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool enabled_;
-  bool previous_ = false;
-};
 
 c10::impl::GenericDict new_dict() {
   return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get());
@@ -214,6 +179,32 @@ EpochProgress progress_from(const c10::impl::GenericDict& state, const std::stri
   return p;
 }
 
+c10::impl::GenericDict lr_schedule_dict(const LrScheduleState& s) {
+  auto d = new_dict();
+  d.insert("lr", s.lr);
+  d.insert("best", s.best);
+  d.insert("has_best", s.has_best);
+  d.insert("wait", s.wait);
+  d.insert("cooldown_left", s.cooldown_left);
+  d.insert("reductions", s.reductions);
+  return d;
+}
+
+// Checkpoints written before schedules have none: a fresh schedule.
+LrScheduleState lr_schedule_from(const c10::impl::GenericDict& state) {
+  LrScheduleState s;
+  const auto value = optional_field(state, "lr_schedule");
+  if (!value || !value->isGenericDict()) return s;
+  const auto d = value->toGenericDict();
+  s.lr = field(d, "lr", "lr_schedule").toDouble();
+  s.best = field(d, "best", "lr_schedule").toDouble();
+  s.has_best = field(d, "has_best", "lr_schedule").toBool();
+  s.wait = field(d, "wait", "lr_schedule").toInt();
+  s.cooldown_left = field(d, "cooldown_left", "lr_schedule").toInt();
+  s.reductions = field(d, "reductions", "lr_schedule").toInt();
+  return s;
+}
+
 c10::impl::GenericDict state_dict(const TrainingState& s) {
   auto d = new_dict();
   d.insert("epoch", s.epoch);
@@ -238,6 +229,7 @@ c10::impl::GenericDict state_dict(const TrainingState& s) {
   d.insert("label", label_dict(s.label));
   d.insert("config_text", s.config_text);
   d.insert("progress", progress_dict(s.progress));
+  d.insert("lr_schedule", lr_schedule_dict(s.lr_schedule));
   return d;
 }
 
@@ -269,6 +261,7 @@ TrainingState state_from(const c10::impl::GenericDict& d, const std::string& ori
   s.label = label_from(d);
   s.config_text = field(d, "config_text", origin).toStringRef();
   s.progress = progress_from(d, origin);
+  s.lr_schedule = lr_schedule_from(d);
   return s;
 }
 
@@ -317,8 +310,12 @@ struct Trainer::Impl {
   bool cuda = false;
   bool bf16 = false;
   bool channels_last = false;
+  AutocastMode autocast;
+  std::unique_ptr<GradScaler> scaler;  // fp16 only
+  double last_grad_norm = NAN;
   std::unique_ptr<Model> model;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
+  std::vector<torch::Tensor> trainable;
   std::function<void()> gradient_hook;
 
   void build_optimizer() {
@@ -327,6 +324,7 @@ struct Trainer::Impl {
       if (p.requires_grad()) params.push_back(p);
     }
     if (params.empty()) throw std::runtime_error("every parameter is frozen: nothing to train");
+    trainable = params;
     const auto& o = config.optimizer;
     switch (optimizer_choices().parse(o.name)) {
       case OptimizerKind::kAdam:
@@ -413,12 +411,18 @@ struct Trainer::Impl {
     return torch::tensor(config.pos_weight, torch::kFloat64).to(device, torch::kFloat);
   }
 
+  torch::Tensor class_weight_tensor() const {
+    return torch::tensor(config.class_weights, torch::kFloat64).to(device, torch::kFloat);
+  }
+
   // The loss of `logits` (images x outputs) against the batch's labels, averaged
   // (kMean) or summed over images (kSum; multi-label: the attributes' mean per image),
   // with the count of right decisions and of decisions.
+  // `weighted`: with class_weights (training only).
   torch::Tensor loss(const torch::Tensor& logits, const Batch& b,
-                     at::Reduction::Reduction reduction, int64_t* correct,
-                     int64_t* decisions) const {
+                     at::Reduction::Reduction reduction, int64_t* correct, int64_t* decisions,
+                     bool weighted = false) const {
+    const bool by_class = weighted && !config.class_weights.empty();
     const int64_t outputs = logits.size(1);
     switch (config.label_kind) {
       case LabelSpec::Kind::kCategorical: {
@@ -436,6 +440,7 @@ struct Trainer::Impl {
         } else {
           options.reduction(torch::kMean);
         }
+        if (by_class) options.weight(class_weight_tensor());
         return torch::nn::functional::cross_entropy(logits, y, options);
       }
       case LabelSpec::Kind::kMultiLabel: {
@@ -457,13 +462,20 @@ struct Trainer::Impl {
         auto z = logits.squeeze(1);
         if (correct) *correct = (z.detach().ge(0) == y.ge(0.5)).sum().item<int64_t>();
         if (decisions) *decisions = b.size;
-        return torch::binary_cross_entropy_with_logits(z, y, {}, pos_weight_tensor(1), reduction);
+        // Each image's loss times the weight of its class: w0 + (w1 - w0) y.
+        torch::Tensor weight;
+        if (by_class) {
+          const auto w = class_weight_tensor();
+          weight = w[0] + (w[1] - w[0]) * y;
+        }
+        return torch::binary_cross_entropy_with_logits(z, y, weight, pos_weight_tensor(1),
+                                                       reduction);
       }
     }
   }
 
   torch::Tensor forward(const torch::Tensor& x) {
-    AutocastScope autocast(bf16);
+    AutocastScope scope(autocast);
     return model->forward(x).to(torch::kFloat);
   }
 
@@ -496,20 +508,82 @@ struct Trainer::Impl {
   }
 };
 
+namespace {
+
+std::string torch_major_minor() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR);
+}
+
+// The autocast of `precision` on the resolved device; throws precision_problem's text.
+AutocastMode autocast_mode(const std::string& precision, const std::string& device, bool cuda) {
+  if (precision != "auto" && precision != "fp32" && precision != "bf16" && precision != "fp16") {
+    throw std::invalid_argument("unknown precision '" + precision +
+                                "' (expected auto, fp32, bf16 or fp16)");
+  }
+  const std::string problem = precision_problem(precision, cuda ? "cuda" : "cpu");
+  if (!problem.empty()) throw std::invalid_argument(problem);
+  (void)device;
+  AutocastMode mode;
+  if (precision == "fp32" || (precision == "auto" && !cuda)) return mode;
+  mode.enabled = true;
+  mode.device = cuda ? at::kCUDA : at::kCPU;
+  mode.dtype = precision == "fp16" ? at::kHalf : at::kBFloat16;
+  return mode;
+}
+
+// class_weights: one per class of a categorical head, two for a binary one.
+void check_class_weights(const TrainerConfig& c) {
+  const auto& w = c.class_weights;
+  if (w.empty()) return;
+  if (c.label_kind == LabelSpec::Kind::kMultiLabel) {
+    throw std::invalid_argument(
+        "class_weights weighs the classes of a categorical or binary label; a multi-label "
+        "label weighs each attribute's positives with pos_weight");
+  }
+  const size_t classes =
+      c.label_kind == LabelSpec::Kind::kCategorical ? static_cast<size_t>(c.model.num_classes) : 2;
+  if (w.size() != classes) {
+    throw std::invalid_argument("class_weights has " + std::to_string(w.size()) + " value(s) for " +
+                                std::to_string(classes) + " classes");
+  }
+}
+
+}  // namespace
+
+NonFiniteLoss::NonFiniteLoss(double loss)
+    : std::runtime_error(std::string("non-finite loss (") +
+                         (std::isnan(loss) ? "nan"
+                          : loss > 0       ? "inf"
+                                           : "-inf") +
+                         ")"),
+      loss_(loss) {}
+
+std::string precision_problem(const std::string& precision, const std::string& device) {
+  const bool cpu = device == "cpu" || (device == "auto" && !torch::cuda::is_available());
+  if (!cpu) return {};
+  if (precision == "fp16") {
+    return "precision = \"fp16\" needs a CUDA device (fp16 autocast with loss scaling); the "
+           "CPU runs fp32, or bf16 with LibTorch 2.x";
+  }
+#ifndef SLUICE_CPU_AUTOCAST
+  if (precision == "bf16") {
+    return "precision = \"bf16\" on the CPU is not supported by this LibTorch (" +
+           torch_major_minor() + "); needs 2.x (or use fp32, or a CUDA device)";
+  }
+#endif
+  return {};
+}
+
 Trainer::Trainer(TrainerConfig config) : impl_(std::make_unique<Impl>()) {
   auto& m = *impl_;
   m.config = std::move(config);
   m.device = parse_device(m.config.device);
   m.cuda = m.device.is_cuda();
-  const auto& precision = m.config.precision;
-  if (precision != "auto" && precision != "fp32" && precision != "bf16") {
-    throw std::invalid_argument("unknown precision '" + precision +
-                                "' (expected auto, fp32 or bf16)");
-  }
-  if (precision == "bf16" && !m.cuda) {
-    throw std::invalid_argument("precision = \"bf16\" needs a CUDA device; the CPU runs fp32");
-  }
-  m.bf16 = m.cuda && precision != "fp32";
+  m.autocast = autocast_mode(m.config.precision, m.config.device, m.cuda);
+  m.bf16 = m.autocast.enabled && m.autocast.dtype == at::kBFloat16;
+  if (m.autocast.enabled && m.autocast.dtype == at::kHalf)
+    m.scaler = std::make_unique<GradScaler>();
+  check_class_weights(m.config);
   m.channels_last = m.cuda && m.config.channels_last;
   if (m.cuda) at::globalContext().setBenchmarkCuDNN(m.config.cudnn_benchmark);
   torch::manual_seed(m.config.seed);
@@ -531,8 +605,23 @@ double Trainer::learning_rate() const {
   const auto& groups = impl_->optimizer->param_groups();
   return groups.empty() ? impl_->config.optimizer.lr : groups.front().options().get_lr();
 }
+void Trainer::set_learning_rate(double lr) {
+  for (auto& group : impl_->optimizer->param_groups()) group.options().set_lr(lr);
+}
 bool Trainer::on_cuda() const { return impl_->cuda; }
 bool Trainer::bf16() const { return impl_->bf16; }
+bool Trainer::fp16() const { return impl_->scaler != nullptr; }
+double Trainer::last_grad_norm() const { return impl_->last_grad_norm; }
+int64_t Trainer::skipped_steps() const {
+  return impl_->scaler ? impl_->scaler->skipped_steps() : 0;
+}
+bool Trainer::parameters_finite() const {
+  torch::NoGradGuard no_grad;
+  for (const auto& p : impl_->model->parameters()) {
+    if (!torch::isfinite(p).all().item<bool>()) return false;
+  }
+  return true;
+}
 std::string Trainer::device_name() const { return impl_->device.str(); }
 Model& Trainer::model() { return *impl_->model; }
 int64_t Trainer::parameter_count(bool trainable_only) const {
@@ -554,12 +643,22 @@ StepResult Trainer::train_step(const Batch& batch) {
   m.optimizer->zero_grad();
   auto logits = m.forward(x);
   StepResult r;
-  auto loss = m.loss(logits, batch, at::Reduction::Mean, &r.correct, &r.decisions);
-  loss.backward();
+  auto loss = m.loss(logits, batch, at::Reduction::Mean, &r.correct, &r.decisions, true);
+  (m.scaler ? m.scaler->scale(loss) : loss).backward();
   if (m.gradient_hook) m.gradient_hook();
-  m.optimizer->step();
+  const double value = loss.item<double>();
+  if (!std::isfinite(value)) throw NonFiniteLoss(value);
   r.count = batch.size;
-  r.loss_sum = loss.item<double>() * batch.size;
+  r.loss_sum = value * batch.size;
+  if (m.scaler && m.scaler->unscale(m.trainable)) {  // overflowed: skip the step
+    m.scaler->update(true);
+    return r;
+  }
+  if (m.config.clip_grad_norm > 0) {
+    m.last_grad_norm = torch::nn::utils::clip_grad_norm_(m.trainable, m.config.clip_grad_norm);
+  }
+  m.optimizer->step();
+  if (m.scaler) m.scaler->update(false);
   return r;
 }
 

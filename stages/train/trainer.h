@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "pipeline/element_spec.h"
 #include "stages/train/atomic_file.h"
 #include "stages/train/early_stopping.h"
+#include "stages/train/lr_schedule.h"
 #include "stages/train/vgg_config.h"
 #include "vision/payloads.h"
 
@@ -33,11 +35,13 @@ struct OptimizerConfig {
 struct TrainerConfig {
   VggConfig model;
   OptimizerConfig optimizer;
-  std::string device = "auto";     // auto | cpu | cuda | cuda:N
-  std::string precision = "auto";  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16
-  bool channels_last = true;       // CUDA only
-  bool cudnn_benchmark = true;     // CUDA only
-  uint64_t seed = 0;               // model init and dropout
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 (CPU: LibTorch 2.x) | fp16 (CUDA, with
+  // dynamic loss scaling)
+  std::string precision = "auto";
+  bool channels_last = true;    // CUDA only
+  bool cudnn_benchmark = true;  // CUDA only
+  uint64_t seed = 0;            // model init and dropout
   // What the outputs learn (from the label schema on the edge, or the checkpoint's):
   // binary or unknown: one sigmoid output; categorical: softmax over N outputs,
   // cross-entropy; multi-label: one sigmoid per attribute, binary cross-entropy each.
@@ -45,7 +49,30 @@ struct TrainerConfig {
   // Binary cross-entropy weight of the positive class, per output (multi-label: one
   // per attribute; binary: one); empty = 1 for every output.
   std::vector<double> pos_weight;
+  // Training loss weight per class (Keras' class_weight): categorical: one per class,
+  // the cross-entropy's weights; binary: [weight of label 0, weight of label 1], each
+  // image's binary cross-entropy times its class's. Empty = 1 each. Validation loss
+  // is not weighted.
+  std::vector<double> class_weights;
+  // Rescales the gradients so their global L2 norm is at most this before each
+  // optimizer step; 0 = no clipping.
+  double clip_grad_norm = 0.0;
 };
+
+// A training step whose loss is NaN or infinite (the optimizer step is not taken).
+class NonFiniteLoss : public std::runtime_error {
+ public:
+  explicit NonFiniteLoss(double loss);
+  double loss() const { return loss_; }
+
+ private:
+  double loss_;
+};
+
+// Why `precision` cannot run on `device` with this LibTorch ("" when it can): bf16
+// on the CPU needs LibTorch 2.x, fp16 needs CUDA. "auto" as the device counts as the
+// CPU when no CUDA device is visible.
+std::string precision_problem(const std::string& precision, const std::string& device);
 
 // The image geometry and pixel scaling the model was trained on, kept in checkpoints
 // so prediction preprocesses exactly as training did (without augmentation).
@@ -86,6 +113,7 @@ struct TrainingState {
   // predates label schemas.
   LabelSpec label;
   std::string config_text;  // the resolved pipeline config that produced the run
+  LrScheduleState lr_schedule;
 };
 
 struct StepResult {
@@ -105,8 +133,18 @@ class Trainer {
   const TrainerConfig& config() const;
   // The optimizer's learning rate now (its first parameter group's).
   double learning_rate() const;
+  // Sets every parameter group's learning rate (a schedule's).
+  void set_learning_rate(double lr);
   bool on_cuda() const;
   bool bf16() const;
+  bool fp16() const;
+  // With clip_grad_norm: the global L2 norm of the last step's gradients before
+  // clipping (NaN before the first step, and without clipping).
+  double last_grad_norm() const;
+  // fp16: steps skipped because the scaled gradients overflowed.
+  int64_t skipped_steps() const;
+  // Whether every parameter is finite (no NaN or inf weights).
+  bool parameters_finite() const;
   std::string device_name() const;
   int64_t parameter_count(bool trainable_only = false) const;
   Model& model();  // stages/train/model.h
@@ -115,7 +153,8 @@ class Trainer {
   void load_pretrained(const std::string& path);
 
   // One optimizer step on a batch: binary cross-entropy on the logits (binary,
-  // multi-label), or softmax cross-entropy (categorical).
+  // multi-label), or softmax cross-entropy (categorical). Throws NonFiniteLoss, before
+  // the optimizer step, when the loss is NaN or infinite.
   StepResult train_step(const Batch& batch);
   // Called in train_step between the backward pass and the optimizer step (data-parallel
   // training averages the gradients there); empty = none.

@@ -4,7 +4,8 @@
 // - Both ranks check after every step that their parameters equal rank 0's bitwise
 //   (SLUICE_DIST_CHECK=1), and the result matches one process stepping on the same
 //   global batches within 1e-5.
-// - The shards partition the epoch (metrics count every sample once).
+// - The shards partition the epoch (metrics count every sample once), for binary,
+//   categorical and multi-label labels.
 // - A rank that is killed, stopped or never started makes the others exit non-zero
 //   within the timeout.
 // - Elastic resume: two ranks killed mid-epoch and resumed as one process with the
@@ -172,16 +173,19 @@ class Distributed : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
   // index (64 train samples, the validation split) -> decode -> 32x32 -> batch -> VGG11/32.
+  // `label`: the index stage's keys that choose the label (default: CelebA's Male with
+  // the Eyeglasses attribute for the breakdown).
   static fs::path config(const std::string& name, int64_t batch_size, int64_t epochs,
-                         int64_t limit = 64) {
+                         int64_t limit = 64, const std::string& label = "") {
     const fs::path out = dir_ / name;
     fs::create_directories(out);
     std::ostringstream t;
-    t << "[pipeline]\nname = \"dist\"\nseed = 7\nthreads = 2\n"
-      << "[stages.index]\nuse = \"celeba.index\"\nroot = \"" << (dir_ / "celeba").string()
-      << "\"\nsplit = [\"train\", \"validation\"]\nepochs = " << epochs << "\nlimit = " << limit
-      << "\nattributes = [\"Eyeglasses\"]\n"
-      << "[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
+    t << "[pipeline]\nname = \"dist\"\nseed = 7\nthreads = 2\n[stages.index]\n"
+      << (label.empty() ? "use = \"celeba.index\"\nroot = \"" + (dir_ / "celeba").string() +
+                              "\"\nattributes = [\"Eyeglasses\"]\n"
+                        : label)
+      << "split = [\"train\", \"validation\"]\nepochs = " << epochs << "\nlimit = " << limit
+      << "\n[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n"
       << "[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\nwidth = 32\n"
       << "height = 32\nnormalize = \"none\"\nrescale = 0.00392156862745098\n"
       << "[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = " << batch_size
@@ -205,6 +209,34 @@ class Distributed : public ::testing::Test {
             {"SLUICE_DIST_TIMEOUT_S", timeout_s},
             {"SLUICE_DIST_CHECK", "1"},
             {"OMP_NUM_THREADS", "1"}};
+  }
+
+  // One process on global batches of 16 and two ranks on local batches of 8 train on the
+  // same samples; their epoch metrics, summed and gathered over the ranks, must agree.
+  static void expect_two_ranks_score_as_one(const std::string& name, const std::string& label,
+                                            const std::vector<std::string>& keys) {
+    const auto single_cfg = config(name + "-single", 16, 2, 64, label);
+    Child single({"run", single_cfg.string()}, {{"OMP_NUM_THREADS", "1"}},
+                 single_cfg.parent_path() / "log.txt");
+    ASSERT_EQ(single.wait_for(std::chrono::seconds(120)), 0) << single.output();
+    const auto cfg = config(name + "-pair", 8, 2, 64, label);
+    const int port = free_port();
+    ASSERT_GT(port, 0);
+    Child r0({"run", cfg.string()}, rank_env(0, 2, port, "30"), cfg.parent_path() / "rank0.txt");
+    Child r1({"run", cfg.string()}, rank_env(1, 2, port, "30"), cfg.parent_path() / "rank1.txt");
+    ASSERT_EQ(r0.wait_for(std::chrono::seconds(120)), 0) << r0.output();
+    ASSERT_EQ(r1.wait_for(std::chrono::seconds(60)), 0) << r1.output();
+    const auto m1 = last_metrics(single_cfg.parent_path() / "run");
+    const auto m2 = last_metrics(cfg.parent_path() / "run");
+    std::cout << name << ": single " << m1.dump() << "\n"
+              << name << ": pair   " << m2.dump() << "\n";
+    EXPECT_EQ(m2["train_images"].get<double>(), 64.0);
+    EXPECT_EQ(m1["val_images"], m2["val_images"]);
+    EXPECT_GT(m2["val_images"].get<double>(), 10.0);
+    for (const auto& key : keys) {
+      ASSERT_TRUE(m1[key].is_number() && m2[key].is_number()) << key << "\n" << m2.dump();
+      EXPECT_NEAR(m1[key].get<double>(), m2[key].get<double>(), 1e-4) << key;
+    }
   }
 
   static fs::path dir_;
@@ -435,3 +467,22 @@ TEST_F(Distributed, MissingRankFailsTheRendezvousWithinTheTimeout) {
 }
 
 }  // namespace
+
+TEST_F(Distributed, TwoRanksTrainAndScoreACategoricalLabel) {
+  SKIP_WITHOUT_GLOO();
+  const std::string hair = "use = \"csv.index\"\nfile = \"" +
+                           (dir_ / "celeba" / "hair_colour.csv").string() +
+                           "\"\nlabel_column = \"hair_colour\"\nsplit_column = \"split\"\n";
+  expect_two_ranks_score_as_one(
+      "hair", hair,
+      {"loss", "accuracy", "val_loss", "val_accuracy", "val_precision", "val_recall", "val_f1"});
+}
+
+TEST_F(Distributed, TwoRanksTrainAndScoreAMultiLabelLabel) {
+  SKIP_WITHOUT_GLOO();
+  const std::string attributes = "use = \"celeba.index\"\nroot = \"" + (dir_ / "celeba").string() +
+                                 "\"\nlabel = [\"Male\", \"Black_Hair\", \"Wearing_Hat\"]\n";
+  expect_two_ranks_score_as_one("attributes", attributes,
+                                {"loss", "accuracy", "val_loss", "val_accuracy", "val_precision",
+                                 "val_recall", "val_f1", "val_auc"});
+}
