@@ -12,6 +12,7 @@
 #include "stages/train/label_metrics.h"
 #include "stages/train/lr_schedule.h"
 #include "stages/train/metrics.h"
+#include "stages/train/model.h"
 #include "stages/train/trainer.h"
 #include "stages/train/vgg.h"
 #include "tests/train/test_batches.h"
