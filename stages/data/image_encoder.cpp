@@ -10,31 +10,12 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "stages/data/turbojpeg_handle.h"
+
 namespace sluice::data {
 namespace {
 
-// One compressor per thread, created on first use and destroyed at thread exit;
-// discarded after a failed call, so the next call gets a fresh one.
-class ThreadCompressor {
- public:
-  ~ThreadCompressor() { discard(); }
-  tjhandle get() {
-    if (!handle_) handle_ = tjInitCompress();
-    return handle_;
-  }
-  void discard() {
-    if (handle_) tjDestroy(handle_);
-    handle_ = nullptr;
-  }
-
- private:
-  tjhandle handle_ = nullptr;
-};
-
-ThreadCompressor& thread_compressor() {
-  thread_local ThreadCompressor compressor;
-  return compressor;
-}
+ThreadCompressor& thread_compressor() { return ThreadCompressor::local(); }
 
 int tj_subsampling(JpegSubsampling s, int channels) {
   if (channels == 1) return TJSAMP_GRAY;

@@ -11,34 +11,12 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "stages/data/turbojpeg_handle.h"
+
 namespace sluice::data {
 namespace {
 
-// One decompressor per thread, created on first use and destroyed at thread
-// exit. libjpeg-turbo 2.1 leaves a handle in a bad state after a failed call
-// (the next good JPEG fails with "Bogus marker length" or "two SOI markers"),
-// so after any error or warning the handle is destroyed and the next call on
-// this thread gets a new one.
-class ThreadDecompressor {
- public:
-  ~ThreadDecompressor() { discard(); }
-  tjhandle get() {
-    if (!handle_) handle_ = tjInitDecompress();
-    return handle_;
-  }
-  void discard() {
-    if (handle_) tjDestroy(handle_);
-    handle_ = nullptr;
-  }
-
- private:
-  tjhandle handle_ = nullptr;
-};
-
-ThreadDecompressor& thread_decompressor() {
-  thread_local ThreadDecompressor decompressor;
-  return decompressor;
-}
+ThreadDecompressor& thread_decompressor() { return ThreadDecompressor::local(); }
 
 struct TjOutcome {
   bool ok = true;

@@ -29,15 +29,7 @@ Result sluice(const std::string& args) {
   return cli_test::run_command("timeout 300 " + std::string(SLUICE_BINARY) + " " + args);
 }
 
-// "FILE:LINE:COL" of the value of the first `key = ` in `text`.
-std::string value_position(const std::string& file, const std::string& text,
-                           const std::string& key) {
-  const size_t at = text.find("\n" + key + " = ");
-  if (at == std::string::npos) return "?";
-  int line = 1;
-  for (size_t i = 0; i <= at; ++i) line += text[i] == '\n';
-  return file + ":" + std::to_string(line) + ":" + std::to_string(key.size() + 4);
-}
+using cli_test::value_position;
 
 class CallbacksCli : public ::testing::Test {
  protected:

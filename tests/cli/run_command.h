@@ -44,6 +44,18 @@ inline std::string set_string(const std::string& key, const std::string& value) 
   return " --set '" + key + "=\"" + value + "\"'";
 }
 
+// "FILE:LINE:COL" of the value of the first `key = ` in `text` (a config written
+// to `file`), as sluice check reports it; "?" when the key is not there.
+inline std::string value_position(const std::string& file, const std::string& text,
+                                  const std::string& key) {
+  const size_t at = text.find("\n" + key + " = ");
+  if (at == std::string::npos) return "?";
+  int line = 1;
+  for (size_t i = 0; i <= at; ++i) line += text[i] == '\n';
+  const size_t column = key.size() + 4;  // 1-based, past "key = "
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column);
+}
+
 #ifdef SLUICE_SOURCE_DIR
 // A path in the source tree (configs, examples).
 inline std::string source_file(const std::string& relative) {
