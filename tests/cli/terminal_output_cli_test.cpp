@@ -128,7 +128,8 @@ TEST_F(TerminalOutput, UsageErrorsExitTwoAndListTheValidValues) {
         {"predict --weights w.pt --log-level verbose a.jpg",
          "sluice predict: --log-level must be one of " + levels},
         {"predict --weights w.pt --arch vgg99 a.jpg",
-         "sluice predict: --arch must be one of 'vgg11', 'vgg13', 'vgg16', 'vgg19', got 'vgg99'"},
+         "sluice predict: --arch must be one of 'vgg11', 'vgg13', 'vgg16', 'vgg19', 'resnet18', "
+         "'resnet34', 'resnet50', got 'vgg99'"},
         {"predict --weights w.pt --head top a.jpg",
          "--head must be one of 'imagenet', 'replace_last', 'gap', got 'top'"},
         {"predict --weights w.pt --device tpu a.jpg",
@@ -136,7 +137,8 @@ TEST_F(TerminalOutput, UsageErrorsExitTwoAndListTheValidValues) {
          "'tpu'"},
         {"bench train --log-level verbose", "sluice bench train: --log-level must be one of"},
         {"bench train --optimizer rmsprop", "unknown optimizer 'rmsprop' (expected adam or sgd)"},
-        {"bench train --precision fp16", "(expected auto, fp32 or bf16)"},
+        {"bench train --precision fp8", "(expected auto, fp32, bf16 or fp16)"},
+        {"bench train --precision fp16", "precision = \"fp16\" needs a CUDA device"},
         {"bench train --progress-interval -1", "--progress-interval must be in [0, 86400]"},
     };
     cases.insert(cases.end(), torch_cases.begin(), torch_cases.end());

@@ -1,6 +1,6 @@
 // Mid-epoch resume (save_every_steps): a run stopped right after a step checkpoint and
 // resumed from it ends with parameters bit-identical to an unbroken run's, for every
-// index source (celeba.index, csv.index, dir.index); the resumed source skips what was
+// index source (celeba.index, csv.index, dir.index, shard.index); the resumed source skips what was
 // trained on without emitting (so without decoding) it; a run SIGKILLed mid-epoch and
 // resumed from its last step checkpoint ends as the unbroken run; and the mid-epoch
 // checkpoints a run cannot continue are refused by validation, at the resume key.
@@ -127,6 +127,7 @@ class MidEpochResume : public ::testing::Test {
     o.seed = 11;
     sluice::data::write_synthetic_celeba(o);
     make_class_folders();
+    make_shards();
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
@@ -147,6 +148,18 @@ class MidEpochResume : public ::testing::Test {
     }
   }
 
+  // shard.index's input: the synthetic files packed as they are into shards of 20
+  // samples per split, with their manifest.
+  static void make_shards() {
+    const auto r =
+        run("[pipeline]\nname = \"pack\"\n[stages.index]\nuse = \"celeba.index\"\nroot = \"" +
+            (dir_ / "celeba").string() +
+            "\"\nsplit = [\"train\", \"validation\"]\n[stages.write]\nuse = "
+            "\"shard.write\"\ninput = \"index\"\nprefix = \"" +
+            (dir_ / "shards" / "celeba-{split}").string() + "\"\nmax_samples = 20\n");
+    ASSERT_EQ(r.status, sluice::RunStatus::kCompleted) << r.error;
+  }
+
   // index (44 train samples: 5 batches of 8 and one of 4 per epoch, then the
   // validation split) -> decode -> 32x32 with flips -> batch of 8.
   static std::string data_stages(const std::string& source, int64_t epochs,
@@ -159,6 +172,9 @@ class MidEpochResume : public ::testing::Test {
       t += "use = \"csv.index\"\nfile = \"" + root +
            "/hair_colour.csv\"\nlabel_column = \"hair_colour\"\nsplit_column = \"split\"\n"
            "split = [\"train\", \"validation\"]\n";
+    } else if (source == "shard.index") {
+      t += "use = \"shard.index\"\nmanifest = \"" + (dir_ / "shards" / "manifest.json").string() +
+           "\"\nsplit = [\"train\", \"validation\"]\n";
     } else {
       t += "use = \"dir.index\"\nroot = \"" + (dir_ / "folders").string() +
            "\"\nsplit = [\"train\", \"validation\"]\n";
@@ -257,6 +273,10 @@ TEST_F(MidEpochResume, CelebaIndexResumesBitIdentical) {
 TEST_F(MidEpochResume, CsvIndexResumesBitIdentical) { expect_resume_equals_unbroken("csv.index"); }
 
 TEST_F(MidEpochResume, DirIndexResumesBitIdentical) { expect_resume_equals_unbroken("dir.index"); }
+
+TEST_F(MidEpochResume, ShardIndexResumesBitIdentical) {
+  expect_resume_equals_unbroken("shard.index");
+}
 
 // Without save_every_steps the stream cut mid-epoch still ends with last.pt at the
 // exact position (finish() records it when every batch so far was whole).
