@@ -119,13 +119,14 @@ def live_threads():
     return len(os.listdir("/proc/self/task"))
 
 
-def threads_back_to(count, seconds=2.0):
-    """Whether the thread count falls to `count` within `seconds`: oneTBB's idle
-    workers leave on their own shortly after a run ends."""
+def threads_back_to(count, seconds=10.0):
+    """Whether the thread count falls to `count` or below within `seconds` (no
+    thread of the run is left): oneTBB's idle workers, counted in `count`, may
+    also leave on their own meanwhile, and a loaded machine takes its time."""
     deadline = time.monotonic() + seconds
     while live_threads() > count and time.monotonic() < deadline:
         time.sleep(0.02)
-    return live_threads() == count
+    return live_threads() <= count
 
 
 def test_close_mid_epoch_joins_every_thread(data_config):
