@@ -133,4 +133,21 @@ std::string resolved_config_toml(const ValidatedGraph& g) {
   return os.str();
 }
 
+std::string with_overwrite_off(const std::string& config_toml, const std::string& stage_id,
+                               const std::string& why) {
+  // One `[stages.ID]` header per stage, `key = value` lines under it.
+  std::istringstream in(config_toml);
+  std::ostringstream out;
+  bool in_stage = false;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line[0] == '[') {
+      in_stage = line == "[stages." + stage_id + "]" || line == "[stages.\"" + stage_id + "\"]";
+    } else if (in_stage && line == "overwrite = true") {
+      line = "overwrite = false  # recorded: " + why;
+    }
+    out << line << '\n';
+  }
+  return out.str();
+}
+
 }  // namespace sluice

@@ -15,4 +15,10 @@ namespace sluice {
 
 std::string resolved_config_toml(const ValidatedGraph& graph);
 
+// `config_toml` (as resolved_config_toml writes it) with `overwrite = true` of stage
+// `stage_id` turned into `overwrite = false  # recorded: WHY`, so that running the
+// recorded copy of a run's config never removes what the run wrote.
+std::string with_overwrite_off(const std::string& config_toml, const std::string& stage_id,
+                               const std::string& why);
+
 }  // namespace sluice

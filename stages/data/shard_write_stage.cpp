@@ -24,6 +24,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/config_writer.h"
 #include "pipeline/registry.h"
 #include "stages/data/data_stages.h"
 #include "stages/data/shard_writer.h"
@@ -76,23 +77,6 @@ void accept_one_pass(const Params&, const ElementSpec& in, SpecContext& ctx) {
   }
 }
 
-// The run's config as the manifest records it: overwrite = true of this stage
-// becomes false, so rerunning the recorded config never removes these shards.
-std::string recorded_config(const std::string& config_toml, const std::string& stage_id) {
-  std::istringstream in(config_toml);
-  std::ostringstream out;
-  bool in_stage = false;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] == '[') {
-      in_stage = line == "[stages." + stage_id + "]" || line == "[stages.\"" + stage_id + "\"]";
-    } else if (in_stage && line == "overwrite = true") {
-      line = "overwrite = false  # recorded: rerunning must not remove these shards";
-    }
-    out << line << '\n';
-  }
-  return out.str();
-}
-
 class ShardWriteStage : public Sink {
  public:
   explicit ShardWriteStage(const Params& p) : overwrite_(p.get_bool("overwrite")) {
@@ -122,7 +106,9 @@ class ShardWriteStage : public Sink {
       if (in.label) options_.label = *in.label;
       options_.attributes = in.attributes;
     }
-    options_.config = recorded_config(ctx.run_config(), ctx.id());
+    // The manifest records the config with this stage's overwrite = true turned off.
+    options_.config =
+        with_overwrite_off(ctx.run_config(), ctx.id(), "rerunning must not remove these shards");
     writer_ = std::make_unique<ShardWriter>(options_);
     samples_ = &ctx.counter("samples");
     shards_ = &ctx.counter("shards");

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <sstream>
 
+#include "pipeline/config_writer.h"
+
 namespace sluice::train {
 namespace fs = std::filesystem;
 
@@ -116,20 +118,7 @@ std::vector<std::string> remove_run_files(const std::string& dir) {
 }
 
 std::string recorded_config(const std::string& config_toml, const std::string& stage_id) {
-  // config_writer.cpp writes one `[stages.ID]` header per stage and `key = value`
-  // lines under it.
-  std::istringstream in(config_toml);
-  std::ostringstream out;
-  bool in_stage = false;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line[0] == '[') {
-      in_stage = line == "[stages." + stage_id + "]" || line == "[stages.\"" + stage_id + "\"]";
-    } else if (in_stage && line == "overwrite = true") {
-      line = "overwrite = false  # recorded: rerunning must not empty this run";
-    }
-    out << line << '\n';
-  }
-  return out.str();
+  return with_overwrite_off(config_toml, stage_id, "rerunning must not empty this run");
 }
 
 }  // namespace sluice::train
