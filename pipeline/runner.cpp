@@ -251,6 +251,16 @@ struct StageInput {
   bool ordered = true;
 };
 
+// The output of a serial node in the order its bodies ran. oneTBB (2021.8) starts
+// a serial function_node's next body before it passes the current body's output on
+// (function_input::apply_body_impl_bypass), so two outputs can swap places; the
+// sequencer puts them back by sequence number.
+flow::sender<BundlePtr>* in_order(FunctionNode* serial_node, BuiltGraph& b) {
+  auto* seqr = b.holder->add<SequencerNode>(SeqOf{});
+  flow::make_edge(*serial_node, *seqr);
+  return seqr;
+}
+
 // Step 2, a stage's input side: several streams merge into one (each put in
 // order first); a sequencer goes in front of a stage that wants order.
 StageInput build_input(const ValidatedStage& vs, BuiltGraph& b) {
@@ -266,7 +276,7 @@ StageInput build_input(const ValidatedStage& vs, BuiltGraph& b) {
         in.entries.push_back(seqr);
       }
     }
-    in.merged = merge;
+    in.merged = in_order(merge, b);
   } else {
     in.ordered = b.ordered[vs.inputs[0]];
   }
@@ -304,8 +314,8 @@ void build_stage(size_t i, const ValidatedGraph& g, const Runtimes& rts,
   } else {
     auto* node = b.holder->add<FunctionNode>(limit, ChainBody(members, consumers));
     body_node = node;
-    b.output[last] = node;
     b.ordered[last] = in.ordered && limit == 1;
+    b.output[last] = b.ordered[last] ? in_order(node, b) : node;
   }
   if (in.merged) {
     flow::make_edge(*in.merged, *body_node);

@@ -347,6 +347,32 @@ input = "stop"
   EXPECT_EQ(observed().finished, 1);
 }
 
+// A serial stage's outputs reach an ordered sink in the order its bodies ran, with
+// threads to spare: oneTBB may start a serial node's next body before passing the
+// current output on, and the runner must put the two back in order.
+TEST(Runner, SerialStageOutputsReachAnOrderedSinkInOrder) {
+  RunOptions opts;
+  opts.threads = 4;
+  RunReport r = run_text(R"(
+[stages.numbers]
+use = "test.count"
+count = 200000
+[stages.pass]
+use = "test.stop_after"
+input = "numbers"
+at = -1
+[stages.out]
+use = "test.record"
+input = "pass"
+)", opts);
+  ASSERT_EQ(r.status, RunStatus::kCompleted) << r.error;
+  const auto got = recorded_ints();
+  ASSERT_EQ(got.size(), 200000u);
+  size_t swapped = 0;
+  for (size_t i = 0; i < got.size(); ++i) swapped += got[i] != static_cast<int64_t>(i);
+  EXPECT_EQ(swapped, 0u) << "items out of place";
+}
+
 TEST(Runner, SigintStopsSourcesAndLetsSinksFinish) {
   RunOptions opts;
   opts.threads = 2;
