@@ -42,8 +42,10 @@ std::string read_bytes(const fs::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Starts `sluice ARGS...` with stdout+stderr into `log`; returns the pid.
+// Starts `sluice ARGS...` with stdout+stderr into `log`; returns the pid. The old log
+// goes first, so a poll of `log` never reads what the previous run printed.
 pid_t spawn(const std::vector<std::string>& args, const fs::path& log) {
+  fs::remove(log);
   const pid_t pid = fork();
   if (pid == 0) {
     std::FILE* f = std::freopen(log.c_str(), "w", stdout);
