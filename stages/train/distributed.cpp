@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
@@ -192,7 +193,10 @@ struct Distributed::Impl {
 
   // After backward: buckets whose parameters got no gradient are completed from .grad
   // (or zeros), every all-reduce is awaited, and the averages replace the gradients.
-  void finish_gradients() {
+  // Returns whether every rank's loss was finite: one more all-reduce, of a count of
+  // non-finite losses, issued after the buckets so that every rank (the one whose loss
+  // is NaN too) sees the same answer at the same step.
+  bool finish_gradients(double loss) {
     const auto started = std::chrono::steady_clock::now();
     torch::NoGradGuard no_grad;
     {
@@ -213,6 +217,9 @@ struct Distributed::Impl {
       }
       launch_ready();
     }
+    std::vector<torch::Tensor> bad{
+        torch::full({1}, std::isfinite(loss) ? 0.0 : 1.0, torch::kFloat64).to(comm_device)};
+    const WorkPtr bad_work = allreduce(bad, "loss check all-reduce");
     const double scale = 1.0 / static_cast<double>(env.world_size);
     for (auto& b : buckets) {
       wait(b.work, "gradient all-reduce");
@@ -231,8 +238,10 @@ struct Distributed::Impl {
       b.pending = static_cast<int64_t>(b.params.size());
     }
     next_launch = 0;
+    wait(bad_work, "loss check all-reduce");
     sync_seconds +=
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    return bad[0].to(torch::kCPU).item<double>() == 0.0;
   }
 };
 
@@ -348,7 +357,7 @@ void Distributed::attach(Trainer& trainer) {
       m.hooks.push_back({p, handle});
     }
   }
-  trainer.set_gradient_hook([impl = &m] { impl->finish_gradients(); });
+  trainer.set_gradient_hook([impl = &m](double loss) { return impl->finish_gradients(loss); });
 }
 
 void Distributed::detach() {

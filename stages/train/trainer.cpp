@@ -316,7 +316,7 @@ struct Trainer::Impl {
   std::unique_ptr<Model> model;
   std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::vector<torch::Tensor> trainable;
-  std::function<void()> gradient_hook;
+  std::function<bool(double)> gradient_hook;
 
   void build_optimizer() {
     std::vector<torch::Tensor> params;
@@ -550,13 +550,20 @@ void check_class_weights(const TrainerConfig& c) {
 
 }  // namespace
 
+NonFiniteLoss::NonFiniteLoss(double loss, const std::string& message)
+    : std::runtime_error(message), loss_(loss) {}
+
 NonFiniteLoss::NonFiniteLoss(double loss)
-    : std::runtime_error(std::string("non-finite loss (") +
-                         (std::isnan(loss) ? "nan"
-                          : loss > 0       ? "inf"
-                                           : "-inf") +
-                         ")"),
-      loss_(loss) {}
+    : NonFiniteLoss(loss, std::string("non-finite loss (") +
+                              (std::isnan(loss) ? "nan"
+                               : loss > 0       ? "inf"
+                                                : "-inf") +
+                              ")") {}
+
+NonFiniteLoss NonFiniteLoss::on_another_rank(double loss) {
+  return NonFiniteLoss(loss, "non-finite loss on another rank (this rank's was " +
+                                 std::to_string(loss) + ")");
+}
 
 std::string precision_problem(const std::string& precision, const std::string& device) {
   const bool cpu = device == "cpu" || (device == "auto" && !torch::cuda::is_available());
@@ -581,8 +588,11 @@ Trainer::Trainer(TrainerConfig config) : impl_(std::make_unique<Impl>()) {
   m.cuda = m.device.is_cuda();
   m.autocast = autocast_mode(m.config.precision, m.config.device, m.cuda);
   m.bf16 = m.autocast.enabled && m.autocast.dtype == at::kBFloat16;
-  if (m.autocast.enabled && m.autocast.dtype == at::kHalf)
-    m.scaler = std::make_unique<GradScaler>();
+  if (m.autocast.enabled && m.autocast.dtype == at::kHalf) {
+    GradScalerOptions scaling;
+    scaling.growth_interval = m.config.loss_scale_growth_interval;
+    m.scaler = std::make_unique<GradScaler>(scaling);
+  }
   check_class_weights(m.config);
   m.channels_last = m.cuda && m.config.channels_last;
   if (m.cuda) at::globalContext().setBenchmarkCuDNN(m.config.cudnn_benchmark);
@@ -611,6 +621,7 @@ void Trainer::set_learning_rate(double lr) {
 bool Trainer::on_cuda() const { return impl_->cuda; }
 bool Trainer::bf16() const { return impl_->bf16; }
 bool Trainer::fp16() const { return impl_->scaler != nullptr; }
+double Trainer::loss_scale() const { return impl_->scaler ? impl_->scaler->current_scale() : 1.0; }
 double Trainer::last_grad_norm() const { return impl_->last_grad_norm; }
 int64_t Trainer::skipped_steps() const {
   return impl_->scaler ? impl_->scaler->skipped_steps() : 0;
@@ -628,7 +639,7 @@ int64_t Trainer::parameter_count(bool trainable_only) const {
   return count_parameters(*impl_->model, trainable_only);
 }
 
-void Trainer::set_gradient_hook(std::function<void()> hook) {
+void Trainer::set_gradient_hook(std::function<bool(double)> hook) {
   impl_->gradient_hook = std::move(hook);
 }
 
@@ -645,9 +656,10 @@ StepResult Trainer::train_step(const Batch& batch) {
   StepResult r;
   auto loss = m.loss(logits, batch, at::Reduction::Mean, &r.correct, &r.decisions, true);
   (m.scaler ? m.scaler->scale(loss) : loss).backward();
-  if (m.gradient_hook) m.gradient_hook();
   const double value = loss.item<double>();
+  const bool every_rank_finite = m.gradient_hook ? m.gradient_hook(value) : true;
   if (!std::isfinite(value)) throw NonFiniteLoss(value);
+  if (!every_rank_finite) throw NonFiniteLoss::on_another_rank(value);
   r.count = batch.size;
   r.loss_sum = value * batch.size;
   if (m.scaler && m.scaler->unscale(m.trainable)) {  // overflowed: skip the step
@@ -696,6 +708,12 @@ std::string Trainer::checkpoint_bytes(const TrainingState& state) const {
   d.insert("optimizer_name", m.config.optimizer.name);
   d.insert("optimizer", bytes_to_tensor(os.str()));
   d.insert("rng", m.rng_state());
+  if (m.scaler) {  // fp16: a resumed run continues at the scale it had reached
+    auto scaler = new_dict();
+    scaler.insert("scale", m.scaler->current_scale());
+    scaler.insert("growth_tracker", m.scaler->growth_tracker());
+    d.insert("grad_scaler", scaler);
+  }
   d.insert("state", state_dict(state));
   auto bytes = torch::pickle_save(d);
   return std::string(bytes.begin(), bytes.end());
@@ -737,6 +755,11 @@ TrainingState Trainer::load_checkpoint_fields(const std::string& path, bool with
     archive.load_from(is, m.device);
     m.optimizer->load(archive);
     m.restore_rng(field(d, "rng", path).toGenericDict());
+    if (auto it = d.find("grad_scaler"); m.scaler && it != d.end()) {
+      const auto scaler = it->value().toGenericDict();
+      m.scaler->restore(field(scaler, "scale", path).toDouble(),
+                        field(scaler, "growth_tracker", path).toInt());
+    }
   }
   return state_from(field(d, "state", path).toGenericDict(), path);
 }

@@ -39,6 +39,9 @@ struct TrainerConfig {
   // auto (bf16 on CUDA, fp32 on CPU) | fp32 | bf16 (CPU: LibTorch 2.x) | fp16 (CUDA, with
   // dynamic loss scaling)
   std::string precision = "auto";
+  // fp16: good steps in a row before the loss scale doubles (torch's GradScaler
+  // growth_interval).
+  int64_t loss_scale_growth_interval = 2000;
   bool channels_last = true;    // CUDA only
   bool cudnn_benchmark = true;  // CUDA only
   uint64_t seed = 0;            // model init and dropout
@@ -62,7 +65,10 @@ struct TrainerConfig {
 // A training step whose loss is NaN or infinite (the optimizer step is not taken).
 class NonFiniteLoss : public std::runtime_error {
  public:
+  NonFiniteLoss(double loss, const std::string& message);
   explicit NonFiniteLoss(double loss);
+  // This rank's loss was finite but another rank's was not (data-parallel training).
+  static NonFiniteLoss on_another_rank(double loss);
   double loss() const { return loss_; }
 
  private:
@@ -138,6 +144,8 @@ class Trainer {
   bool on_cuda() const;
   bool bf16() const;
   bool fp16() const;
+  // fp16: the dynamic loss scale now (kept in checkpoints); 1 otherwise.
+  double loss_scale() const;
   // With clip_grad_norm: the global L2 norm of the last step's gradients before
   // clipping (NaN before the first step, and without clipping).
   double last_grad_norm() const;
@@ -156,9 +164,11 @@ class Trainer {
   // multi-label), or softmax cross-entropy (categorical). Throws NonFiniteLoss, before
   // the optimizer step, when the loss is NaN or infinite.
   StepResult train_step(const Batch& batch);
-  // Called in train_step between the backward pass and the optimizer step (data-parallel
-  // training averages the gradients there); empty = none.
-  void set_gradient_hook(std::function<void()> hook);
+  // Called in train_step between the backward pass and the optimizer step with the
+  // step's loss (data-parallel training averages the gradients there, on every rank
+  // whatever its loss); returns false when some rank's loss was not finite, which
+  // ends the step as a non-finite loss on every rank. Empty = none.
+  void set_gradient_hook(std::function<bool(double)> hook);
   // Evaluation mode, no gradients; row-major images x outputs. One output: P(label 1)
   // per image; multi-label: P(attribute) per output; otherwise softmax over the
   // classes. loss_sum, when given, receives the summed loss per image (the training

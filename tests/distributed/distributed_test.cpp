@@ -454,6 +454,43 @@ TEST_F(Distributed, KilledOrHungRankFailsTheOtherWithinTheTimeout) {
   }
 }
 
+// The step named by a "... at step N: training stopped" line (-1: none).
+int stopped_at_step(const std::string& log) {
+  const std::string mark = " at step ";
+  const size_t at = log.find(mark);
+  return at == std::string::npos ? -1 : std::atoi(log.c_str() + at + mark.size());
+}
+
+// One rank's loss turns NaN (its learning rate of 1e30 blows its own weights up after
+// the first step), the other's stays finite: both stop at that same step with exit 1,
+// the second told by the step's all-reduce of non-finite losses, not by a collective
+// timing out (60 s here). The check that ranks hold equal weights is off: they differ
+// on purpose.
+TEST_F(Distributed, NonFiniteLossOnOneRankStopsEveryRankAtThatStep) {
+  SKIP_WITHOUT_GLOO();
+  const auto cfg = config("nan", 8, 2);
+  const int port = free_port();
+  auto env0 = rank_env(0, 2, port, "60"), env1 = rank_env(1, 2, port, "60");
+  env0.erase("SLUICE_DIST_CHECK");
+  env1.erase("SLUICE_DIST_CHECK");
+  const auto started = Clock::now();
+  Child r0({"run", cfg.string()}, env0, dir_ / "nan" / "rank0.txt");
+  Child r1({"run", cfg.string(), "--set", "train.lr=1e30"}, env1, dir_ / "nan" / "rank1.txt");
+  EXPECT_EQ(r1.wait_for(std::chrono::seconds(120)), 1) << r1.output();
+  EXPECT_EQ(r0.wait_for(std::chrono::seconds(30)), 1) << r0.output();
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  EXPECT_LT(seconds, 55.0) << "a rank waited for the collective timeout";
+  EXPECT_TRUE(r1.log_contains("non-finite loss (")) << r1.output();
+  EXPECT_TRUE(r0.log_contains("non-finite loss on another rank")) << r0.output();
+  const int step = stopped_at_step(r1.output());
+  EXPECT_GE(step, 2) << r1.output();
+  EXPECT_EQ(stopped_at_step(r0.output()), step) << r0.output();
+  for (const Child* c : {&r0, &r1}) EXPECT_FALSE(c->log_contains("timed out")) << c->output();
+  std::cout << "both ranks exited 1 after " << seconds << " s, at step " << step << "\n"
+            << last_error(r0.output()) << "\n"
+            << last_error(r1.output()) << "\n";
+}
+
 TEST_F(Distributed, MissingRankFailsTheRendezvousWithinTheTimeout) {
   const auto cfg = config("alone", 8, 1);
   const auto started = Clock::now();

@@ -370,6 +370,32 @@ TEST(PrecisionGpu, Fp16StepsWithLossScaling) {
   EXPECT_TRUE(t.parameters_finite());
 }
 
+// The loss scale an fp16 run reached goes into the checkpoint, and a trainer resuming
+// from it continues at that scale, not at 65536. With a growth interval of 1 every step
+// doubles or halves the scale, so after 3 steps it cannot be 65536.
+TEST(PrecisionGpu, Fp16LossScaleSurvivesACheckpoint) {
+  if (!sluice::train::cuda_available()) GTEST_SKIP() << "no CUDA device";
+  auto config = narrow(LabelSpec::Kind::kBinary, 1);
+  config.device = "cuda";
+  config.precision = "fp16";
+  config.loss_scale_growth_interval = 1;
+  Trainer t(config);
+  for (int i = 0; i < 3; ++i) t.train_step(toy_batch(2, 0, i, kBatch, kSide));
+  EXPECT_NE(t.loss_scale(), 65536.0);
+  const auto dir = std::filesystem::temp_directory_path() / "sluice_fp16_scale";
+  std::filesystem::create_directories(dir);
+  sluice::train::TrainingState state;
+  state.epoch = 1;
+  t.save_checkpoint((dir / "last.pt").string(), state);
+  Trainer resumed(config);
+  EXPECT_EQ(resumed.loss_scale(), 65536.0);
+  resumed.load_checkpoint((dir / "last.pt").string(), true);
+  EXPECT_EQ(resumed.loss_scale(), t.loss_scale());
+  std::cout << "loss scale after the run: " << t.loss_scale() << ", " << t.skipped_steps()
+            << " step(s) skipped\n";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Precision, Fp16OnTheCpuIsRefusedByTheTrainer) {
   auto config = narrow(LabelSpec::Kind::kBinary, 1);
   config.precision = "fp16";
