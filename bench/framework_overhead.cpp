@@ -14,7 +14,7 @@
 // Each measurement is repeated and the best run kept (shared, noisy machines).
 //
 //   build/bench/bench_framework [--items N] [--threads T] [--micros U] [--repeat R]
-//                               [--only tbb|sluice] [--dashboard-pairs P]
+//                               [--only tbb|sluice] [--dashboard-pairs P] [--serial 1]
 // (--micros 0 runs the trivial-stage comparison only; --only runs one side of it,
 // for profiling; --dashboard-pairs 0 skips the dashboard comparison)
 #include <algorithm>
@@ -167,6 +167,7 @@ int main(int argc, char** argv) {
   int repeat = 5;
   std::string only;
   int dashboard_pairs = 10;
+  bool serial = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--dashboard-pairs")) dashboard_pairs = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--items")) items = std::atoll(argv[i + 1]);
@@ -174,10 +175,13 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--micros")) micros = std::atof(argv[i + 1]);
     if (!std::strcmp(argv[i], "--repeat")) repeat = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--only")) only = argv[i + 1];
+    if (!std::strcmp(argv[i], "--serial")) serial = std::atoi(argv[i + 1]) != 0;
   }
   spdlog::set_level(spdlog::level::warn);
   const size_t in_flight = 64;
 
+  // --serial 1: the two scale stages serial, so their outputs go on in order.
+  const std::string concurrency = serial ? "concurrency = \"serial\"\n" : "";
   const std::string trivial = R"(
 [stages.numbers]
 use = "gen.range"
@@ -187,11 +191,11 @@ count = )" + std::to_string(items) +
 use = "math.scale"
 input = "numbers"
 factor = 3
-[stages.b]
+)" + concurrency + R"([stages.b]
 use = "math.scale"
 input = "a"
 offset = 1
-[stages.c]
+)" + concurrency + R"([stages.c]
 use = "util.discard"
 input = "b"
 )";
@@ -203,8 +207,9 @@ input = "b"
       best_unchained = std::max(best_unchained, sluice_graph(trivial, threads, in_flight, false));
     }
   }
-  std::printf("trivial stages, %lld items, %d threads, %zu in flight (best of %d)\n",
-              static_cast<long long>(items), threads, in_flight, repeat);
+  std::printf("trivial stages%s, %lld items, %d threads, %zu in flight (best of %d)\n",
+              serial ? " (two of them serial)" : "", static_cast<long long>(items), threads,
+              in_flight, repeat);
   std::printf("  hand-written tbb::flow     : %10.0f items/s\n", best_tbb);
   std::printf("  sluice (profiling on)      : %10.0f items/s\n", best_sluice);
   std::printf("  sluice, chaining off       : %10.0f items/s\n", best_unchained);

@@ -261,6 +261,19 @@ flow::sender<BundlePtr>* in_order(FunctionNode* serial_node, BuiltGraph& b) {
   return seqr;
 }
 
+// Whether any consumer of stage `i`'s output depends on its order: a serial or
+// order-declaring stage, or a merge. (A parallel consumer reorders it anyway.)
+bool order_matters(size_t i, const ValidatedGraph& g) {
+  for (size_t c : g.stages[i].outputs) {
+    const ValidatedStage& consumer = g.stages[c];
+    if (!consumer.concurrency.is_auto() || consumer.entry->spec.ordered_input ||
+        consumer.inputs.size() > 1) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Step 2, a stage's input side: several streams merge into one (each put in
 // order first); a sequencer goes in front of a stage that wants order.
 StageInput build_input(const ValidatedStage& vs, BuiltGraph& b) {
@@ -314,7 +327,7 @@ void build_stage(size_t i, const ValidatedGraph& g, const Runtimes& rts,
   } else {
     auto* node = b.holder->add<FunctionNode>(limit, ChainBody(members, consumers));
     body_node = node;
-    b.ordered[last] = in.ordered && limit == 1;
+    b.ordered[last] = in.ordered && limit == 1 && order_matters(last, g);
     b.output[last] = b.ordered[last] ? in_order(node, b) : node;
   }
   if (in.merged) {
