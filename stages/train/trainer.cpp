@@ -561,8 +561,8 @@ NonFiniteLoss::NonFiniteLoss(double loss)
                               ")") {}
 
 NonFiniteLoss NonFiniteLoss::on_another_rank(double loss) {
-  return NonFiniteLoss(loss, "non-finite loss on another rank (this rank's was " +
-                                 std::to_string(loss) + ")");
+  return NonFiniteLoss(
+      loss, "non-finite loss on another rank (this rank's was " + std::to_string(loss) + ")");
 }
 
 std::string precision_problem(const std::string& precision, const std::string& device) {
