@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the build, the tests and the benchmarks need.
 DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libtbb-dev libtorch-dev libopencv-dev libboost-program-options-dev \
-  libtomlplusplus-dev libgtest-dev libgmock-dev libturbojpeg0-dev libpng-dev \
+  libtomlplusplus-dev libgtest-dev libgmock-dev libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev \
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgloo-dev \
   libcpp-httplib-dev libarchive-dev \
   python3 python3-torch python3-torchvision \

@@ -2,7 +2,9 @@
 // from a shard), to an RGB Image (TurboJPEG for JPEG, OpenCV for PNG/BMP/...). A bad file (missing,
 // empty, truncated, not an image, too many pixels, corrupt) is skipped, counted as
 // "skipped.<reason>" and logged once with its path (policy = "skip"), or fails
-// the run (policy = "fail").
+// the run (policy = "fail"). A JPEG that decodes despite libjpeg warnings (junk
+// before a marker, a scan cut short) is kept, as PIL keeps it, and counted as
+// "decoded_with_warnings".
 //
 // image.augment: Keras ImageDataGenerator augmentation fused with the resize
 // to width x height: one bilinear inverse-mapped warp (affine_warp.h has the
@@ -28,6 +30,7 @@
 //   fill_mode = "nearest"
 //   rescale = 0.00392156862745098
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_set>
@@ -115,6 +118,7 @@ class DecodeStage : public Transform {
     for (DecodeStatus s : kBadKinds) {
       skipped_[static_cast<int>(s)] = &ctx.counter(std::string("skipped.") + decode_status_name(s));
     }
+    warnings_ = &ctx.counter("decoded_with_warnings");
   }
 
   void process(std::any& in, Emitter& out) override {
@@ -126,6 +130,7 @@ class DecodeStage : public Transform {
             ? decode_image(sample.encoded.get(), sample.encoded_size, options_, allocate, image)
             : decode_image_file(sample.path, options_, allocate, image);
     if (r.ok()) {
+      if (!r.warning.empty()) count_warning(sample.path, r.warning);
       image.sample = std::move(sample);
       out.emit(std::move(image));
       return;
@@ -144,9 +149,20 @@ class DecodeStage : public Transform {
   }
 
  private:
+  // Decoded despite a libjpeg warning, as PIL decodes it: counted, the first one logged.
+  void count_warning(const std::string& path, const std::string& warning) {
+    warnings_->add();
+    if (!warning_logged_.exchange(true)) {
+      log_->info("{}: decoded despite a libjpeg warning: {} (counted in decoded_with_warnings)",
+                 printable(path), printable(warning));
+    }
+  }
+
   bool fail_;
   DecodeOptions options_;
   spdlog::logger* log_ = nullptr;
+  Counter* warnings_ = nullptr;
+  std::atomic<bool> warning_logged_{false};
   Counter* skipped_[8] = {};
   std::mutex logged_mutex_;
   std::unordered_set<std::string> logged_;

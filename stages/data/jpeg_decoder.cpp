@@ -2,6 +2,7 @@
 
 #include "pipeline/file_read.h"
 #include "stages/data/image_header.h"
+#include "stages/data/libjpeg_decode.h"
 #include "stages/data/png_decoder.h"
 
 #include <turbojpeg.h>
@@ -45,7 +46,12 @@ TjOutcome jpeg_header(const uint8_t* data, size_t size, int& w, int& h, int& sub
   });
 }
 
-DecodeResult fail(DecodeStatus s, std::string msg) { return DecodeResult{s, std::move(msg)}; }
+DecodeResult fail(DecodeStatus s, std::string msg) {
+  DecodeResult r;
+  r.status = s;
+  r.message = std::move(msg);
+  return r;
+}
 
 bool too_many(int64_t w, int64_t h, const DecodeOptions& o) {
   return o.max_pixels > 0 && w * h > o.max_pixels;
@@ -54,11 +60,6 @@ bool too_many(int64_t w, int64_t h, const DecodeOptions& o) {
 std::string size_text(int64_t w, int64_t h, const DecodeOptions& o) {
   return std::to_string(w) + "x" + std::to_string(h) + " = " + std::to_string(w * h) +
          " pixels exceeds max_pixels = " + std::to_string(o.max_pixels);
-}
-
-bool is_eof_warning(const std::string& msg) {
-  return msg.find("Premature end") != std::string::npos ||
-         msg.find("premature end") != std::string::npos;
 }
 
 // True when the data ends before the first scan's header is complete: the
@@ -82,18 +83,62 @@ bool jpeg_ends_before_scan(const uint8_t* d, size_t n) {
   return true;
 }
 
+// Adobe (Photoshop) CMYK JPEGs store inverted values: channel = 255 - ink.
+void cmyk_to_rgb(const uint8_t* cmyk, size_t npix, uint8_t* dst) {
+  for (size_t i = 0; i < npix; ++i) {
+    const unsigned k = cmyk[4 * i + 3];
+    for (int c = 0; c < 3; ++c)
+      dst[3 * i + c] = static_cast<uint8_t>((cmyk[4 * i + c] * k + 127) / 255);
+  }
+}
+
+DecodeResult finish(int w, int h, ByteBuffer pixels, Image& out) {
+  out.width = w;
+  out.height = h;
+  out.channels = 3;
+  out.pixels = std::move(pixels);
+  return {};
+}
+
+// The libjpeg API path (libjpeg_decode.h): for a header TurboJPEG refuses and for
+// a decode with warnings. Decodes what PIL decodes, with the first warning kept.
+DecodeResult decode_jpeg_libjpeg(const uint8_t* data, size_t size, const DecodeOptions& options,
+                                 const PixelAllocator& allocate, Image& out) {
+  LibjpegHeader header;
+  const LibjpegOutcome head = libjpeg_read_header(data, size, header);
+  if (!head.ok || header.width <= 0 || header.height <= 0) {
+    // A JPEG that ends before its first scan is truncated, not corrupt.
+    if (head.truncated || jpeg_ends_before_scan(data, size)) {
+      return fail(DecodeStatus::kTruncated, "the data ends inside the JPEG header");
+    }
+    return fail(DecodeStatus::kCorrupt,
+                "JPEG header: " + (head.ok ? std::string("no frame header") : head.message));
+  }
+  const int w = header.width, h = header.height;
+  if (too_many(w, h, options)) return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
+  const size_t npix = static_cast<size_t>(w) * h;
+  ByteBuffer pixels = allocate(npix * 3);
+  std::vector<uint8_t> cmyk(header.cmyk ? npix * 4 : 0);
+  const LibjpegOutcome body = libjpeg_decode(data, size, header, options.fast_dct,
+                                             header.cmyk ? cmyk.data() : pixels.get());
+  if (!body.ok) return fail(DecodeStatus::kCorrupt, "JPEG data: " + body.message);
+  if (body.truncated) {
+    return fail(DecodeStatus::kTruncated, "JPEG data: Premature end of JPEG file");
+  }
+  if (header.cmyk) cmyk_to_rgb(cmyk.data(), npix, pixels.get());
+  DecodeResult r = finish(w, h, std::move(pixels), out);
+  r.warning = body.message;  // the first warning, header included (or "")
+  return r;
+}
+
 DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& options,
                          const PixelAllocator& allocate, Image& out) {
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
   const TjOutcome header = jpeg_header(data, size, w, h, subsamp, colorspace);
-  if (!header.ok || w <= 0 || h <= 0) {
-    // A JPEG that ends before its first scan is truncated, not corrupt.
-    if (jpeg_ends_before_scan(data, size)) {
-      return fail(DecodeStatus::kTruncated, "the data ends inside the JPEG header");
-    }
-    return fail(DecodeStatus::kCorrupt,
-                "JPEG header: " + (header.ok ? std::string("no frame header") : header.message));
-  }
+  // tjDecompressHeader3 fails on any warning and on sampling factors it has no
+  // name for; libjpeg's API reads on as PIL does.
+  if (!header.ok || w <= 0 || h <= 0)
+    return decode_jpeg_libjpeg(data, size, options, allocate, out);
   if (too_many(w, h, options)) return fail(DecodeStatus::kTooManyPixels, size_text(w, h, options));
 
   auto* buf = const_cast<unsigned char*>(data);
@@ -107,30 +152,16 @@ DecodeResult decode_jpeg(const uint8_t* data, size_t size, const DecodeOptions& 
     body = tj_run([&](tjhandle tj) {
       return tjDecompress2(tj, buf, len, cmyk.data(), w, 0, h, TJPF_CMYK, flags);
     });
-    // Adobe (Photoshop) CMYK JPEGs store inverted values: channel = 255 - ink.
-    uint8_t* dst = pixels.get();
-    for (size_t i = 0; i < npix; ++i) {
-      const unsigned k = cmyk[4 * i + 3];
-      for (int c = 0; c < 3; ++c)
-        dst[3 * i + c] = static_cast<uint8_t>((cmyk[4 * i + c] * k + 127) / 255);
-    }
+    cmyk_to_rgb(cmyk.data(), npix, pixels.get());
   } else {
     body = tj_run([&](tjhandle tj) {
       return tjDecompress2(tj, buf, len, pixels.get(), w, 0, h, TJPF_RGB, flags);
     });
   }
-  if (!body.ok) {
-    if (is_eof_warning(body.message)) {
-      return fail(DecodeStatus::kTruncated, "JPEG data: " + body.message);
-    }
-    // Other warnings (e.g. extraneous bytes before a marker) leave a complete image.
-    if (!body.warning) return fail(DecodeStatus::kCorrupt, "JPEG data: " + body.message);
-  }
-  out.width = w;
-  out.height = h;
-  out.channels = 3;
-  out.pixels = std::move(pixels);
-  return {};
+  // TurboJPEG reports the first warning only, and an error after the last row
+  // as any other: libjpeg's API tells what PIL would make of the file.
+  if (!body.ok) return decode_jpeg_libjpeg(data, size, options, allocate, out);
+  return finish(w, h, std::move(pixels), out);
 }
 
 // Every format but JPEG has its size read from the header first: imdecode
@@ -211,7 +242,12 @@ bool read_image_size(const uint8_t* data, size_t size, int& width, int& height) 
   const ImageFormat format = sniff_image_format(data, size);
   if (format == ImageFormat::kJpeg) {
     int subsamp = 0, cs = 0;
-    return jpeg_header(data, size, width, height, subsamp, cs).ok;
+    if (jpeg_header(data, size, width, height, subsamp, cs).ok) return true;
+    LibjpegHeader header;  // a header TurboJPEG refuses but libjpeg reads
+    if (!libjpeg_read_header(data, size, header).ok) return false;
+    width = header.width;
+    height = header.height;
+    return true;
   }
   return read_header_size(data, size, format, width, height) == HeaderStatus::kOk;
 }

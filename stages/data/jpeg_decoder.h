@@ -1,7 +1,9 @@
 // Image file decoding to 8-bit RGB: libjpeg-turbo (TurboJPEG API) for JPEG --
 // baseline, progressive, grayscale (expanded to RGB), CMYK/YCCK (converted, Adobe
 // inverted convention as written by Photoshop), any chroma subsampling, restart
-// markers -- libpng for PNG (png_decoder.h) and OpenCV for BMP, TIFF, PNM, WebP.
+// markers; a header TurboJPEG refuses or a decode with libjpeg warnings goes to
+// libjpeg's own API (libjpeg_decode.h), which decodes what PIL decodes -- libpng for PNG
+// (png_decoder.h) and OpenCV for BMP, TIFF, PNM, WebP.
 //
 // Bad inputs are classified, not thrown, so a pipeline can skip them cheaply.
 // The pixel limit is checked from the header (JPEG SOF, PNG IHDR, BMP info
@@ -38,6 +40,11 @@ const char* decode_status_name(DecodeStatus status);
 struct DecodeResult {
   DecodeStatus status = DecodeStatus::kOk;
   std::string message;  // the reason in words, e.g. the libjpeg message
+  // Set when the image decoded despite libjpeg warnings (junk bytes before a
+  // marker, a scan cut short by the next marker, an odd segment length): the
+  // first one. PIL decodes such files and ignores the warnings; so do we, and
+  // image.decode counts them.
+  std::string warning;
   bool ok() const { return status == DecodeStatus::kOk; }
 };
 

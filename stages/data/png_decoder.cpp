@@ -100,8 +100,10 @@ DecodeResult decode_png(const uint8_t* data, size_t size, int width, int height,
   src.size = size;
   if (!read_rows(src, rows.data(), static_cast<png_uint_32>(width),
                  static_cast<png_uint_32>(height))) {
-    return DecodeResult{src.ran_out ? DecodeStatus::kTruncated : DecodeStatus::kCorrupt,
-                        std::string("libpng: ") + src.error};
+    DecodeResult r;
+    r.status = src.ran_out ? DecodeStatus::kTruncated : DecodeStatus::kCorrupt;
+    r.message = std::string("libpng: ") + src.error;
+    return r;
   }
   out.width = width;
   out.height = height;
