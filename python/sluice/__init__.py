@@ -18,6 +18,7 @@ holds the graph back instead of letting memory grow.
 import json
 import os
 import re
+import threading
 
 from . import _core
 from ._core import ConfigError, set_log_level
@@ -71,19 +72,19 @@ def _overrides(values):
 
 
 def _distributed_rank():
-    """(rank, world_size) of an initialised torch.distributed, else (-1, 0).
+    """(rank, world_size) of an initialised torch.distributed, else (None, None).
     RANK/WORLD_SIZE in the environment are read by the index sources."""
     import sys
     torch = sys.modules.get("torch")
     if torch is None:
-        return -1, 0
+        return None, None
     dist = getattr(torch, "distributed", None)
     try:
         if dist is not None and dist.is_available() and dist.is_initialized():
             return dist.get_rank(), dist.get_world_size()
     except (RuntimeError, AttributeError):
         pass
-    return -1, 0
+    return None, None
 
 
 def stages(plugins=()):
@@ -113,7 +114,13 @@ class Pipeline:
               when it is initialised; RANK/WORLD_SIZE are read by the sources)
 
     Raises ConfigError (with .diagnostics: file, line, col, message) when the
-    config does not validate, as `sluice check` would.
+    config does not validate, as `sluice check` would, or an option is out of
+    the range the CLI allows (threads in [0, 4096], max_in_flight 0 or in
+    [2, 2^20], 0 <= rank < world_size).
+
+    Threads: one thread iterates a Pipeline at a time (another raises
+    RuntimeError while a run is under way); close() may come from any thread
+    and ends the iteration under way cleanly.
     """
 
     def __init__(self, path, set=None, threads=None, plugins=(), output=None,
@@ -123,41 +130,67 @@ class Pipeline:
             rank, world_size = _distributed_rank()
         self._core = None
         self._core = _core.Pipeline(
-            os.fspath(path), _overrides(set), int(threads or 0),
-            [os.fspath(p) for p in plugins], output or "", int(max_in_flight or 0),
-            int(queue_depth), bool(normalize), -1 if rank is None else int(rank),
-            0 if world_size is None else int(world_size))
+            os.fspath(path), _overrides(set), _int64(threads or 0),
+            [os.fspath(p) for p in plugins], output or "", _int64(max_in_flight or 0),
+            int(queue_depth), bool(normalize), None if rank is None else _int64(rank),
+            None if world_size is None else _int64(world_size))
+        self._lock = threading.Lock()  # guards _run, _owner, _pending; held while starting or closing
+        self._run = None    # the number of the run under way (None: none)
+        self._owner = None  # the thread iterating it
         self._pending = None
-        self._started = False
 
     # -- the stream --------------------------------------------------------
-    def _peek(self):
-        if self._pending is None:
-            if not self._started:
-                self._start()
-            try:
-                element = self._core.next()
-            except BaseException:
-                # Ctrl-C while waiting (the core has stopped the run already) or
-                # just after an item arrived: stop the run, then let it through.
-                self.close()
-                raise
-            if element is None:
-                self._started = False
-                self._raise_if_failed()
+    # Every iterator holds the number of its run; once close() (from any thread)
+    # or a new run replaced it, the iterator ends, and never starts a run itself.
+    def _peek(self, run):
+        with self._lock:
+            if run != self._run:
                 return None
-            self._pending = element
-        return self._pending
+            if self._owner != threading.get_ident():
+                raise RuntimeError(_ANOTHER_THREAD)
+            if self._pending is not None:
+                return self._pending
+        try:
+            element = self._core.next(run)
+        except BaseException:
+            # Ctrl-C while waiting (the core has stopped the run already) or
+            # just after an item arrived: stop the run, then let it through.
+            self._close_run(run)
+            raise
+        with self._lock:
+            if run != self._run:
+                return None  # closed meanwhile: what arrived is dropped
+            if element is None:
+                self._run = self._owner = None
+            else:
+                self._pending = element
+        if element is None:
+            self._raise_if_failed()
+        return element
 
-    def _take(self):
-        element = self._peek()
-        self._pending = None
+    def _take(self, run):
+        element = self._peek(run)
+        with self._lock:
+            if run == self._run:
+                self._pending = None
         return element
 
     def _start(self):
-        self._core.start()
-        self._started = True
-        self._pending = None
+        """Starts a run for the calling thread; a run it started before ends."""
+        me = threading.get_ident()
+        with self._lock:
+            if self._run is not None and self._owner != me:
+                raise RuntimeError(_ANOTHER_THREAD)
+            self._core.close()
+            self._run = self._core.start()
+            self._owner = me
+            self._pending = None
+            return self._run
+
+    def _close_run(self, run):
+        with self._lock:
+            if run == self._run:
+                self._close_locked()
 
     def _raise_if_failed(self):
         status = self._core.report_status()
@@ -167,36 +200,30 @@ class Pipeline:
     def __iter__(self):
         """Every item of one run (all epochs and splits); a new run each time.
         Leaving the loop early (break, an exception) stops the run."""
-        if self._started:
-            self.close()
-        self._start()
+        run = self._start()
         try:
             while True:
-                element = self._take()
+                element = self._take(run)
                 if element is None:
                     return
                 if element[0] == _DATA:
                     yield element[1]
         finally:
-            if self._started:
-                self.close()
+            self._close_run(run)
 
     def epochs(self):
         """One Epoch per epoch of a new run; see Epoch.split. Leaving the loop
         early stops the run."""
-        if self._started:
-            self.close()
-        self._start()
+        run = self._start()
         try:
-            yield from self._epochs()
+            yield from self._epochs(run)
         finally:
-            if self._started:
-                self.close()
+            self._close_run(run)
 
-    def _epochs(self):
+    def _epochs(self, run):
         number = 0
         while True:
-            element = self._peek()
+            element = self._peek(run)
             if element is None:
                 return
             if element[0] == _DATA and isinstance(element[1], dict) and "epoch" in element[1]:
@@ -205,7 +232,7 @@ class Pipeline:
                 number = element[1][1]
             elif element[0] == _END_EPOCH:
                 number = element[1]
-            epoch = Epoch(self, number)
+            epoch = Epoch(self, run, number)
             yield epoch
             epoch._drain()
             number += 1
@@ -242,11 +269,18 @@ class Pipeline:
     # -- lifetime ----------------------------------------------------------
     def close(self):
         """Stops a run in progress (sources stop, in-flight items drain) and
-        joins every thread. Arrays already handed out stay valid."""
-        if self._core is not None:
-            self._core.close()
+        joins every thread. Arrays already handed out stay valid. Any thread
+        may call it: a loop under way on another thread ends as if the run had
+        ended, without an error."""
+        if self._core is None:
+            return
+        with self._lock:
+            self._close_locked()
+
+    def _close_locked(self):
+        self._core.close()
+        self._run = self._owner = None
         self._pending = None
-        self._started = False
 
     def __enter__(self):
         return self
@@ -262,13 +296,25 @@ class Pipeline:
             pass
 
 
+_ANOTHER_THREAD = ("this Pipeline is being iterated by another thread: one Pipeline is one "
+                   "stream, iterated by one thread at a time (close() it first, or make one "
+                   "Pipeline per thread)")
+
+
+def _int64(value):
+    """An option as the core takes it: out-of-range values stay out of range (and
+    are refused with the allowed range) instead of failing the conversion."""
+    return max(-2**63, min(int(value), 2**63 - 1))
+
+
 class Epoch:
     """One epoch of a Pipeline's stream. Iterate it for every item of the
     epoch, or `split(name)` for the items of one split; what is left unread
     is skipped when the next epoch starts."""
 
-    def __init__(self, pipeline, number):
+    def __init__(self, pipeline, run, number):
         self._p = pipeline
+        self._run = run
         self.number = number
         self._ended = False
 
@@ -276,14 +322,14 @@ class Epoch:
         """The items of split `name` ("train", "validation", ...) of this
         epoch; items of other splits before it are skipped."""
         while not self._ended:
-            element = self._p._peek()
+            element = self._p._peek(self._run)
             if element is None:
                 self._ended = True
                 return
             kind, value = element
             if kind == _END_EPOCH:
                 return
-            self._p._take()
+            self._p._take(self._run)
             if kind == _DATA:
                 if not isinstance(value, dict) or value.get("split") == name:
                     yield value
@@ -292,11 +338,11 @@ class Epoch:
 
     def __iter__(self):
         while not self._ended:
-            element = self._p._peek()
+            element = self._p._peek(self._run)
             if element is None:
                 self._ended = True
                 return
-            self._p._take()
+            self._p._take(self._run)
             if element[0] == _END_EPOCH:
                 self._ended = True
                 return

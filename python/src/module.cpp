@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <unordered_map>
 
@@ -35,13 +36,13 @@ struct CorePipeline {
 
 // The next stream element as (kind, value): ("data", payload),
 // ("end_of_split", (split, epoch)), ("end_of_epoch", epoch); None at the end.
-py::object next_element(CorePipeline& p) {
+py::object next_element(CorePipeline& p, uint64_t run) {
   OutputItem item;
   for (;;) {
     OutputQueue::Pop r;
     {
       py::gil_scoped_release nogil;
-      r = p.impl->next(item, kSignalPoll);
+      r = p.impl->next(run, item, kSignalPoll);
     }
     if (r == OutputQueue::Pop::kEnd) return py::none();
     if (r == OutputQueue::Pop::kItem) break;
@@ -182,9 +183,10 @@ PYBIND11_MODULE(_core, m) {
 
   py::class_<CorePipeline>(m, "Pipeline")
       .def(py::init([](const std::string& path, const std::vector<std::string>& overrides,
-                       int threads, const std::vector<std::string>& plugins,
-                       const std::string& output, size_t max_in_flight, size_t queue_depth,
-                       bool normalize, int64_t rank, int64_t world_size) {
+                       int64_t threads, const std::vector<std::string>& plugins,
+                       const std::string& output, int64_t max_in_flight, size_t queue_depth,
+                       bool normalize, std::optional<int64_t> rank,
+                       std::optional<int64_t> world_size) {
              PipelineOptions o;
              o.path = path;
              o.overrides = overrides;
@@ -206,9 +208,9 @@ PYBIND11_MODULE(_core, m) {
            py::arg("path"), py::arg("overrides"), py::arg("threads"), py::arg("plugins"),
            py::arg("output"), py::arg("max_in_flight"), py::arg("queue_depth"),
            py::arg("normalize"), py::arg("rank"), py::arg("world_size"))
-      .def("start", [](CorePipeline& p) { p.impl->start(); })
+      .def("start", [](CorePipeline& p) { return p.impl->start(); })
       .def("running", [](const CorePipeline& p) { return p.impl->running(); })
-      .def("next", &next_element)
+      .def("next", &next_element, py::arg("run"))
       .def("close",
            [](CorePipeline& p) {
              py::gil_scoped_release nogil;
@@ -234,18 +236,18 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("name", [](const CorePipeline& p) { return p.impl->graph().name; })
       .def("report_status",
            [](const CorePipeline& p) -> py::object {
-             const auto& r = p.impl->report();
+             const auto r = p.impl->report();
              if (!r) return py::none();
              return py::make_tuple(run_status_name(r->status), r->error, r->failed_stage);
            })
       .def("profile_json",
            [](const CorePipeline& p) -> py::object {
-             const auto& r = p.impl->report();
+             const auto r = p.impl->report();
              if (!r) return py::none();
              return py::str(profile_json(*r));
            })
       .def("profile_table", [](const CorePipeline& p) -> py::object {
-        const auto& r = p.impl->report();
+        const auto r = p.impl->report();
         if (!r) return py::none();
         std::ostringstream os;
         print_profile_table(os, *r);

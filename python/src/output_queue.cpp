@@ -24,7 +24,8 @@ void OutputQueue::end() {
 
 OutputQueue::Pop OutputQueue::pop(OutputItem& out, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mutex_);
-  if (!not_empty_.wait_for(lock, timeout, [&] { return !items_.empty() || ended_; })) {
+  // A closed queue has dropped its items: the consumer is done with this run.
+  if (!not_empty_.wait_for(lock, timeout, [&] { return !items_.empty() || ended_ || closed_; })) {
     return Pop::kTimeout;
   }
   if (items_.empty()) return Pop::kEnd;

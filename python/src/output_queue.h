@@ -38,7 +38,7 @@ class OutputQueue {
 
   enum class Pop { kItem, kTimeout, kEnd };
   // Python side: the next item, or kTimeout after `timeout`, or kEnd when the
-  // run has ended and every item was taken.
+  // run has ended and every item was taken, or the queue was closed.
   Pop pop(OutputItem& out, std::chrono::milliseconds timeout);
   // Python side: no more items are wanted. Drops what is queued, releases a
   // waiting producer and asks the run's sources to stop.

@@ -6,6 +6,8 @@
 
 #include "pipeline/config.h"
 #include "pipeline/plugin.h"
+#include "pipeline/run_option_specs.h"
+#include "pipeline/validate.h"
 #include "python/src/output_stage.h"
 #include "stages/data/data_stages.h"
 #include "stages/generic/generic_stages.h"
@@ -52,20 +54,56 @@ void add_torch_note(std::vector<Diagnostic>& errors) {
 // the rank Python was given (torch.distributed); RANK/WORLD_SIZE in the
 // environment are read by the sources themselves.
 std::vector<std::string> shard_overrides(const PipelineOptions& o, const Registry& registry) {
-  if (o.rank < 0 || o.world_size <= 1) return {};
+  if (!o.rank || !o.world_size || *o.world_size <= 1) return {};
   std::vector<Diagnostic> ignored;
   GraphConfig config = load_config(o.path, o.overrides, ignored);
   std::vector<std::string> extra;
   for (const std::string& id : stages_without(config, registry, "shard_rank")) {
-    extra.push_back(id + ".shard_rank=" + std::to_string(o.rank));
-    extra.push_back(id + ".shard_count=" + std::to_string(o.world_size));
+    extra.push_back(id + ".shard_rank=" + std::to_string(*o.rank));
+    extra.push_back(id + ".shard_count=" + std::to_string(*o.world_size));
   }
   return extra;
+}
+
+Diagnostic option_error(const std::string& name, const std::string& why) {
+  Diagnostic d;
+  d.where.file = "sluice.Pipeline";
+  d.message = name + " " + why;
+  return d;
+}
+
+// The options Python passes, checked with the specs the CLI checks --threads and
+// --max-in-flight with (the same ranges, the same words), and rank/world_size as
+// the index sources check shard_rank/shard_count.
+std::vector<Diagnostic> check_options(const PipelineOptions& o) {
+  std::vector<Diagnostic> errors;
+  auto check = [&errors](const std::string& name, const ParamSpec& spec, int64_t value) {
+    const std::string why = check_param_value(spec, ParamValue{value});
+    if (!why.empty()) errors.push_back(option_error(name, why));
+    return why.empty();
+  };
+  check("threads", threads_option_spec(), o.threads);
+  if (check("max_in_flight", max_in_flight_option_spec(), o.max_in_flight)) {
+    const std::string why = max_in_flight_problem(o.max_in_flight);
+    if (!why.empty()) errors.push_back(option_error("max_in_flight", why));
+  }
+  if (o.rank.has_value() != o.world_size.has_value()) {
+    errors.push_back(
+        option_error(o.rank ? "rank" : "world_size",
+                     o.rank ? "is given without world_size" : "is given without rank"));
+  } else if (o.rank && check("world_size", world_size_option_spec(), *o.world_size) &&
+             check("rank", rank_option_spec(), *o.rank) && *o.rank >= *o.world_size) {
+    errors.push_back(option_error("rank", "must be below world_size " +
+                                              std::to_string(*o.world_size) + ", got " +
+                                              std::to_string(*o.rank)));
+  }
+  return errors;
 }
 
 }  // namespace
 
 PyPipeline::PyPipeline(PipelineOptions options) : options_(std::move(options)) {
+  if (auto bad = check_options(options_); !bad.empty()) throw ConfigError(std::move(bad));
   std::vector<Diagnostic> errors;
   try {
     registry_ = make_module_registry(options_.plugins);
@@ -97,16 +135,17 @@ PyPipeline::PyPipeline(PipelineOptions options) : options_(std::move(options)) {
     add_torch_note(errors);
     throw ConfigError(std::move(errors));
   }
-  run_options_.threads = options_.threads;
-  run_options_.max_in_flight = options_.max_in_flight;
+  run_options_.threads = static_cast<int>(options_.threads);
+  run_options_.max_in_flight = static_cast<size_t>(options_.max_in_flight);
   run_options_.handle_signals = false;  // Python keeps its own SIGINT handler
 }
 
 PyPipeline::~PyPipeline() { close(); }
 
-void PyPipeline::start() {
-  if (running()) throw std::logic_error("the pipeline is already running");
-  join();
+uint64_t PyPipeline::start() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (running_locked()) throw std::logic_error("the pipeline is already running");
+  join_locked();
   queue_ = std::make_shared<OutputQueue>(options_.queue_depth);
   joined_ = false;
   thread_ = std::thread([this, queue = queue_] {
@@ -119,21 +158,44 @@ void PyPipeline::start() {
     }
     queue->end();
   });
+  return ++run_;
 }
 
-OutputQueue::Pop PyPipeline::next(OutputItem& out, std::chrono::milliseconds timeout) {
-  if (!queue_) return OutputQueue::Pop::kEnd;
-  const OutputQueue::Pop r = queue_->pop(out, timeout);
-  if (r == OutputQueue::Pop::kEnd) join();
+bool PyPipeline::running() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return running_locked();
+}
+
+OutputQueue::Pop PyPipeline::next(uint64_t run, OutputItem& out,
+                                  std::chrono::milliseconds timeout) {
+  std::shared_ptr<OutputQueue> queue;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (run != run_ || !queue_) return OutputQueue::Pop::kEnd;
+    queue = queue_;
+  }
+  const OutputQueue::Pop r = queue->pop(out, timeout);
+  if (r == OutputQueue::Pop::kEnd) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (run == run_) join_locked();
+  }
   return r;
 }
 
 void PyPipeline::close() {
+  std::lock_guard<std::mutex> lock(mutex_);
   if (queue_) queue_->close();
-  join();
+  join_locked();
 }
 
-void PyPipeline::join() {
+std::optional<RunReport> PyPipeline::report() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return report_;
+}
+
+// The run's thread never takes mutex_, so joining under it cannot deadlock; a
+// closed queue lets the graph drain without a consumer.
+void PyPipeline::join_locked() {
   if (thread_.joinable()) thread_.join();
   if (!joined_) {
     joined_ = true;

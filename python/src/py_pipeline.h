@@ -6,7 +6,9 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -23,28 +25,36 @@ struct PipelineOptions {
   std::string path;
   std::vector<std::string> overrides;  // "stage.key=value", as --set
   std::vector<std::string> plugins;
-  std::string output;        // empty: [pipeline] output, else the only unconsumed stage
-  int threads = 0;           // 0: the config's, else all cores
-  size_t max_in_flight = 0;  // 0: the config's, else the runner's default
-  size_t queue_depth = 2;    // items between the graph and Python
-  int64_t rank = -1;         // >= 0 with world_size > 1: shard the index sources
-  int64_t world_size = 0;
+  std::string output;         // empty: [pipeline] output, else the only unconsumed stage
+  int64_t threads = 0;        // 0: the config's, else all cores
+  int64_t max_in_flight = 0;  // 0: the config's, else the runner's default
+  size_t queue_depth = 2;     // items between the graph and Python
+  // Both or neither: shard the index sources (when world_size > 1).
+  std::optional<int64_t> rank;
+  std::optional<int64_t> world_size;
 };
 
+// Thread-safe: close() may come from any thread while another waits in next().
+// Each run has a number; next() for a run that is no longer the current one (a
+// new one started) ends at once, so a stale iterator never takes a newer run's
+// items.
 class PyPipeline {
  public:
-  // Throws ConfigError with every diagnostic (a refused plugin included).
+  // Throws ConfigError with every diagnostic (a refused plugin included, and the
+  // options checked with the CLI's specs: pipeline/run_option_specs.h).
   explicit PyPipeline(PipelineOptions options);
   ~PyPipeline();
   PyPipeline(const PyPipeline&) = delete;
   PyPipeline& operator=(const PyPipeline&) = delete;
 
-  // Starts a run (after joining a finished one). Throws when one is running.
-  void start();
-  bool running() const { return thread_.joinable() && !joined_; }
-  // The next item of the running run; kEnd once it has ended and everything
-  // was taken (then the run's thread is joined and report() is set).
-  OutputQueue::Pop next(OutputItem& out, std::chrono::milliseconds timeout);
+  // Starts a run (after joining a finished one) and returns its number. Throws
+  // when one is running.
+  uint64_t start();
+  bool running() const;
+  // The next item of run `run`; kEnd once it has ended and everything was taken
+  // (then its thread is joined and report() is set), once it was closed, or
+  // when `run` is not the current run.
+  OutputQueue::Pop next(uint64_t run, OutputItem& out, std::chrono::milliseconds timeout);
   // Stops the run: sources stop, what is in flight drains and is dropped,
   // every thread is joined. A no-op when nothing runs.
   void close();
@@ -52,18 +62,21 @@ class PyPipeline {
   const ValidatedGraph& graph() const { return graph_; }
   const OutputChoice& output() const { return choice_; }
   // The last finished run's report; nullopt before one finished.
-  const std::optional<RunReport>& report() const { return report_; }
+  std::optional<RunReport> report() const;
   size_t queue_depth() const { return options_.queue_depth; }
 
  private:
-  void join();
+  bool running_locked() const { return thread_.joinable() && !joined_; }
+  void join_locked();
 
   PipelineOptions options_;
   Registry registry_;
   ValidatedGraph graph_;
   OutputChoice choice_;
   RunOptions run_options_;
+  mutable std::mutex mutex_;  // guards what follows; never held while waiting for an item
   std::shared_ptr<OutputQueue> queue_;
+  uint64_t run_ = 0;
   std::thread thread_;
   bool joined_ = true;
   RunReport last_;

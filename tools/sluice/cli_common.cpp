@@ -10,6 +10,7 @@
 
 #include "pipeline/config.h"
 #include "pipeline/plugin.h"
+#include "pipeline/run_option_specs.h"
 #include "stages/builtin.h"
 #include "tools/sluice/command.h"
 
@@ -168,13 +169,9 @@ bool device_option_ok(const std::string& command, const std::string& device) {
   return ok;
 }
 
-ParamSpec threads_option_spec() {
-  return ParamSpec::integer("threads", 0, "worker threads (0: all cores)").range(0, 4096);
-}
-
-ParamSpec max_in_flight_option_spec() {
-  return ParamSpec::integer("max-in-flight", 0, "items in flight per source").range(0, 1 << 20);
-}
+// The Python module checks its options with the same specs.
+ParamSpec threads_option_spec() { return sluice::threads_option_spec(); }
+ParamSpec max_in_flight_option_spec() { return sluice::max_in_flight_option_spec(); }
 
 bool parse_size_option(const std::string& command, const std::string& text, int& width,
                        int& height) {

@@ -6,12 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/config_writer.h"
+#include "pipeline/run_option_specs.h"
 #include "pipeline/runner.h"
 #include "stages/data/launch_env.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
-#include "tools/sluice/run_profile.h"
 #include "tools/sluice/run_dashboard.h"
+#include "tools/sluice/run_profile.h"
 
 namespace sluice::cli {
 namespace {
@@ -65,10 +66,8 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
       !option_ok(name, "seed", ParamSpec::integer("seed", -1, "run seed").min(-1), ro.seed)) {
     return kExitConfigError;
   }
-  if (max_in_flight == 1) {
-    // The source holds its next item while the limiter admits the others.
-    std::cerr << "sluice " << name << ": --max-in-flight must be 0 (the default) or at least 2, "
-              << "got 1\n";
+  if (const std::string why = max_in_flight_problem(max_in_flight); !why.empty()) {
+    std::cerr << "sluice " << name << ": --max-in-flight " << why << '\n';
     return kExitConfigError;
   }
   ro.max_in_flight = static_cast<size_t>(max_in_flight);
