@@ -71,5 +71,69 @@ TEST(DecodeStage, OneBadJpegThenGoodOnesEmitsEveryGoodImage) {
   EXPECT_EQ(out.report.counters.at("under_test.skipped.corrupt"), 1);
 }
 
+// Junk bytes before the first DHT marker: libjpeg warns ("3 extraneous bytes
+// before marker 0xc4") and decodes it, as PIL does.
+std::vector<uint8_t> junk_before_marker(std::vector<uint8_t> jpeg) {
+  for (size_t i = 2; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC4) {
+      jpeg.insert(jpeg.begin() + static_cast<long>(i), {0x12, 0x34, 0x56});
+      break;
+    }
+  }
+  return jpeg;
+}
+
+TEST(DecodeStage, AJpegWithALibjpegWarningIsKeptAndCounted) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("sluice_decode_warning_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::vector<std::any> samples;
+  for (int i = 0; i < 4; ++i) {
+    Sample s;
+    s.index = i;
+    s.path = (dir / ("w" + std::to_string(i) + ".jpg")).string();
+    const auto bytes = i % 2 ? junk_before_marker(small_jpeg(i)) : small_jpeg(i);
+    std::ofstream(s.path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+    samples.emplace_back(s);
+  }
+  Registry reg;
+  register_builtin_stages(reg);
+  StageHarness h(reg, "use = \"image.decode\"\npolicy = \"fail\"");
+  const HarnessOutput out = h.run(samples);
+  fs::remove_all(dir);
+  ASSERT_EQ(out.report.status, RunStatus::kCompleted) << out.report.error;
+  EXPECT_EQ(out.payloads().size(), 4u);
+  EXPECT_EQ(out.report.counters.at("under_test.decoded_with_warnings"), 2);
+}
+
+// The malformed JPEGs of ../shared/data/jpeg-corpus/crashtest (skipped when
+// absent) under policy = "skip": the run completes, each one decoded or counted.
+TEST(DecodeStage, TheCrashCorpusEndsNoRun) {
+  const fs::path root = fs::path(SLUICE_SOURCE_DIR) / ".." / "shared" / "data" / "jpeg-corpus";
+  if (!fs::is_directory(root / "crashtest")) GTEST_SKIP() << root << " is absent";
+  std::vector<std::any> samples;
+  for (const auto& e : fs::directory_iterator(root / "crashtest")) {
+    if (e.path().extension() != ".jpg") continue;
+    Sample s;
+    s.index = static_cast<int64_t>(samples.size());
+    s.path = e.path().string();
+    samples.emplace_back(s);
+  }
+  ASSERT_GT(samples.size(), 100u);
+  Registry reg;
+  register_builtin_stages(reg);
+  StageHarness h(reg, "use = \"image.decode\"");
+  const HarnessOutput out = h.run(samples);
+  ASSERT_EQ(out.report.status, RunStatus::kCompleted) << out.report.error;
+  int64_t skipped = 0;
+  for (const auto& [name, value] : out.report.counters) {
+    if (name.rfind("under_test.skipped.", 0) == 0) skipped += value;
+  }
+  EXPECT_EQ(static_cast<int64_t>(out.payloads().size()) + skipped,
+            static_cast<int64_t>(samples.size()));
+}
+
 }  // namespace
 }  // namespace sluice
