@@ -2,6 +2,7 @@
 // config and run it, printing the per-stage profile.
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -10,8 +11,8 @@
 #include "stages/data/launch_env.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
-#include "tools/sluice/run_profile.h"
 #include "tools/sluice/run_dashboard.h"
+#include "tools/sluice/run_profile.h"
 
 namespace sluice::cli {
 namespace {
@@ -30,6 +31,17 @@ void add_config_options(po::options_description& o, CommonOptions& c,
       "plugin", po::value(&c.plugins)->composing(),
       "load stages from a plugin library (repeatable)");
   pos.add("config", 1);
+}
+
+// More worker threads than cores only time-share them: say so, since the user
+// probably expected them to add speed.
+void warn_threads_over_cores(int64_t threads) {
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores == 0 || threads <= static_cast<int64_t>(cores)) return;
+  spdlog::warn(
+      "{} worker threads on a machine with {} core{}: the threads beyond {} share the cores "
+      "and add no speed (--threads 0 or pipeline.threads = 0 uses all cores)",
+      threads, cores, cores == 1 ? "" : "s", cores);
 }
 
 int run_pipeline_command(const std::string& name, const std::vector<std::string>& args,
@@ -80,6 +92,8 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   Registry registry = make_registry(c.plugins);
   auto graph = load_validated(c.config, c.overrides, registry);
   if (!graph) return kExitConfigError;
+  warn_threads_over_cores(ro.threads > 0 ? static_cast<int64_t>(ro.threads)
+                                         : graph->settings.threads);
   ro.handle_signals = true;
   // Distributed runs (WORLD_SIZE > 1): every rank writes its own profile and trace.
   if (const LaunchEnv launch = launch_env_from_environment(); launch.distributed()) {
@@ -100,7 +114,8 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   served.reset();  // the dashboard stops with the run
   if (report.pipeline.empty()) report.pipeline = c.config;
   std::cout.flush();
-  print_profile_table(std::cout, report, detailed);
+  // A stage that failed to start leaves no profile (nothing ran): the error says it all.
+  if (!report.stages.empty()) print_profile_table(std::cout, report, detailed);
   // A requested file that could not be written fails the command (exit 1).
   bool written = true;
   if (!profile_path.empty()) {
