@@ -133,9 +133,13 @@ TEST_F(Usage, AnIncludedStageTakesAnotherTypeAndDropsTheOldParameters) {
                            "/graphs/train.toml\"]\n[stages.index]\nroot = \"" +
                            (dir_ / "celeba").string() + "\"\nepochs = {}\n";
   const std::string cfg = write("discard.toml", base + "[stages.train]\nuse = \"util.discard\"\n");
-  const Result r = sluice("check " + cfg);
+  const Result r = sluice("check " + cfg + " --log-level debug");
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("train (util.discard"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("'use' changes from 'train.vgg' to 'util.discard'; dropped the "
+                       "parameters set for the old type: arch, "),
+            std::string::npos)
+      << r.out;
   const Result set = sluice("check " + write("base.toml", base) + " --set train.use=util.discard");
   EXPECT_EQ(set.code, 0) << set.out;
   EXPECT_NE(set.out.find("train (util.discard"), std::string::npos) << set.out;
@@ -216,6 +220,10 @@ TEST_F(Usage, FrozenLayersWithoutWeightsAreAWarningAtCheck) {
                             "layers keep their random initial values"),
             std::string::npos)
       << frozen.out;
+  // On stderr: --print's stdout stays a TOML file.
+  const Result printed = stdout_of("check " + config("frozen.toml", "") + " --print");
+  EXPECT_EQ(printed.code, 0) << printed.out;
+  EXPECT_EQ(printed.out.find("without weights"), std::string::npos) << printed.out;
   // Every layer trained: nothing to say.
   const Result free = sluice("check " + config("free.toml", "freeze = \"none\"\n"));
   EXPECT_EQ(free.code, 0) << free.out;

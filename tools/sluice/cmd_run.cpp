@@ -165,11 +165,13 @@ int check_cmd(const std::vector<std::string>& args) {
   o.add_options()("print", po::bool_switch(),
                   "print the resolved config instead (includes merged, overrides applied, "
                   "every parameter at its value): one TOML file that runs the same pipeline");
+  add_logging_options(o);  // warnings on stderr, so that --print's stdout stays TOML
   po::variables_map vm;
   if (auto code = parse_command_line("check", "CONFIG [--set STAGE.KEY=VALUE]... [--print]", args,
                                      o, pos, vm)) {
     return *code;
   }
+  apply_logging_options(vm);
   Registry registry = make_registry(c.plugins);
   auto graph = load_validated(c.config, c.overrides, registry);
   if (!graph) return kExitConfigError;
