@@ -6,6 +6,7 @@
 #include <set>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
 #include "pipeline/file_read.h"
@@ -27,9 +28,9 @@ const StageDecl* GraphConfig::find(const std::string& id) const {
 
 namespace {
 
-const std::vector<std::string> kPipelineKeys = {
-    "name", "description", "include", "threads", "max_in_flight", "seed", "plugins", "chain",
-    "output"};
+const std::vector<std::string> kPipelineKeys = {"name",    "description",   "include",
+                                                "threads", "max_in_flight", "seed",
+                                                "plugins", "chain",         "output"};
 const std::vector<std::string> kTopLevelKeys = {"pipeline", "stages"};
 
 SourceLocation location(const toml::source_region& src, const std::string& fallback_file) {
@@ -179,6 +180,7 @@ class Loader {
       error(location(e.source(), path), std::string(e.description()));
       return;
     }
+    if (!included_from.file.empty()) config_.included_from.emplace(path, included_from);
     stack_.push_back(canonical);
     load_table(root, path);
     stack_.pop_back();
@@ -301,7 +303,14 @@ class Loader {
         decl->where = location(t->source(), path);
         if (decl->where.line == 0) decl->where = kw;
       }
+      // `use` first (TOML tables iterate sorted by key): a new type drops the
+      // parameters set before, not the ones this table sets.
+      if (const toml::node* use = t->get("use")) {
+        SourceLocation uw = location(t->find("use")->first.source(), path);
+        assign(*decl, "use", make_value(*use, uw, path), *use, path);
+      }
       for (auto&& [pkey, pnode] : *t) {
+        if (pkey.str() == "use") continue;
         SourceLocation pw = location(pkey.source(), path);
         assign(*decl, std::string(pkey.str()), make_value(pnode, pw, path), pnode, path);
       }
@@ -311,8 +320,10 @@ class Loader {
   void assign(StageDecl& decl, const std::string& key, const ConfigValue& cv,
               const toml::node& node, const std::string& path) {
     (void)path;
-    if (key == "use") {
-      decl.use = cv;
+    if (const toml::table* t = node.as_table(); t && t->empty()) {
+      unset(decl, key, cv);
+    } else if (key == "use") {
+      change_use(decl, cv);
     } else if (key == "input") {
       decl.inputs.clear();
       if (auto s = node.value_exact<std::string>()) {
@@ -336,6 +347,42 @@ class Loader {
       decl.concurrency = cv;
     } else {
       decl.params[key] = cv;
+    }
+  }
+
+  // `use` set again: another type starts from its own defaults, so the
+  // parameters set for the old one (by an include, say) are dropped.
+  void change_use(StageDecl& decl, const ConfigValue& cv) {
+    const std::string* before = decl.use ? std::get_if<std::string>(&decl.use->value) : nullptr;
+    const std::string* after = std::get_if<std::string>(&cv.value);
+    if (before && after && *before != *after) {
+      std::string dropped;
+      for (const auto& [k, v] : decl.params) dropped += (dropped.empty() ? "" : ", ") + k;
+      spdlog::debug("{}: stage '{}': 'use' changes from '{}' to '{}'; {}",
+                    format_location(cv.key_where), decl.id, *before, *after,
+                    dropped.empty() ? std::string("no parameters were set for the old type")
+                                    : "dropped the parameters set for the old type: " + dropped);
+      decl.params.clear();
+      decl.where = cv.key_where;  // "missing required parameter" points here now
+    }
+    decl.use = cv;
+  }
+
+  // `key = {}`: the key as if never set (a parameter takes its default again).
+  void unset(StageDecl& decl, const std::string& key, const ConfigValue& cv) {
+    if (key == "use") {
+      error(cv.key_where, "stage '" + decl.id +
+                              "': 'use' cannot be unset (a stage needs a type; give another "
+                              "`use` to change it)");
+    } else if (key == "input") {
+      decl.inputs.clear();
+    } else if (key == "concurrency") {
+      decl.concurrency.reset();
+    } else if (decl.params.erase(key) == 0) {
+      std::vector<std::string> keys;
+      for (const auto& [k, v] : decl.params) keys.push_back(k);
+      error(cv.key_where, "stage '" + decl.id + "' has no '" + key + "' to unset" +
+                              did_you_mean(closest_names(key, keys)));
     }
   }
 
@@ -446,13 +493,31 @@ class Loader {
 
 }  // namespace
 
+void note_includes(const GraphConfig& config, std::vector<Diagnostic>& errors, size_t first) {
+  if (config.included_from.empty()) return;
+  for (size_t i = first; i < errors.size(); ++i) {
+    std::string chain;
+    std::string file = errors[i].where.file;
+    // Bounded: a cycle is refused while loading, but a map can still loop.
+    for (size_t depth = 0; depth < config.included_from.size(); ++depth) {
+      auto it = config.included_from.find(file);
+      if (it == config.included_from.end()) break;
+      chain += (chain.empty() ? " (included from " : ", from ") + format_location(it->second);
+      file = it->second.file;
+    }
+    if (!chain.empty()) errors[i].message += chain + ")";
+  }
+}
+
 GraphConfig load_config(const std::string& path, const std::vector<std::string>& overrides,
                         std::vector<Diagnostic>& errors) {
   GraphConfig config;
   config.path = path;
+  const size_t first = errors.size();
   Loader loader(config, errors);
   loader.load_file(path, SourceLocation{});
   for (const auto& o : overrides) loader.apply_override(o);
+  note_includes(config, errors, first);
   return config;
 }
 

@@ -15,6 +15,9 @@
 //
 // In [stages.ID] the keys `use`, `input` and `concurrency` belong to the
 // framework; every other key is a parameter of the stage type named by `use`.
+// A later layer that gives a stage another `use` starts it from that type's
+// defaults (the parameters set before are dropped; its input is kept), and
+// `key = {}` unsets a key set before (`--set stage.key={}` alike).
 // Overrides from the command line (`--set scale.factor=3`,
 // `--set pipeline.seed=1`) are applied last. Loading checks the syntax and the
 // structure; validate() checks everything against the registry.
@@ -32,10 +35,10 @@ namespace sluice {
 
 // A value as written in the config, converted from TOML, with where it was.
 struct ConfigValue {
-  ParamValue value;           // monostate when the TOML type has no ParamValue
-  std::string toml_type;      // "integer", "string", "table", "mixed array", ...
-  SourceLocation key_where;   // position of the key
-  SourceLocation value_where; // position of the value
+  ParamValue value;            // monostate when the TOML type has no ParamValue
+  std::string toml_type;       // "integer", "string", "table", "mixed array", ...
+  SourceLocation key_where;    // position of the key
+  SourceLocation value_where;  // position of the value
 };
 
 struct StageDecl {
@@ -50,10 +53,10 @@ struct StageDecl {
 struct PipelineSettings {
   std::string name;
   std::string description;
-  int64_t threads = 0;         // 0 = all cores
-  int64_t max_in_flight = 0;   // 0 = default (see RunOptions)
+  int64_t threads = 0;        // 0 = all cores
+  int64_t max_in_flight = 0;  // 0 = default (see RunOptions)
   int64_t seed = 0;
-  bool chain = true;           // run chains of `auto` stages in one node (see RunOptions)
+  bool chain = true;                 // run chains of `auto` stages in one node (see RunOptions)
   std::vector<std::string> plugins;  // resolved to absolute paths
   // The stage whose output a host program takes (the Python module's
   // Pipeline); for a sink, what feeds it. `sluice run` ignores it.
@@ -64,8 +67,10 @@ struct PipelineSettings {
 struct GraphConfig {
   std::string path;  // the top-level file
   PipelineSettings settings;
-  std::vector<StageDecl> stages;  // in first-definition order
+  std::vector<StageDecl> stages;   // in first-definition order
   std::vector<std::string> files;  // every file read, includes first
+  // Each included file -> the `include` entry that read it (for error messages).
+  std::map<std::string, SourceLocation> included_from;
   // Finds a stage by id, or nullptr.
   StageDecl* find(const std::string& id);
   const StageDecl* find(const std::string& id) const;
@@ -76,6 +81,11 @@ struct GraphConfig {
 // could be read is returned either way.
 GraphConfig load_config(const std::string& path, const std::vector<std::string>& overrides,
                         std::vector<Diagnostic>& errors);
+
+// Appends to the message of each diagnostic from errors[first] on that points
+// into an included file where that file was included: "(included from
+// graphs/mid.toml:2:12, from configs/run.toml:3:12)".
+void note_includes(const GraphConfig& config, std::vector<Diagnostic>& errors, size_t first);
 
 // Same, from TOML text (for tests and tools); `name` stands in for the path.
 GraphConfig load_config_string(const std::string& toml_text, const std::string& name,

@@ -299,10 +299,86 @@ const StageEntry* resolve_type(const StageDecl& d, const GraphConfig& config,
   return e;
 }
 
+// `--set augment.zoom=0.1,0.2` arrives as the string "0.1,0.2": for a list
+// parameter, the TOML list to write instead, quoted for the shell.
+std::string list_on_command_line_hint(const std::string& id, const std::string& key,
+                                      const ParamSpec& spec, const ConfigValue& cv) {
+  const bool list = spec.type == ParamType::kFloatList || spec.type == ParamType::kIntList;
+  const std::string* text = std::get_if<std::string>(&cv.value);
+  if (!list || !text || text->find(',') == std::string::npos ||
+      cv.value_where.file.rfind("--set ", 0) != 0) {
+    return {};
+  }
+  return " (a list on the command line is TOML, in brackets and quoted for the shell: --set '" +
+         id + "." + key + "=[" + *text + "]')";
+}
+
+// Keras's names (ImageDataGenerator, flow_from_directory, fit) for what sluice
+// calls otherwise; a name not listed is the same in both or has no counterpart.
+struct KerasName {
+  const char* keras;
+  const char* sluice;
+};
+constexpr KerasName kKerasNames[] = {
+    {"zoom_range", "zoom"},
+    {"shear_range", "shear"},
+    {"horizontal_flip", "flip"},
+    {"rotation_range", "rotation"},
+    {"width_shift_range", "width_shift"},
+    {"height_shift_range", "height_shift"},
+    {"brightness_range", "brightness"},
+    {"channel_shift_range", "channel_shift"},
+    {"target_size", "width"},
+    {"directory", "root"},
+    {"learning_rate", "lr"},
+};
+
+// Parameter name -> the id of the first stage of the config whose type has it.
+using ParamOwners = std::map<std::string, std::string>;
+
+ParamOwners param_owners(const GraphConfig& config, const Registry& registry) {
+  ParamOwners owners;
+  for (const StageDecl& d : config.stages) {
+    const std::string* use = d.use ? std::get_if<std::string>(&d.use->value) : nullptr;
+    const StageEntry* e = use ? registry.find(*use) : nullptr;
+    if (!e) continue;
+    for (const ParamSpec& p : e->spec.params) owners.emplace(p.name, d.id);
+  }
+  return owners;
+}
+
+// What to say after "unknown parameter 'KEY'": a Keras name gets the sluice
+// one; a parameter of another stage of the config (`epochs` under the trainer
+// belongs to the source) gets that stage; else the closest names, if any.
+// (A stage that has `key` is never this one: its key would not be unknown.)
+std::string unknown_param_hint(const std::string& key, const StageEntry* e,
+                               const std::vector<std::string>& known_keys,
+                               const ParamOwners& owners) {
+  std::string name = key;
+  std::string keras;
+  for (const KerasName& k : kKerasNames) {
+    if (key == k.keras) name = k.sluice, keras = "; Keras's " + key + " is ";
+  }
+  if (!keras.empty() && e->spec.find_param(name)) {
+    return keras + (key == "target_size" ? "'width' and 'height'" : "'" + name + "'") + " here";
+  }
+  const auto owner = owners.find(name);
+  if (owner != owners.end()) {
+    const std::string& other = owner->second;
+    return (keras.empty() ? "; '" + name + "' is" : keras + "'" + name + "',") +
+           " a parameter of stage '" + other + "': set " + other + "." + name;
+  }
+  if (!keras.empty()) {
+    return keras + "'" + name + "' in sluice, which " + e->spec.name +
+           " does not support yet (`sluice stages " + e->spec.name + "` lists what it has)";
+  }
+  return did_you_mean(closest_names(key, known_keys));
+}
+
 // Step 2: the stage's parameters, typed and checked against its ParamSpecs,
 // defaults filled in; then its own check hooks, when all of them passed.
 Params check_params(const StageDecl& d, const StageEntry* e, const std::string& config_path,
-                    std::vector<Diagnostic>& errors) {
+                    const ParamOwners& owners, std::vector<Diagnostic>& errors) {
   const size_t errors_before = errors.size();
   std::map<std::string, ParamValue> values;
   std::vector<std::string> known_keys;
@@ -316,13 +392,14 @@ Params check_params(const StageDecl& d, const StageEntry* e, const std::string& 
     const ParamSpec* ps = e->spec.find_param(key);
     if (!ps) {
       errors.push_back({cv.key_where, label + ": unknown parameter '" + key + "'" +
-                                          did_you_mean(closest_names(key, known_keys))});
+                                          unknown_param_hint(key, e, known_keys, owners)});
       continue;
     }
     std::string why;
     auto typed = coerce(*ps, cv, why);
     if (!typed) {
-      errors.push_back({cv.value_where, label + ": parameter '" + key + "' " + why});
+      errors.push_back({cv.value_where, label + ": parameter '" + key + "' " + why +
+                                            list_on_command_line_hint(d.id, key, *ps, cv)});
       continue;
     }
     std::string bad = check_constraints(*ps, *typed);
@@ -351,6 +428,7 @@ Params check_params(const StageDecl& d, const StageEntry* e, const std::string& 
 std::vector<ValidatedStage> resolve_stages(const GraphConfig& config, const Registry& registry,
                                            std::vector<Diagnostic>& errors) {
   std::vector<ValidatedStage> stages(config.stages.size());
+  const ParamOwners owners = param_owners(config, registry);
   for (size_t i = 0; i < config.stages.size(); ++i) {
     const StageDecl& d = config.stages[i];
     ValidatedStage& vs = stages[i];
@@ -358,7 +436,7 @@ std::vector<ValidatedStage> resolve_stages(const GraphConfig& config, const Regi
     vs.entry = resolve_type(d, config, registry, errors);
     if (!vs.entry) continue;
     vs.concurrency = parse_concurrency(d, vs.entry, errors);
-    vs.params = check_params(d, vs.entry, config.path, errors);
+    vs.params = check_params(d, vs.entry, config.path, owners, errors);
   }
   return stages;
 }
@@ -485,13 +563,11 @@ std::vector<ValidatedStage> reorder(std::vector<ValidatedStage> stages,
   return out;
 }
 
-}  // namespace
-
 // The steps: resolve each stage (type, concurrency, parameters, check hooks),
 // wire the edges (inputs, kinds, payload types), order the stages (cycles),
 // then, when all of that passed, propagate element specs.
-ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
-                        std::vector<Diagnostic>& errors) {
+ValidatedGraph validate_steps(const GraphConfig& config, const Registry& registry,
+                              std::vector<Diagnostic>& errors) {
   SortDiagnosticsOnExit sort_on_exit(errors);
   ValidatedGraph graph;
   graph.path = config.path;
@@ -512,6 +588,18 @@ ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
   const std::vector<size_t> order = topological_order(config, stages, errors);
   graph.stages = reorder(std::move(stages), order);
   if (sort_on_exit.none_added()) propagate_specs(graph, config, errors);
+  return graph;
+}
+
+}  // namespace
+
+// validate_steps, then each error that points into an include says where that
+// file was included.
+ValidatedGraph validate(const GraphConfig& config, const Registry& registry,
+                        std::vector<Diagnostic>& errors) {
+  const size_t first = errors.size();
+  ValidatedGraph graph = validate_steps(config, registry, errors);
+  note_includes(config, errors, first);
   return graph;
 }
 

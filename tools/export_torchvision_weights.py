@@ -5,7 +5,8 @@ torch::pickle_load reads (sluice's `weights = ...` and `sluice predict --weights
 torchvision's own files hold an OrderedDict, which LibTorch cannot read; this script
 re-saves them as a dict in torch.save's zip format.
 
-  # ImageNet weights (downloads through torchvision's cache unless --from is given)
+  # ImageNet weights (downloads through torchvision's cache unless --from is given;
+  # offline, it names the file to fetch elsewhere and pass with --from)
   tools/export_torchvision_weights.py vgg16-imagenet.pt
   tools/export_torchvision_weights.py vgg16-imagenet.pt --from ~/Downloads/vgg16-397923af.pth
   tools/export_torchvision_weights.py resnet18-imagenet.pt --arch resnet18
@@ -13,10 +14,21 @@ re-saves them as a dict in torch.save's zip format.
   tools/export_torchvision_weights.py w.pt --random --seed 7 --reference ref.pt --input-size 64
 """
 import argparse
+import contextlib
+import io
 import sys
 
 import torch
 import torchvision
+
+
+def weights_url(arch):
+    """Where torchvision downloads the ImageNet weights of `arch` from."""
+    try:
+        return torchvision.models.get_model_weights(arch).IMAGENET1K_V1.url
+    except AttributeError:  # torchvision < 0.14
+        family = "vgg" if arch.startswith("vgg") else "resnet"
+        return getattr(torchvision.models, family).model_urls[arch]
 
 
 def build(arch, random_init, seed):
@@ -29,6 +41,39 @@ def build(arch, random_init, seed):
     except AttributeError:  # torchvision < 0.14
         return ctor(pretrained=True)
     return ctor(weights=weights)
+
+
+def fail(message):
+    """One line on stderr, exit status 1: no traceback for a missing file or network."""
+    print(f"{sys.argv[0]}: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def load_model(args):
+    if args.source:
+        model = getattr(torchvision.models, args.arch)(weights=None)
+        try:
+            state = torch.load(args.source, map_location="cpu")
+        except OSError as e:
+            fail(f"--from {args.source}: {e.strerror or e}")
+        model.load_state_dict(state)
+        return model
+    # torch.hub says "Downloading ..." before it knows whether it can: in a log it is
+    # held back and shown only once the download worked; a terminal shows it, and
+    # the progress bar, as they come.
+    said = io.StringIO()
+    hold = contextlib.nullcontext() if sys.stderr.isatty() else contextlib.redirect_stderr(said)
+    try:
+        with hold:
+            model = build(args.arch, args.random, args.seed)
+        sys.stderr.write(said.getvalue())
+        return model
+    except OSError as e:  # urllib's URLError, a refused or timed-out connection
+        reason = getattr(e, "reason", None) or e
+        fail(f"cannot download the {args.arch} ImageNet weights ({reason}); on a machine with "
+             f"network access download {weights_url(args.arch)} and pass it with "
+             f"--from FILE (e.g. {sys.argv[0]} {args.output} --arch {args.arch} "
+             f"--from {weights_url(args.arch).rsplit('/', 1)[-1]})")
 
 
 def main():
@@ -47,11 +92,7 @@ def main():
     p.add_argument("--batch", type=int, default=2, help="reference batch size")
     args = p.parse_args()
 
-    if args.source:
-        model = getattr(torchvision.models, args.arch)(weights=None)
-        model.load_state_dict(torch.load(args.source, map_location="cpu"))
-    else:
-        model = build(args.arch, args.random, args.seed)
+    model = load_model(args)
     model.eval()
     state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     torch.save(dict(state), args.output)

@@ -166,6 +166,15 @@ AttributeTable read_attributes_csv(const std::string& file) {
   return t;
 }
 
+// The original layout's first line disagrees with its rows (a truncated copy, or
+// rows cut without fixing the count).
+std::string count_mismatch(int64_t count, int64_t rows) {
+  return "count line says " + std::to_string(count) + " images but " + std::to_string(rows) +
+         " rows follow (a truncated copy? if the rows are all you have, make the first "
+         "line " +
+         std::to_string(rows) + ")";
+}
+
 AttributeTable read_attributes_txt(const std::string& file) {
   AttributeTable t;
   const std::string text = read_text_file(file);
@@ -188,9 +197,7 @@ AttributeTable read_attributes_txt(const std::string& file) {
     if (!blank(lines[i])) append_row(t, split_spaces(lines[i]), file, static_cast<int64_t>(i) + 1);
   }
   if (static_cast<int64_t>(t.ids.size()) != count) {
-    throw IndexError(file, 1,
-                     "count line says " + std::to_string(count) + " images but " +
-                         std::to_string(t.ids.size()) + " rows follow");
+    throw IndexError(file, 1, count_mismatch(count, static_cast<int64_t>(t.ids.size())));
   }
   return t;
 }
@@ -519,6 +526,26 @@ DatasetIndex load_csv_index(const CsvIndexOptions& options) {
   return index;
 }
 
+namespace {
+
+// The original layout's count line against the rows that follow, as
+// read_attributes_txt checks it, so that `sluice check` refuses what the run
+// would: `in` stands after the attribute names. Rows are counted, not parsed.
+void check_count_line(std::istream& in, std::string first, const std::string& file) {
+  if (!first.empty() && first.back() == '\r') first.pop_back();
+  const auto tok = split_spaces(first);
+  int64_t count = -1;
+  if (tok.size() != 1 || !parse_int64(tok[0], count) || count < 0) return;  // the run says why
+  int64_t rows = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!blank(line)) ++rows;
+  }
+  if (rows != count) throw IndexError(file, 1, count_mismatch(count, rows));
+}
+
+}  // namespace
+
 CelebaHeader read_celeba_header(const std::string& root) {
   const bool csv = detect_celeba_layout(root) == CelebaLayout::kKaggle;
   CelebaHeader h;
@@ -536,11 +563,14 @@ CelebaHeader read_celeba_header(const std::string& root) {
   }
   std::ifstream in(h.file, std::ios::binary);
   if (!in) throw IndexError(h.file, 0, "cannot open file");
-  std::string line;
+  std::string line, first;
   int64_t read = 0;
-  while (read < h.line && std::getline(in, line)) ++read;
+  while (read < h.line && std::getline(in, line)) {
+    if (++read == 1) first = line;
+  }
   if (read < h.line) line.clear();
   if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (!csv) check_count_line(in, first, h.file);
   if (csv) {
     CsvRows rows(line, h.file);  // drops a byte-order mark, reads quoted names
     CsvRecord rec;

@@ -6,6 +6,8 @@
 #include <set>
 #include <stdexcept>
 
+#include <spdlog/spdlog.h>
+
 #include "pipeline/text_escape.h"
 
 namespace sluice::data {
@@ -22,12 +24,27 @@ bool is_image_file(const fs::path& p) {
   return kExt.count(ext) > 0;
 }
 
+bool is_folder_entry(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_directory(fs::symlink_status(p, ec));
+}
+
 // The status of a directory entry, following symlinks; a dangling or looping
 // symlink gives an error code instead of an exception.
 fs::file_status followed_status(const fs::directory_entry& e, std::error_code& ec) {
   fs::file_status st = e.symlink_status(ec);
   if (!ec && fs::is_symlink(st)) st = e.status(ec);
   return st;
+}
+
+// A name starting with '.' (.ipynb_checkpoints, .DS_Store, .git) is a tool's, not
+// a class or a sample (ls hides it too); skipped, said at debug level.
+bool skip_hidden(const fs::path& p) {
+  const std::string name = p.filename().string();
+  if (name.empty() || name[0] != '.') return false;
+  spdlog::debug("dir.index: skipped the hidden {} '{}'", is_folder_entry(p) ? "folder" : "file",
+                printable(p.string()));
+  return true;
 }
 
 bool is_folder(const fs::path& p) {
@@ -48,6 +65,7 @@ void list_images(const fs::path& dir, std::vector<fs::path>& files,
   }
   for (; it != fs::directory_iterator(); it.increment(ec)) {
     const fs::directory_entry& e = *it;
+    if (skip_hidden(e.path())) continue;
     std::error_code sec;
     const fs::file_status link = e.symlink_status(sec);
     fs::file_status st = link;
@@ -70,6 +88,7 @@ bool list_subfolders(const fs::path& dir, std::set<std::string>& names,
   std::error_code ec;
   fs::directory_iterator it(dir, ec);
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    if (skip_hidden(it->path())) continue;
     std::error_code sec;
     const fs::file_status st = followed_status(*it, sec);
     if (sec) {

@@ -78,6 +78,7 @@
 #include "stages/train/early_stopping.h"
 #include "stages/train/label_metrics.h"
 #include "stages/train/metrics.h"
+#include "stages/train/model_config.h"
 #include "stages/train/model_params.h"
 #include "stages/train/progress.h"
 #include "stages/train/resume_position.h"
@@ -652,6 +653,30 @@ void check_output_dir(const ParamCheck& c) {
   if (!conflict.empty()) c.error("output_dir", conflict);
 }
 
+// Frozen layers that start from random values never learn: the model trains its
+// head on random features (the CelebA recipe with `--set train.weights=`). A
+// warning at check time, not an error: a frozen random trunk is a legitimate
+// baseline. A resume brings its own weights; a TorchScript file carries its own.
+void warn_frozen_without_weights(const ParamCheck& c) {
+  const Params& p = c.params();
+  if (!p.get_string("weights").empty() || !p.get_string("resume").empty()) return;
+  std::string frozen;
+  if (p.has("model")) {  // train.model: freeze is a list, [] for none
+    const auto& freeze = p.get_strings("freeze");
+    if (p.get_string("arch") == kTorchscriptArch || freeze.empty()) return;
+    for (const auto& f : freeze) frozen += (frozen.empty() ? "\"" : ", \"") + f + "\"";
+    frozen = "freeze = [" + frozen + "]";
+  } else {
+    if (p.get_string("freeze") == "none") return;
+    frozen = "freeze = \"" + p.get_string("freeze") + "\"";
+  }
+  spdlog::warn(
+      "stage '{}': {} without weights: the frozen layers keep their random initial values "
+      "and never learn; give weights = FILE (tools/export_torchvision_weights.py writes one) "
+      "or train every layer with freeze = {}",
+      c.stage_id(), frozen, p.has("model") ? "[]" : "\"none\"");
+}
+
 // train.vgg and train.model differ in their model parameters (add_model).
 void register_trainer(Registry& registry, const std::string& name, const std::string& summary,
                       void (*add_model)(StageSpec&)) {
@@ -668,6 +693,7 @@ void register_trainer(Registry& registry, const std::string& name, const std::st
                                "pretrained weights: a torch.save'd dict of tensors "
                                "(tools/export_torchvision_weights.py); empty = random init"));
   check_file_param(spec, "weights");
+  spec.check(warn_frozen_without_weights);
   add_optimizer_params(spec);
   add_callback_params(spec);
   add_device_params(spec);

@@ -228,9 +228,21 @@ TEST(CelebaIndex, CountLineMismatchNamesLineOne) {
   std::ifstream in(d.file("list_attr_celeba.txt"), std::ios::binary);
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   write(d.file("list_attr_celeba.txt"), "5" + text.substr(1));
-  EXPECT_EQ(
-      error_of({d.path().string(), "Male", {}, {}}),
-      d.file("list_attr_celeba.txt") + ":1: error: count line says 5 images but 4 rows follow");
+  const std::string expected = d.file("list_attr_celeba.txt") +
+                               ":1: error: count line says 5 images but 4 rows follow (a "
+                               "truncated copy? if the rows are all you have, make the first "
+                               "line 4)";
+  EXPECT_EQ(error_of({d.path().string(), "Male", {}, {}}), expected);
+  // `sluice check` reads the header alone, yet refuses the file as the run does.
+  try {
+    read_celeba_header(d.path().string());
+    ADD_FAILURE() << "the header check accepted a count line the run refuses";
+  } catch (const IndexError& e) {
+    EXPECT_EQ(e.what(), expected);
+  }
+  // A count that matches passes, CRLF and a trailing blank line included.
+  write(d.file("list_attr_celeba.txt"), "4" + text.substr(1) + "\r\n");
+  EXPECT_NO_THROW(read_celeba_header(d.path().string()));
 }
 
 TEST(CelebaIndex, OriginalLayoutWrongColumnsAndValues) {

@@ -65,6 +65,27 @@ TEST(DirectoryIndex, SortedClassesAndFilesLikeKeras) {
   EXPECT_EQ(idx.samples[3].index, 3);
 }
 
+TEST(DirectoryIndex, HiddenFoldersAndFilesAreNeitherClassesNorSamples) {
+  TempDir d;
+  d.files({"cats/a.jpg", "dogs/b.jpg", ".ipynb_checkpoints/c.jpg", "cats/.d.jpg",
+           "cats/.thumbs/e.jpg"});
+  const DatasetIndex idx = load_directory_index(d.root());
+  EXPECT_EQ(idx.class_names, (std::vector<std::string>{"cats", "dogs"}));
+  EXPECT_EQ(listing(idx), (std::vector<std::string>{"train 0 cats/a.jpg", "train 1 dogs/b.jpg"}));
+  EXPECT_TRUE(idx.skipped.empty());
+  // Under split folders alike.
+  TempDir s;
+  s.files({"train/cats/a.jpg", "train/.ipynb_checkpoints/b.jpg", "validation/cats/.c.jpg",
+           "validation/cats/d.jpg"});
+  DirIndexOptions o;
+  o.root = s.root();
+  o.splits = {"train", "validation"};
+  const DatasetIndex split = load_directory_index(o);
+  EXPECT_EQ(split.class_names, (std::vector<std::string>{"cats"}));
+  EXPECT_EQ(listing(split), (std::vector<std::string>{"train 0 train/cats/a.jpg",
+                                                      "validation 0 validation/cats/d.jpg"}));
+}
+
 TEST(DirectoryIndex, SymlinkLoopsAreSkippedAndListed) {
   TempDir d;
   d.files({"cats/a.jpg", "cats/deep/b.jpg", "dogs/c.jpg"});

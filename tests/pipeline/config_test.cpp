@@ -2,10 +2,13 @@
 // all errors reported at once, includes and --set overrides.
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "pipeline/config.h"
 #include "pipeline/config_writer.h"
@@ -488,6 +491,194 @@ count = 3
     EXPECT_NE(e.diagnostics()[0].message.find("did you mean 'numbers'"), std::string::npos)
         << e.diagnostics()[0].message;
   }
+}
+
+// A config that includes a graph and gives one of its stages another type:
+// the stage starts from the new type's defaults, wiring kept.
+const char* kRepeatGraph = R"(
+[stages.numbers]
+use = "test.count"
+count = 4
+
+[stages.work]
+use = "test.repeat"
+input = "numbers"
+copies = 3
+filter_odd = true
+
+[stages.out]
+use = "test.record"
+input = "work"
+)";
+
+TEST_F(ConfigFiles, ChangingUseDropsTheOldTypesParameters) {
+  write("graphs/base.toml", text(kRepeatGraph));
+  write("configs/run.toml", text(R"(
+[pipeline]
+include = ["../graphs/base.toml"]
+
+[stages.work]
+use = "test.jitter"
+max_us = 7
+)"));
+  Registry registry = testing::test_registry();
+  const ValidatedGraph g = load_pipeline((dir_ / "configs/run.toml").string(), {}, registry);
+  const ValidatedStage* work = g.find("work");
+  ASSERT_NE(work, nullptr);
+  EXPECT_EQ(work->entry->spec.name, "test.jitter");
+  EXPECT_EQ(work->params.get_int("max_us"), 7);
+  ASSERT_EQ(work->inputs.size(), 1u);
+  EXPECT_EQ(g.stages[work->inputs[0]].id, "numbers");
+}
+
+TEST_F(ConfigFiles, ChangingUseFromTheCommandLineDropsTheOldTypesParameters) {
+  write("graphs/base.toml", text(kRepeatGraph));
+  Registry registry = testing::test_registry();
+  const std::string path = (dir_ / "graphs/base.toml").string();
+  ValidatedGraph g = load_pipeline(path, {"work.use=test.jitter"}, registry);
+  EXPECT_EQ(g.find("work")->params.get_int("max_us"), 50);  // the default
+  // A parameter set after the change is kept; the same type keeps everything.
+  g = load_pipeline(path, {"work.use=test.jitter", "work.max_us=3"}, registry);
+  EXPECT_EQ(g.find("work")->params.get_int("max_us"), 3);
+  g = load_pipeline(path, {"work.use=test.repeat"}, registry);
+  EXPECT_EQ(g.find("work")->params.get_int("copies"), 3);
+}
+
+TEST_F(ConfigFiles, ChangingUseSaysAtDebugLevelWhichKeysWereDropped) {
+  write("graphs/base.toml", text(kRepeatGraph));
+  std::ostringstream log;
+  auto previous = spdlog::default_logger();
+  auto logger = std::make_shared<spdlog::logger>(
+      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  logger->set_level(spdlog::level::debug);
+  spdlog::set_default_logger(logger);
+  std::vector<Diagnostic> errors;
+  load_config((dir_ / "graphs/base.toml").string(), {"work.use=test.jitter"}, errors);
+  spdlog::set_default_logger(previous);
+  EXPECT_TRUE(errors.empty());
+  const std::string text = log.str();
+  EXPECT_NE(text.find("[debug]"), std::string::npos) << text;
+  EXPECT_NE(text.find("'test.repeat' to 'test.jitter'"), std::string::npos) << text;
+  EXPECT_NE(text.find("copies, filter_odd"), std::string::npos) << text;
+}
+
+TEST_F(ConfigFiles, AnEmptyTableUnsetsAnInheritedKey) {
+  write("graphs/base.toml", text(kRepeatGraph));
+  write("configs/run.toml", text(R"(
+[pipeline]
+include = ["../graphs/base.toml"]
+
+[stages.work]
+copies = {}
+concurrency = {}
+)"));
+  Registry registry = testing::test_registry();
+  const std::string path = (dir_ / "configs/run.toml").string();
+  ValidatedGraph g = load_pipeline(path, {}, registry);
+  EXPECT_EQ(g.find("work")->params.get_int("copies"), 2);  // the default again
+  EXPECT_TRUE(g.find("work")->params.get_bool("filter_odd"));
+  g = load_pipeline(path, {"work.filter_odd={}", "numbers.count={}"}, registry);
+  EXPECT_FALSE(g.find("work")->params.get_bool("filter_odd"));
+  EXPECT_EQ(g.find("numbers")->params.get_int("count"), 10);
+}
+
+TEST_F(ConfigFiles, UnsettingAKeyThatIsNotSetIsAnErrorAtTheKey) {
+  write("graphs/base.toml", text(kRepeatGraph));
+  write("configs/run.toml", text(R"(
+[pipeline]
+include = ["../graphs/base.toml"]
+
+[stages.work]
+copeis = {}
+)"));
+  std::vector<Diagnostic> errors;
+  load_config((dir_ / "configs/run.toml").string(), {}, errors);
+  expect_one(errors, 5, 1, "stage 'work' has no 'copeis' to unset; did you mean 'copies'?");
+  errors.clear();
+  load_config((dir_ / "configs/run.toml").string(), {"work.use={}"}, errors);
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[1].message.find("'use' cannot be unset"), std::string::npos)
+      << errors[1].message;
+}
+
+TEST_F(ConfigFiles, ErrorsInAnIncludeNameTheIncludingLine) {
+  write("graphs/inner.toml", text(R"(
+[stages.numbers]
+use = "test.count"
+count = true
+)"));
+  write("graphs/mid.toml", text(R"(
+[pipeline]
+include = ["inner.toml"]
+)"));
+  write("configs/run.toml", text(R"(
+[pipeline]
+name = "run"
+include = ["../graphs/mid.toml"]
+)"));
+  std::vector<Diagnostic> errors;
+  Registry registry = testing::test_registry();
+  GraphConfig c = load_config((dir_ / "configs/run.toml").string(), {}, errors);
+  validate(c, registry, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  const std::string text = format_diagnostic(errors[0]);
+  EXPECT_NE(text.find("inner.toml:3:9: error:"), std::string::npos) << text;
+  EXPECT_NE(text.find("(included from "), std::string::npos) << text;
+  EXPECT_NE(text.find("graphs/mid.toml:2:12, from "), std::string::npos) << text;
+  EXPECT_NE(text.find("configs/run.toml:3:12)"), std::string::npos) << text;
+}
+
+TEST_F(ConfigFiles, LoadErrorsInAnIncludeNameTheIncludingLine) {
+  write("graphs/base.toml", text(R"(
+[pipeline]
+thread = 2
+)"));
+  write("configs/run.toml", text(R"(
+[pipeline]
+include = ["../graphs/base.toml"]
+)"));
+  std::vector<Diagnostic> errors;
+  load_config((dir_ / "configs/run.toml").string(), {}, errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("included from "), std::string::npos) << errors[0].message;
+  EXPECT_NE(errors[0].message.find("configs/run.toml:2:12)"), std::string::npos)
+      << errors[0].message;
+}
+
+TEST(Config, AParameterOfAnotherStageNamesThatStage) {
+  // Keras users put `epochs` under the trainer; sluice's source has it.
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+
+[stages.work]
+use = "test.repeat"
+input = "numbers"
+epochs = 3
+
+[stages.out]
+use = "test.record"
+input = "work"
+)"));
+  expect_one(errors, 7, 1,
+             "unknown parameter 'epochs'; 'epochs' is a parameter of stage 'numbers': set "
+             "numbers.epochs");
+  EXPECT_EQ(errors[0].message.find("did you mean"), std::string::npos) << errors[0].message;
+}
+
+TEST(Config, AKerasNameWithoutACounterpartSaysSo) {
+  auto errors = errors_of(text(R"(
+[stages.numbers]
+use = "test.count"
+
+[stages.out]
+use = "test.record"
+input = "numbers"
+zoom_range = 0.2
+)"));
+  expect_one(errors, 7, 1,
+             "unknown parameter 'zoom_range'; Keras's zoom_range is 'zoom' in sluice, which "
+             "test.record does not support yet");
 }
 
 TEST(Registry, DuplicateNamesBothOrigins) {

@@ -138,8 +138,11 @@ int bench_cmd(const std::vector<std::string>& args) {
                                  : "unknown benchmark '" + args[0] + "'")
                 << " (expected data or train)\n";
     }
-    std::cerr << "usage: sluice bench data --root DIR | --manifest FILE [--threads N] [--batch B]\n"
-              << "       sluice bench train [--arch vgg16] [--size 224] [--batch 64] [--steps N]\n";
+    // --help is asked for: stdout, like every other command's help.
+    (help ? std::cout : std::cerr)
+        << "usage: sluice bench data --root DIR | --manifest FILE [--threads N] [--batch B]\n"
+        << "       sluice bench train [--arch vgg16] [--size 224] [--batch 64] [--steps N]\n"
+        << "`sluice bench data --help` and `sluice bench train --help` list their options.\n";
     return help ? kExitOk : kExitConfigError;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());

@@ -21,21 +21,25 @@ constexpr int64_t kMaxPreviewImages = 1024;
 
 int preview_cmd(const std::vector<std::string>& args) {
   std::string config_path, out_path;
-  std::vector<std::string> overrides;
-  int64_t count = 16;
+  std::vector<std::string> overrides, plugins;
+  int64_t count = 16, seed = -1;
   po::options_description o("options");
   o.add_options()("config", po::value(&config_path)->required(), "pipeline config (TOML)")(
       "out", po::value(&out_path)->required(), "grid image to write (.png)")(
       "count", po::value(&count)->default_value(16), "number of images")(
-      "set", po::value(&overrides)->composing(), "override a parameter: STAGE.KEY=VALUE");
+      "set", po::value(&overrides)->composing(), "override a parameter: STAGE.KEY=VALUE")(
+      "plugin", po::value(&plugins)->composing(), "load stages from a plugin library (repeatable)")(
+      "seed", po::value(&seed)->default_value(-1),
+      "run seed (-1: pipeline.seed); another seed draws other augmentations");
   po::positional_options_description pos;
   pos.add("config", 1);
   po::variables_map vm;
-  if (auto code =
-          parse_command_line("preview", "CONFIG --out grid.png [--count 16]", args, o, pos, vm)) {
+  if (auto code = parse_command_line("preview", "CONFIG --out grid.png [--count 16] [--seed N]",
+                                     args, o, pos, vm)) {
     return *code;
   }
-  if (!option_ok("preview", "count",
+  if (!option_ok("preview", "seed", ParamSpec::integer("seed", -1, "run seed").min(-1), seed) ||
+      !option_ok("preview", "count",
                  ParamSpec::integer("count", 16, "images in the grid").range(1, kMaxPreviewImages),
                  count)) {
     return kExitConfigError;
@@ -44,7 +48,8 @@ int preview_cmd(const std::vector<std::string>& args) {
     std::cerr << "sluice preview: " << bad << '\n';
     return kExitConfigError;
   }
-  PreviewImages preview = preview_images(config_path, overrides, static_cast<size_t>(count));
+  PreviewImages preview =
+      preview_images(config_path, overrides, static_cast<size_t>(count), plugins, seed);
   if (preview.code != kExitOk) {
     print_diagnostics(std::cerr, preview.diagnostics);
     if (!preview.error.empty()) std::cerr << "sluice preview: " << preview.error << '\n';

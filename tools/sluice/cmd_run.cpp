@@ -2,6 +2,7 @@
 // config and run it, printing the per-stage profile.
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -31,6 +32,17 @@ void add_config_options(po::options_description& o, CommonOptions& c,
       "plugin", po::value(&c.plugins)->composing(),
       "load stages from a plugin library (repeatable)");
   pos.add("config", 1);
+}
+
+// More worker threads than cores only time-share them: say so, since the user
+// probably expected them to add speed.
+void warn_threads_over_cores(int64_t threads) {
+  const unsigned cores = std::thread::hardware_concurrency();
+  if (cores == 0 || threads <= static_cast<int64_t>(cores)) return;
+  spdlog::warn(
+      "{} worker threads on a machine with {} core{}: the threads beyond {} share the cores "
+      "and add no speed (--threads 0 or pipeline.threads = 0 uses all cores)",
+      threads, cores, cores == 1 ? "" : "s", cores);
 }
 
 int run_pipeline_command(const std::string& name, const std::vector<std::string>& args,
@@ -79,6 +91,8 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   Registry registry = make_registry(c.plugins);
   auto graph = load_validated(c.config, c.overrides, registry);
   if (!graph) return kExitConfigError;
+  warn_threads_over_cores(ro.threads > 0 ? static_cast<int64_t>(ro.threads)
+                                         : graph->settings.threads);
   ro.handle_signals = true;
   // Distributed runs (WORLD_SIZE > 1): every rank writes its own profile and trace.
   if (const LaunchEnv launch = launch_env_from_environment(); launch.distributed()) {
@@ -99,7 +113,8 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
   served.reset();  // the dashboard stops with the run
   if (report.pipeline.empty()) report.pipeline = c.config;
   std::cout.flush();
-  print_profile_table(std::cout, report, detailed);
+  // A stage that failed to start leaves no profile (nothing ran): the error says it all.
+  if (!report.stages.empty()) print_profile_table(std::cout, report, detailed);
   // A requested file that could not be written fails the command (exit 1).
   bool written = true;
   if (!profile_path.empty()) {
@@ -149,11 +164,13 @@ int check_cmd(const std::vector<std::string>& args) {
   o.add_options()("print", po::bool_switch(),
                   "print the resolved config instead (includes merged, overrides applied, "
                   "every parameter at its value): one TOML file that runs the same pipeline");
+  add_logging_options(o);  // warnings on stderr, so that --print's stdout stays TOML
   po::variables_map vm;
   if (auto code = parse_command_line("check", "CONFIG [--set STAGE.KEY=VALUE]... [--print]", args,
                                      o, pos, vm)) {
     return *code;
   }
+  apply_logging_options(vm);
   Registry registry = make_registry(c.plugins);
   auto graph = load_validated(c.config, c.overrides, registry);
   if (!graph) return kExitConfigError;

@@ -1,5 +1,6 @@
 // `sluice stages [NAME]`: lists the registered stages with their ports and
 // parameters, from the same declarations the validator uses.
+#include <cmath>
 #include <iostream>
 
 #include "pipeline/suggest.h"
@@ -37,6 +38,15 @@ std::string port_cpp_types(const StageSpec& s) {
   return {};
 }
 
+// A bound of an integer parameter as an integer ("65536", not "65536.0").
+std::string range_bound(const ParamSpec& p, double bound) {
+  const bool integral = p.type == ParamType::kInt || p.type == ParamType::kIntList;
+  if (integral && std::abs(bound) < 9e15 && bound == std::floor(bound)) {
+    return std::to_string(static_cast<int64_t>(bound));
+  }
+  return format_param_value(bound);
+}
+
 void print_detail(const StageEntry& e) {
   const StageSpec& s = e.spec;
   std::cout << s.name << " — " << s.summary << "\n\n";
@@ -62,8 +72,8 @@ void print_detail(const StageEntry& e) {
       std::cout << ", optional";
     }
     if (p.min_value || p.max_value) {
-      std::cout << ", range [" << (p.min_value ? format_param_value(*p.min_value) : "-inf") << ", "
-                << (p.max_value ? format_param_value(*p.max_value) : "inf") << "]";
+      std::cout << ", range [" << (p.min_value ? range_bound(p, *p.min_value) : "-inf") << ", "
+                << (p.max_value ? range_bound(p, *p.max_value) : "inf") << "]";
     }
     if (!p.choices.empty()) {
       std::cout << ", one of";

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/plugin.h"
+#include "pipeline/suggest.h"
 #include "tools/sluice/command.h"
 #include "tools/sluice/image_output.h"
 
@@ -61,7 +62,10 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::cerr << "sluice: unknown command '" << args[0] << "'\n\n";
+  std::vector<std::string> names;
+  for (const auto& c : commands()) names.push_back(c.name);
+  std::cerr << "sluice: unknown command '" << args[0] << "'"
+            << sluice::did_you_mean(sluice::closest_names(args[0], names)) << "\n\n";
   print_usage(std::cerr);
   return kExitConfigError;
 }

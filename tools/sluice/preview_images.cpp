@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 
+#include "pipeline/plugin.h"
 #include "pipeline/runner.h"
 #include "tools/sluice/cli_common.h"
 
@@ -67,18 +68,35 @@ void cut_after(GraphConfig& config, const std::string& tap) {
   config.stages = std::move(stages);
 }
 
+// The plugins the config names (pipeline.plugins), as `sluice run` loads them.
+void load_config_plugins(const GraphConfig& config, Registry& registry,
+                         std::vector<Diagnostic>& errors) {
+  for (const std::string& plugin : config.settings.plugins) {
+    try {
+      load_plugin(plugin, registry);
+    } catch (const PluginError& e) {
+      auto it = config.settings.where.find("plugins");
+      errors.push_back(
+          {it != config.settings.where.end() ? it->second : SourceLocation{config.path, 0, 0},
+           e.what()});
+    }
+  }
+}
+
 }  // namespace
 
 PreviewImages preview_images(const std::string& config_path,
-                             const std::vector<std::string>& overrides, size_t count) {
+                             const std::vector<std::string>& overrides, size_t count,
+                             const std::vector<std::string>& plugins, int64_t seed) {
   PreviewImages out;
-  Registry registry = make_registry({});
+  Registry registry = make_registry(plugins);
   auto collected = std::make_shared<Collected>();
   collected->wanted = count;
   registry.set_origin("sluice preview");
   registry.add(StageSpec("preview.collect").sink<Image>().ordered(),
                [collected](const Params&) { return std::make_unique<PreviewCollect>(collected); });
   GraphConfig config = load_config(config_path, overrides, out.diagnostics);
+  load_config_plugins(config, registry, out.diagnostics);
   if (!out.diagnostics.empty()) {
     out.code = kExitConfigError;
     return out;
@@ -95,7 +113,9 @@ PreviewImages preview_images(const std::string& config_path,
     out.code = kExitConfigError;
     return out;
   }
-  RunReport report = run_graph(graph, {});
+  RunOptions options;
+  options.seed = seed;
+  RunReport report = run_graph(graph, options);
   if (report.status == RunStatus::kFailed) {
     out.code = kExitFailure;
     out.error = "error: " + report.error;

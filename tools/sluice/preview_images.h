@@ -21,7 +21,10 @@ struct PreviewImages {
   std::string error;                    // anything else that went wrong
 };
 
+// `plugins`: libraries with more stage types (besides the config's pipeline.plugins);
+// `seed`: the run seed (-1: the config's pipeline.seed), as `sluice run --seed`.
 PreviewImages preview_images(const std::string& config_path,
-                             const std::vector<std::string>& overrides, size_t count);
+                             const std::vector<std::string>& overrides, size_t count,
+                             const std::vector<std::string>& plugins = {}, int64_t seed = -1);
 
 }  // namespace sluice::cli
