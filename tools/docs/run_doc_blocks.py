@@ -20,7 +20,8 @@ the test if it drifts from the code:
   under it must appear in its output (stdout and stderr), in that order, each as a
   whole line; runs of spaces compare equal, and `...` inside a line stands for any
   text (a port, a time). A line that is `...` alone is left out of the comparison.
-- python: the block runs as a script with `build/python` on PYTHONPATH.
+- python: the block runs as a script with `build/python` on PYTHONPATH. `python3`
+  in any block is the interpreter that runs this script (ctest passes Debian's).
 - A block whose info string has `file=NAME` (```toml file=bad.toml) is written to
   NAME in the temporary folder before later blocks run; `file=NAME append` appends.
   Such blocks are not run themselves. A block with no language whose first line
@@ -257,7 +258,7 @@ def run_block(b, doc, tmp, env):
         script = os.path.join(tmp, f"block_{b.line}.py")
         with open(script, "w") as f:
             f.write(text)
-        code, out, secs = run_cmd(script, tmp, env, BLOCK_TIMEOUT_S, ("python3",))
+        code, out, secs = run_cmd(script, tmp, env, BLOCK_TIMEOUT_S, (sys.executable,))
         print(f"--- {where} (python, {secs:.1f} s, exit {code})\n{out}", flush=True)
         return None if code == 0 else f"{where}: the Python block exited with {code}"
     if b.lang == "console":
@@ -312,7 +313,12 @@ def main():
     # The walkthrough builds a plugin beside a checkout named sluice/.
     root = os.path.join(tmp, "sluice") if os.path.basename(doc) == "writing-a-stage.md" else tmp
     env = dict(os.environ)
-    env.update({"PATH": os.path.join(root, "build") + os.pathsep + env.get("PATH", ""),
+    # `python3` in a block is the interpreter running this script (ctest passes
+    # Debian's, which has torch and numpy), also where another one is first on PATH.
+    bindir = os.path.join(tmp, ".bin")
+    os.mkdir(bindir)
+    os.symlink(sys.executable, os.path.join(bindir, "python3"))
+    env.update({"PATH": os.pathsep.join([os.path.join(root, "build"), bindir, env.get("PATH", "")]),
                 "HOME": os.path.join(tmp, "home"), "PYTHONPATH": os.path.join(root, "build", "python"),
                 "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "2")})
     failures = []
