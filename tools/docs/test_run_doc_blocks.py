@@ -45,7 +45,7 @@ class Runner(unittest.TestCase):
         self.assertIn("sluice run no-such.toml", out)
 
     def test_console_output_must_match(self):
-        ok = f"{FENCE}console\n$ sluice check configs/numbers.toml\nok ...\n{FENCE}\n"
+        ok = f"{FENCE}console\n$ sluice check configs/numbers.toml\nconfigs/numbers.toml: ok ... 4 stages:\n...\n  scaled (math.scale, auto) <- numbers\n{FENCE}\n"
         code, out = run_doc(ok)
         self.assertEqual(code, 0, out)
         drifted = f"{FENCE}console\n$ sluice check configs/numbers.toml\nall good\n{FENCE}\n"
@@ -76,7 +76,7 @@ class Runner(unittest.TestCase):
     def test_files_written_by_blocks_are_seen_by_later_blocks(self):
         text = (f"{FENCE}toml file=mine.toml\n[stages.n]\nuse = \"gen.range\"\ncount = 3\n"
                 f"[stages.s]\nuse = \"util.sum\"\ninput = \"n\"\n{FENCE}\n\n"
-                f"{FENCE}console\n$ sluice run mine.toml\nprofile: mine ...\n{FENCE}\n")
+                f"{FENCE}console\n$ sluice run mine.toml\nprofile: mine.toml ... completed in ...\n{FENCE}\n")
         code, out = run_doc(text)
         self.assertEqual(code, 0, out)
 
