@@ -1,5 +1,5 @@
 # Two entry points on a fresh Debian 12 machine:
-#   make demo   install what is missing, build, run the demo pipeline
+#   make demo   install what is missing, build the sluice binary, run the demo pipeline
 #   make test   install what is missing, build, run the test suite
 # Other targets: deps, build, test-notorch, soak, sanitize, bench, fuzz, clean. BUILD=dir and JOBS=n override.
 #   make fuzz FUZZ_SECONDS=N   build the libFuzzer targets in build-fuzz (clang) and run
@@ -21,7 +21,7 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   pybind11-dev python3-dev python3-pytest python3-numpy \
   clang libfuzzer-14-dev libclang-rt-14-dev chromium
 
-.PHONY: all deps configure build test test-notorch soak demo bench fuzz clean
+.PHONY: all deps configure build build-demo test test-notorch soak demo bench fuzz clean
 
 all: build
 
@@ -62,7 +62,12 @@ test-notorch: deps
 soak: build
 	cd $(BUILD) && ctest --output-on-failure -L soak --timeout 3600
 
-demo: build
+# The demo needs the `sluice` binary and the libraries it links, not the test suite
+# (which `make test` builds): a fresh clone shows the demo's result sooner.
+build-demo: configure
+	cmake --build $(BUILD) -j$(JOBS) --target sluice
+
+demo: build-demo
 	@bash tools/demo.sh $(BUILD) $(DEMO_DIR)
 
 bench: build
