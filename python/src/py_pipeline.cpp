@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "pipeline/config.h"
+#include "pipeline/invocation.h"
 #include "pipeline/plugin.h"
 #include "python/src/output_stage.h"
 #include "stages/data/data_stages.h"
@@ -117,6 +118,7 @@ void PyPipeline::start() {
       last_.status = RunStatus::kFailed;
       last_.error = e.what();
     }
+    finish_invocation_records(last_);  // a training stage's run folder records the run
     queue->end();
   });
 }

@@ -6,11 +6,11 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/config_writer.h"
+#include "pipeline/invocation.h"
 #include "pipeline/runner.h"
 #include "stages/data/launch_env.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
-#include "tools/sluice/run_profile.h"
 #include "tools/sluice/run_dashboard.h"
 
 namespace sluice::cli {
@@ -111,7 +111,8 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
       written = false;
     }
   }
-  written = save_profile_in_run_dirs(*graph, report) && written;
+  // Each run folder the run took keeps this invocation's record (pipeline/invocation.h).
+  written = finish_invocation_records(report) && written;
   if (!ro.trace_path.empty()) {
     if (!report.trace_error.empty()) {
       std::cerr << "sluice: error: " << report.trace_error << '\n';
