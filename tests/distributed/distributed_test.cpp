@@ -293,9 +293,19 @@ TEST(LaunchEnv, ReadsTorchrunVariablesAndRejectsInconsistentOnes) {
   EXPECT_EQ(e.local_rank, 1);
   EXPECT_EQ(e.master_addr, "node7");
   EXPECT_EQ(e.master_port, 29500);
+  EXPECT_FALSE(e.agent_store);
+  // torchrun's static rendezvous: its agent hosts the store (Python writes str(True)).
+  ::setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
+  ::setenv("TORCHELASTIC_RESTART_COUNT", "2", 1);
+  e = sluice::launch_env_from_environment();
+  EXPECT_TRUE(e.agent_store);
+  EXPECT_EQ(e.restart_count, 2);
+  ::setenv("TORCHELASTIC_USE_AGENT_STORE", "False", 1);
+  EXPECT_FALSE(sluice::launch_env_from_environment().agent_store);
   ::setenv("MASTER_PORT", "x1", 1);
   EXPECT_THROW(sluice::launch_env_from_environment(), std::invalid_argument);
-  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
+                        "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"}) {
     ::unsetenv(v);
   }
 }
