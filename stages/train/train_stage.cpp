@@ -19,10 +19,10 @@
 // Runs never overwrite each other (stages/train/run_dir.h): a fresh run needs an
 // empty output_dir; `resume` continues the run in it (metrics rows of epochs past
 // the checkpoint are dropped), `overwrite = true` first removes the files a run
-// writes there. Every invocation that takes the folder, a resume with nothing left
-// to do included, records itself in OUTPUT_DIR/invocations/NNN/ (pipeline/invocation.h). These
-// rules, the files it reads and freeze = "until" are checked by `sluice check` (StageSpec::check)
-// as well as here.
+// writes there. Every invocation that takes the folder, a resume with nothing
+// left to do included, records itself in OUTPUT_DIR/invocations/NNN/
+// (pipeline/invocation.h). These rules, the files it reads and freeze = "until"
+// are checked by `sluice check` (StageSpec::check) as well as here.
 //
 // Example configs:
 //   [stages.train]
@@ -373,8 +373,6 @@ class TrainVgg : public Sink {
                       batch.split, batch.index, ids);
   }
 
-  // The rule of run_dir.h, checked again where the files are written; with
-  // overwrite = true, removes the previous run's files first.
   // What this invocation does with its run folder, as its record says.
   std::string invocation_kind() const {
     if (nothing_to_do_) return "nothing to do";
@@ -382,6 +380,8 @@ class TrainVgg : public Sink {
     return params_.get_bool("overwrite") ? "overwrite" : "fresh";
   }
 
+  // The rule of run_dir.h, checked again where the files are written; with
+  // overwrite = true, removes the previous run's files first.
   void claim_output_dir(StageContext& ctx) {
     const RunDirRequest request{ctx.id(), output_dir_, params_.get_string("resume"),
                                 params_.get_bool("overwrite")};
