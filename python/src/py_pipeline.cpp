@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "pipeline/config.h"
+#include "pipeline/invocation.h"
 #include "pipeline/plugin.h"
 #include "pipeline/run_option_specs.h"
 #include "pipeline/validate.h"
@@ -156,6 +157,7 @@ uint64_t PyPipeline::start() {
       last_.status = RunStatus::kFailed;
       last_.error = e.what();
     }
+    finish_invocation_records(last_);  // a training stage's run folder records the run
     queue->end();
   });
   return ++run_;

@@ -1,6 +1,10 @@
 // The process's place in a distributed job, from the variables torchrun, Slurm
 // wrappers and other launchers set: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 // MASTER_PORT. Without WORLD_SIZE (or with WORLD_SIZE=1) the process runs alone.
+// torchrun's agent may host the c10d store itself (its static rendezvous, e.g.
+// --master_port): it then sets TORCHELASTIC_USE_AGENT_STORE=True, and every rank,
+// rank 0 included, joins that store under the prefix of the agent's restart
+// (TORCHELASTIC_RESTART_COUNT) instead of rank 0 hosting one.
 // Header-only so the data stages (sharding) and the training stage share it.
 #pragma once
 
@@ -17,6 +21,8 @@ struct LaunchEnv {
   int64_t local_rank = 0;
   std::string master_addr;  // empty when single-process
   int64_t master_port = 0;
+  bool agent_store = false;   // the store at MASTER_ADDR:MASTER_PORT is torchrun's agent's
+  int64_t restart_count = 0;  // TORCHELASTIC_RESTART_COUNT: the agent's restarts so far
 
   bool distributed() const { return world_size > 1; }
 };
@@ -61,6 +67,9 @@ inline LaunchEnv launch_env_from_environment() {
     throw std::invalid_argument("MASTER_PORT=" + std::to_string(e.master_port) +
                                 " is not a TCP port");
   }
+  const char* agent = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+  e.agent_store = agent != nullptr && std::string(agent) == "True";  // Python's str(True)
+  if (!read_int("TORCHELASTIC_RESTART_COUNT", e.restart_count)) e.restart_count = 0;
   return e;
 }
 

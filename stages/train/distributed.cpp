@@ -17,6 +17,7 @@
 #define SLUICE_HAVE_GLOO 1
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #endif
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef USE_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
@@ -46,6 +47,24 @@ double env_double(const char* name, double fallback) {
     throw std::invalid_argument(std::string(name) + "='" + v + "' is not a positive number");
   }
   return parsed;
+}
+
+// The c10d store of the rendezvous. Rank 0 hosts it at MASTER_ADDR:MASTER_PORT and
+// waits there for the others; under torchrun's agent store, the agent hosts it and
+// every rank joins as a client, under the prefix PyTorch's own ranks use there
+// (torch.distributed.rendezvous), so one restart's keys never meet another's.
+c10::intrusive_ptr<c10d::Store> connect_store(const LaunchEnv& env,
+                                              std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<std::uint16_t>(env.master_port);
+  so.isServer = env.rank == 0 && !env.agent_store;
+  so.numWorkers = static_cast<std::size_t>(env.world_size);
+  so.waitWorkers = !env.agent_store;  // the agent's rendezvous already gathered the ranks
+  so.timeout = timeout;
+  auto tcp = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+  if (!env.agent_store) return tcp;
+  return c10::make_intrusive<c10d::PrefixStore>(
+      "/worker/attempt_" + std::to_string(env.restart_count), tcp);
 }
 
 std::string where(const LaunchEnv& env) {
@@ -260,20 +279,16 @@ Distributed::Distributed(const LaunchEnv& env, const DistributedOptions& options
 #endif
   const std::string rendezvous = env.master_addr + ":" + std::to_string(env.master_port);
   try {
-    c10d::TCPStoreOptions so;
-    so.port = static_cast<std::uint16_t>(env.master_port);
-    so.isServer = env.rank == 0;
-    so.numWorkers = static_cast<std::size_t>(env.world_size);
-    so.waitWorkers = true;
-    so.timeout = m.timeout;
-    m.store = c10::make_intrusive<c10d::TCPStore>(env.master_addr, so);
+    m.store = connect_store(env, m.timeout);
   } catch (const std::exception& e) {
-    throw std::runtime_error("distributed rendezvous at " + rendezvous + " failed on " +
-                             where(env) + " within " +
-                             std::to_string(static_cast<int64_t>(options.timeout_s)) +
-                             " s (are all WORLD_SIZE ranks started, with the same MASTER_ADDR "
-                             "and MASTER_PORT?): " +
-                             e.what());
+    throw std::runtime_error(
+        "distributed rendezvous at " + rendezvous + " failed on " + where(env) + " within " +
+        std::to_string(static_cast<int64_t>(options.timeout_s)) +
+        (env.agent_store ? " s (joining the store of torchrun's agent, "
+                           "TORCHELASTIC_USE_AGENT_STORE=True): "
+                         : " s (are all WORLD_SIZE ranks started, with the same MASTER_ADDR "
+                           "and MASTER_PORT?): ") +
+        e.what());
   }
   try {
 #ifdef USE_C10D_NCCL

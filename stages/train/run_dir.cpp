@@ -84,7 +84,9 @@ std::string output_dir_conflict(const RunDirRequest& r) {
   if (!r.resume.empty() && same_folder(fs::path(r.resume).parent_path().string(), r.output_dir)) {
     return {};  // continuing the run that is there
   }
-  const bool holds_run = std::any_of(entries.begin(), entries.end(), is_run_file);
+  const bool holds_run = std::any_of(entries.begin(), entries.end(), [](const std::string& n) {
+    return is_run_file(n) || n == "invocations";  // the folder's history (pipeline/invocation.h)
+  });
   std::ostringstream os;
   os << "output_dir '" << r.output_dir << "' "
      << (holds_run ? "already holds a run (" : "is not empty (") << listing(entries) << ")";

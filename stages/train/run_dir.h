@@ -3,8 +3,9 @@
 // a folder that already has files is taken only to continue the run in it
 // (resume = a checkpoint there) or, with overwrite = true, after the files a run
 // writes (best.pt, last.pt, metrics.csv, metrics.jsonl, config.toml, profile.json and leftover
-// temporaries of their atomic writes) were removed. Anything else in the folder
-// is never touched.
+// temporaries of their atomic writes) were removed. Anything else in the folder,
+// the records of earlier invocations (invocations/, pipeline/invocation.h)
+// included, is never touched.
 #pragma once
 
 #include <string>

@@ -5,8 +5,8 @@
 #include <filesystem>
 
 #include "stages/data/launch_env.h"
-#include "stages/train/resume_position.h"
 #include "stages/train/callback_params.h"
+#include "stages/train/resume_position.h"
 #include "stages/train/trainer.h"
 
 namespace sluice::train {
@@ -162,9 +162,47 @@ void require_trained_input(const Params& p, const ElementSpec& input, SpecContex
   require_trained_scaling(path, trained, image, by, ctx);
 }
 
-// A checkpoint written mid-epoch continues only with the global batch it was cut
-// into (stages/train/resume_position.h).
-void require_resumable_position(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+// A resume continues the checkpoint's model on what it was trained on: the label
+// schema (kind and class or attribute names), the image size and channels, and the
+// pixel scaling must be the checkpoint's (a new size or label is a new run).
+void require_resumed_contract(const std::string& path, const TrainingState& trained,
+                              const ElementSpec& input, SpecContext& ctx) {
+  const std::string fix =
+      "; resume with what it was trained on, or train this in a new run "
+      "(a new output_dir, without resume)";
+  const LabelSpec& label = trained.label;
+  if (input.label && input.label->kind != LabelSpec::Kind::kUnknown &&
+      label.kind != LabelSpec::Kind::kUnknown &&
+      (input.label->kind != label.kind || input.label->names != label.names)) {
+    ctx.error("resume", "resume: " + path + " was trained on a " + label.to_string() +
+                            " label but its input label is " + input.label->to_string() +
+                            label_origin(*input.label) + fix);
+  }
+  const InputSpec& was = trained.input;
+  if (was.height == 0 || !input.image) return;  // saved before it saw a batch
+  const ImageSpec& image = *input.image;
+  const std::string by = image.size_from.empty() ? "" : " (set by stage '" + image.size_from + "')";
+  if (image.fixed_size() && (image.width != was.width || image.height != was.height)) {
+    ctx.error("resume", "resume: " + path + " was trained on " + size_text(was.width, was.height) +
+                            " images (width x height) but its input images are " +
+                            size_text(image.width, image.height) + by + fix);
+  }
+  if (image.channels > 0 && image.channels != was.channels) {
+    ctx.error("resume", "resume: " + path + " was trained on " + std::to_string(was.channels) +
+                            "-channel images but its input images have " +
+                            std::to_string(image.channels) + " channels" + fix);
+  }
+  if (!same_scaling(image.normalization, was.normalization)) {
+    ctx.error("resume", "resume: " + path + " was trained on pixels scaled " +
+                            scaling_text(was.normalization, was.normalization_name) +
+                            " but its input images are scaled " +
+                            scaling_text(image.normalization, image.normalization_name) + by + fix);
+  }
+}
+
+// The checkpoint to resume: its contract, and a checkpoint written mid-epoch
+// continues only with the global batch it was cut into (stages/train/resume_position.h).
+void require_resumable(const Params& p, const ElementSpec& input, SpecContext& ctx) {
   const std::string& path = p.get_string("resume");
   if (path.empty() || !std::filesystem::is_regular_file(path)) return;
   CheckpointInfo info;
@@ -173,6 +211,7 @@ void require_resumable_position(const Params& p, const ElementSpec& input, SpecC
   } catch (const std::exception&) {
     return;  // the run names the file it cannot load; here only positions are compared
   }
+  require_resumed_contract(path, info.state, input, ctx);
   const std::string problem =
       resume_position_problem(path, info.state, p.get_string("train_split"), input.batch_size,
                               launch_env_from_environment().world_size);
@@ -184,7 +223,7 @@ void require_resumable_position(const Params& p, const ElementSpec& input, SpecC
 void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
   require_trainable_label(input, ctx);
   require_pos_weight(p, input, ctx);
-  require_resumable_position(p, input, ctx);
+  require_resumable(p, input, ctx);
   check_callback_params(p, input, ctx);
   if (input.epoch_sources.size() > 1) {
     ctx.error("", "its input merges the epochs of sources " + quoted_list(input.epoch_sources) +

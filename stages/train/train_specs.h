@@ -2,7 +2,8 @@
 // check` before any model is built:
 //   train.vgg        a Batch of any label kind (binary, categorical with two
 //                    classes or more, multi-label), from one source of epochs;
-//                    pos_weight sized for the label's sigmoid outputs;
+//                    pos_weight sized for the label's sigmoid outputs; a
+//                    resumed checkpoint's label, image size and pixel scaling;
 //   eval.classifier  a Batch whose label is the one the checkpoint was trained on
 //                    (kind and names; unknown passes), of the size the checkpoint
 //                    was trained on, its pixels scaled as in training or not at

@@ -19,8 +19,10 @@
 // Runs never overwrite each other (stages/train/run_dir.h): a fresh run needs an
 // empty output_dir; `resume` continues the run in it (metrics rows of epochs past
 // the checkpoint are dropped), `overwrite = true` first removes the files a run
-// writes there. These rules, the files it reads and freeze = "until" are checked
-// by `sluice check` (StageSpec::check) as well as here.
+// writes there. Every invocation that takes the folder, a resume with nothing
+// left to do included, records itself in OUTPUT_DIR/invocations/NNN/
+// (pipeline/invocation.h). These rules, the files it reads and freeze = "until"
+// are checked by `sluice check` (StageSpec::check) as well as here.
 //
 // Example configs:
 //   [stages.train]
@@ -68,6 +70,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/invocation.h"
 #include "pipeline/registry.h"
 #include "stages/data/launch_env.h"
 #include "stages/train/atomic_file.h"
@@ -176,6 +179,11 @@ class TrainVgg : public Sink {
     // It names this output_dir, so `sluice run OUTPUT_DIR/config.toml` is refused
     // rather than writing over this run (recorded_config also drops overwrite).
     state_.config_text = recorded_config(ctx.run_config(), ctx.id());
+    if (root()) {
+      const std::string record = start_invocation_record(output_dir_, invocation_kind(),
+                                                         state_.config_text, !nothing_to_do_);
+      ctx.log().debug("this invocation is recorded in {}", record);
+    }
     if (root() && !nothing_to_do_) {
       std::filesystem::create_directories(output_dir_);
       log_ = std::make_unique<MetricsLog>(output_dir_);
@@ -364,6 +372,13 @@ class TrainVgg : public Sink {
     for (const std::string& id : batch.ids) ids += (ids.empty() ? "" : " ") + id;
     ctx_->log().debug("step {}: epoch {} {} batch {}: {}", state_.step + 1, batch.epoch + 1,
                       batch.split, batch.index, ids);
+  }
+
+  // What this invocation does with its run folder, as its record says.
+  std::string invocation_kind() const {
+    if (nothing_to_do_) return "nothing to do";
+    if (!params_.get_string("resume").empty()) return "resume";
+    return params_.get_bool("overwrite") ? "overwrite" : "fresh";
   }
 
   // The rule of run_dir.h, checked again where the files are written; with

@@ -64,13 +64,14 @@ std::string read_text(const fs::path& p) {
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// A `sluice run` child with extra environment variables; output goes to `log`.
+// A `sluice run` child (or `program`'s) with extra environment variables; output goes
+// to `log`.
 struct Child {
   pid_t pid = -1;
   fs::path log;
 
   Child(const std::vector<std::string>& args, const std::map<std::string, std::string>& env,
-        fs::path log_path)
+        fs::path log_path, const std::string& program = SLUICE_BINARY)
       : log(std::move(log_path)) {
     pid = ::fork();
     if (pid == 0) {
@@ -78,10 +79,10 @@ struct Child {
       FILE* out = std::freopen(log.c_str(), "w", stderr);
       if (out == nullptr || ::dup2(::fileno(stderr), STDOUT_FILENO) < 0) ::_exit(126);
       std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(SLUICE_BINARY));
+      argv.push_back(const_cast<char*>(program.c_str()));
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
       argv.push_back(nullptr);
-      ::execv(SLUICE_BINARY, argv.data());
+      ::execv(program.c_str(), argv.data());
       ::_exit(127);
     }
   }
@@ -292,9 +293,19 @@ TEST(LaunchEnv, ReadsTorchrunVariablesAndRejectsInconsistentOnes) {
   EXPECT_EQ(e.local_rank, 1);
   EXPECT_EQ(e.master_addr, "node7");
   EXPECT_EQ(e.master_port, 29500);
+  EXPECT_FALSE(e.agent_store);
+  // torchrun's static rendezvous: its agent hosts the store (Python writes str(True)).
+  ::setenv("TORCHELASTIC_USE_AGENT_STORE", "True", 1);
+  ::setenv("TORCHELASTIC_RESTART_COUNT", "2", 1);
+  e = sluice::launch_env_from_environment();
+  EXPECT_TRUE(e.agent_store);
+  EXPECT_EQ(e.restart_count, 2);
+  ::setenv("TORCHELASTIC_USE_AGENT_STORE", "False", 1);
+  EXPECT_FALSE(sluice::launch_env_from_environment().agent_store);
   ::setenv("MASTER_PORT", "x1", 1);
   EXPECT_THROW(sluice::launch_env_from_environment(), std::invalid_argument);
-  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"}) {
+  for (const char* v : {"RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT",
+                        "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_RESTART_COUNT"}) {
     ::unsetenv(v);
   }
 }
@@ -522,4 +533,170 @@ TEST_F(Distributed, TwoRanksTrainAndScoreAMultiLabelLabel) {
   expect_two_ranks_score_as_one("attributes", attributes,
                                 {"loss", "accuracy", "val_loss", "val_accuracy", "val_precision",
                                  "val_recall", "val_f1", "val_auc"});
+}
+
+// ---- Launchers: torchrun (its agent hosts the store) and Slurm's variables ----
+
+namespace {
+
+// The `torchrun` to launch: $SLUICE_TORCHRUN, else the first on PATH ("" when none).
+std::string torchrun_program() {
+  if (const char* set = std::getenv("SLUICE_TORCHRUN"); set != nullptr && *set != '\0') return set;
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    const fs::path candidate = fs::path(dir) / "torchrun";
+    if (!dir.empty() && ::access(candidate.c_str(), X_OK) == 0) return candidate.string();
+  }
+  return {};
+}
+
+bool port_is_free(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_ANY);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return free;
+}
+
+double largest_difference(const fs::path& a_checkpoint, const fs::path& b_checkpoint) {
+  const auto a = model_tensors(a_checkpoint);
+  const auto b = model_tensors(b_checkpoint);
+  EXPECT_EQ(a.size(), b.size());
+  double worst = 0.0;
+  for (const auto& [name, t] : a) {
+    if (!b.count(name)) {
+      ADD_FAILURE() << name << " missing from " << b_checkpoint;
+      return 1e30;
+    }
+    worst = std::max(worst, (t - b.at(name)).abs().max().item<double>());
+  }
+  return worst;
+}
+
+}  // namespace
+
+class Launchers : public Distributed {
+ protected:
+  // The pair launched as the other tests launch it (RANK, WORLD_SIZE, ... set by hand),
+  // trained once for every launcher test: its folder.
+  static fs::path hand_set_run() {
+    const fs::path run = dir_ / "launch-hand" / "run";
+    if (fs::exists(run / "last.pt")) return run;
+    const auto cfg = config("launch-hand", 8, 2);
+    const int port = free_port();
+    Child r0({"run", cfg.string()}, rank_env(0, 2, port, "30"), cfg.parent_path() / "rank0.txt");
+    Child r1({"run", cfg.string()}, rank_env(1, 2, port, "30"), cfg.parent_path() / "rank1.txt");
+    EXPECT_EQ(r0.wait_for(std::chrono::seconds(120)), 0) << r0.output();
+    EXPECT_EQ(r1.wait_for(std::chrono::seconds(60)), 0) << r1.output();
+    return run;
+  }
+
+  // Same weights and metrics as the hand-set launch (same shards, same global batches).
+  static void expect_same_as_hand_set(const std::string& name, const std::string& log) {
+    const fs::path hand = hand_set_run();
+    const fs::path run = dir_ / name / "run";
+    ASSERT_TRUE(fs::exists(hand / "last.pt"));
+    ASSERT_TRUE(fs::exists(run / "last.pt")) << log;
+    const double worst = largest_difference(hand / "last.pt", run / "last.pt");
+    std::cout << name << ": largest |hand-set - " << name << "| parameter difference: " << worst
+              << "\n";
+    EXPECT_LT(worst, 1e-6);
+    const auto m1 = last_metrics(hand), m2 = last_metrics(run);
+    EXPECT_EQ(m2["train_images"].get<double>(), 64.0);
+    EXPECT_EQ(m1["val_images"], m2["val_images"]);
+    for (const char* key : {"loss", "val_loss", "val_auc"}) {
+      EXPECT_NEAR(m1[key].get<double>(), m2[key].get<double>(), 1e-6) << key;
+    }
+  }
+
+  // `torchrun --nproc_per_node=2 --no_python ... sluice run CONFIG` in Debian 12's
+  // spelling (torch 1.13; torch 2 also takes --nproc-per-node, --no-python). Python
+  // 3.11 needs --redirects/--tee there (torch 1.13's default Std handling fails).
+  static void launch_with_torchrun(const std::string& name,
+                                   const std::vector<std::string>& rendezvous) {
+    const std::string torchrun = torchrun_program();
+    const auto cfg = config(name, 8, 2);
+    std::vector<std::string> args = {"--nproc_per_node=2",
+                                     "--no_python",
+                                     "--redirects",
+                                     "2",
+                                     "--tee",
+                                     "2",
+                                     "--log_dir",
+                                     (cfg.parent_path() / "logs").string()};
+    args.insert(args.end(), rendezvous.begin(), rendezvous.end());
+    args.insert(args.end(), {SLUICE_BINARY, "run", cfg.string()});
+    Child launcher(
+        args,
+        {{"SLUICE_DIST_TIMEOUT_S", "30"}, {"SLUICE_DIST_CHECK", "1"}, {"OMP_NUM_THREADS", "1"}},
+        cfg.parent_path() / "torchrun.txt", torchrun);
+    ASSERT_EQ(launcher.wait_for(std::chrono::seconds(180)), 0) << launcher.output();
+    // Both ranks ran, each on its shard, each checking its weights against rank 0's.
+    EXPECT_TRUE(launcher.log_contains("distributed: rank 1 of 2")) << launcher.output();
+    EXPECT_TRUE(launcher.log_contains("parameters identical to rank 0's after 8 step(s)"))
+        << launcher.output();
+    EXPECT_FALSE(launcher.log_contains("Address already in use")) << launcher.output();
+    expect_same_as_hand_set(name, launcher.output());
+  }
+};
+
+#define SKIP_WITHOUT_TORCHRUN()                                                            \
+  SKIP_WITHOUT_GLOO();                                                                     \
+  if (torchrun_program().empty()) {                                                        \
+    GTEST_SKIP() << "no torchrun on PATH (Debian: python3-torch; or set SLUICE_TORCHRUN)"; \
+  }
+
+// torchrun's default (static) rendezvous: its agent hosts the TCP store on
+// MASTER_PORT and says so (TORCHELASTIC_USE_AGENT_STORE=True); every rank joins it.
+TEST_F(Launchers, TorchrunWithMasterPortTrainsAsTheHandSetLaunch) {
+  SKIP_WITHOUT_TORCHRUN();
+  launch_with_torchrun("launch-torchrun",
+                       {"--master_addr=127.0.0.1", "--master_port=" + std::to_string(free_port())});
+}
+
+// --standalone: a c10d rendezvous on localhost:29400; the agent tells rank 0 to host
+// the store on a port of its choosing (TORCHELASTIC_USE_AGENT_STORE=False).
+TEST_F(Launchers, TorchrunStandaloneTrainsAsTheHandSetLaunch) {
+  SKIP_WITHOUT_TORCHRUN();
+  if (!port_is_free(29400)) GTEST_SKIP() << "port 29400 (torchrun --standalone's) is taken";
+  launch_with_torchrun("launch-standalone", {"--standalone"});
+}
+
+// The Slurm recipe of the docs (docs/training.md) maps Slurm's variables onto the
+// launch variables in a shell per task, as written there; two such shells stand in for
+// srun's two tasks on one node, and a stand-in `scontrol` expands the node list.
+TEST_F(Launchers, SlurmVariablesMappedAsTheDocsShowTrainAsTheHandSetLaunch) {
+  SKIP_WITHOUT_GLOO();
+  const auto cfg = config("launch-slurm", 8, 2);
+  const fs::path bin = cfg.parent_path() / "bin";
+  fs::create_directories(bin);
+  std::ofstream(bin / "scontrol")
+      << "#!/bin/sh\n# scontrol show hostnames LIST\necho \"$3\" | tr , '\\n'\n";
+  fs::permissions(bin / "scontrol", fs::perms::owner_all);
+  const int port = free_port();
+  const std::string script =
+      "RANK=$SLURM_PROCID WORLD_SIZE=$SLURM_NTASKS LOCAL_RANK=$SLURM_LOCALID "
+      "MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -1) MASTER_PORT=" +
+      std::to_string(port) + " exec " + SLUICE_BINARY + " run " + cfg.string();
+  const char* path = std::getenv("PATH");
+  auto task = [&](int rank) {
+    return std::map<std::string, std::string>{
+        {"SLURM_PROCID", std::to_string(rank)},
+        {"SLURM_NTASKS", "2"},
+        {"SLURM_LOCALID", std::to_string(rank)},
+        {"SLURM_JOB_NODELIST", "127.0.0.1"},
+        {"PATH", bin.string() + ":" + (path != nullptr ? path : "/usr/bin:/bin")},
+        {"SLUICE_DIST_TIMEOUT_S", "30"},
+        {"OMP_NUM_THREADS", "1"}};
+  };
+  Child t0({"-c", script}, task(0), cfg.parent_path() / "task0.txt", "/bin/bash");
+  Child t1({"-c", script}, task(1), cfg.parent_path() / "task1.txt", "/bin/bash");
+  ASSERT_EQ(t0.wait_for(std::chrono::seconds(120)), 0) << t0.output();
+  ASSERT_EQ(t1.wait_for(std::chrono::seconds(60)), 0) << t1.output();
+  EXPECT_TRUE(t1.log_contains("reading shard 1 of 2")) << t1.output();
+  expect_same_as_hand_set("launch-slurm", t0.output());
 }

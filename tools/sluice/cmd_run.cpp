@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/config_writer.h"
+#include "pipeline/invocation.h"
 #include "pipeline/run_option_specs.h"
 #include "pipeline/runner.h"
 #include "stages/data/launch_env.h"
@@ -125,7 +126,8 @@ int run_pipeline_command(const std::string& name, const std::vector<std::string>
       written = false;
     }
   }
-  written = save_profile_in_run_dirs(*graph, report) && written;
+  // Each run folder the run took keeps this invocation's record (pipeline/invocation.h).
+  written = finish_invocation_records(report) && written;
   if (!ro.trace_path.empty()) {
     if (!report.trace_error.empty()) {
       std::cerr << "sluice: error: " << report.trace_error << '\n';

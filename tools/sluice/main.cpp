@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/invocation.h"
 #include "pipeline/plugin.h"
 #include "pipeline/suggest.h"
 #include "tools/sluice/command.h"
@@ -41,6 +42,7 @@ int main(int argc, char** argv) {
   using namespace sluice::cli;
   silence_opencv_logging();
   std::vector<std::string> args(argv + 1, argv + argc);
+  sluice::set_invocation_command(std::vector<std::string>(argv, argv + argc), SLUICE_VERSION);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_usage(std::cout);
     return args.empty() ? kExitConfigError : kExitOk;
