@@ -263,6 +263,78 @@ TEST_F(ReportCliNoTraining, ProfileWithTimelineDrawsThroughputOverTime) {
   EXPECT_NE(page.dom.find("class=\"note\">No run has per-epoch metrics"), std::string::npos);
 }
 
+// A categorical eval.json of six classes (as eval.classifier writes it, without
+// per-image scores): the 6 x 6 matrix by class name and top-5, which says something
+// from six classes on; an eval.json of an unknown kind or whose matrix misses rows is
+// named and refused.
+TEST_F(ReportCliNoTraining, CategoricalEvaluationOfSixClassesShowsTopFive) {
+  const std::vector<std::string> names = {"ant", "bee", "cat", "dog", "eel", "fox"};
+  nlohmann::json rows = nlohmann::json::array(), classes = nlohmann::json::array();
+  for (size_t t = 0; t < names.size(); ++t) {
+    nlohmann::json row = nlohmann::json::array();
+    for (size_t p = 0; p < names.size(); ++p) row.push_back(t == p ? 5 + t : (t + p) % 3);
+    rows.push_back(row);
+    classes.push_back(
+        {{"class", names[t]}, {"support", 9}, {"precision", 0.5}, {"recall", 0.6}, {"f1", 0.25}});
+  }
+  nlohmann::json eval = {{"kind", "categorical"},
+                         {"count", 54},
+                         {"loss", nullptr},
+                         {"accuracy", 0.625},
+                         {"top1", 0.625},
+                         {"top5", 0.875},
+                         {"precision", 0.5},
+                         {"recall", 0.6},
+                         {"f1", 0.25},
+                         {"classes", classes},
+                         {"split", "test"},
+                         {"threshold", 0.5},
+                         {"positive_name", "1"},
+                         {"negative_name", "0"},
+                         {"confusion", {{"classes", names}, {"rows", rows}}}};
+  const fs::path run = dir_ / "run";
+  write_text(run / "eval.json", eval.dump());
+  const fs::path html = dir_ / "report.html";
+  Result r = sluice("report " + run.string() + " -o " + html.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  if (have_chromium()) {
+    const Rendered page = render(html);
+    expect_clean(page);
+    const std::string evaluation = report_dom::section(page.dom, "evaluation");
+    const auto scores = report_dom::table_cells(evaluation, "scores");
+    ASSERT_EQ(scores.size(), 2u) << evaluation;
+    EXPECT_EQ(scores[0][3], "top-5 accuracy");
+    EXPECT_EQ(scores[1][3], "0.8750");
+    EXPECT_EQ(scores[1][1], "n/a");  // no loss recorded
+    const auto matrix = report_dom::table_cells(evaluation, "confusion");
+    ASSERT_EQ(matrix.size(), 7u);
+    EXPECT_EQ(std::vector<std::string>(matrix[0].begin() + 1, matrix[0].end()), names);
+    EXPECT_EQ(matrix[6], (std::vector<std::string>{"fox", "2", "0", "1", "2", "0", "10"}));
+    EXPECT_EQ(report_dom::table_cells(evaluation, "per-class").size(), 7u);
+    const std::string text = report_dom::visible_text(page.dom);
+    for (const char* word : {"undefined", "NaN", "threshold"}) {
+      EXPECT_EQ(text.find(word), std::string::npos) << word;
+    }
+    EXPECT_NE(text.find("no eval_predictions.csv beside eval.json: no wrong images"),
+              std::string::npos);
+  }
+  eval["confusion"]["rows"].erase(5);
+  write_text(run / "eval.json", eval.dump());
+  r = sluice("report " + run.string() + " -o " + html.string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find((run / "eval.json").string() + ": not an eval.classifier report (a "
+                                                      "categorical report needs"),
+            std::string::npos)
+      << r.out;
+  eval["kind"] = "regression";
+  write_text(run / "eval.json", eval.dump());
+  r = sluice("report " + run.string() + " -o " + html.string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("unknown kind \"regression\"; known: binary, categorical, multi-label"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST_F(ReportCliNoTraining, GarbledFilesAreNamedAndFail) {
   const fs::path run = dir_ / "run";
   write_text(run / "metrics.jsonl", "{\"epoch\": 1, \"loss\": 0.5}\n{\"epoch\": 2, \"loss\"\n");
