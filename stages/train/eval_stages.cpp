@@ -5,9 +5,11 @@
 // precision/recall/F1 and the N x N confusion matrix; multi-label: accuracy, F1 and
 // AUC per attribute and their means. Class and attribute names come from the
 // checkpoint; a checkpoint trained on another label is refused by `sluice check`.
-// Beside the JSON report (eval.json) it writes each image's score for a binary
-// label (eval_predictions.csv: id, path, label, score = P(label 1)), from which
-// `sluice report` draws the ROC curve and the most confidently wrong images.
+// Beside the JSON report (eval.json) it writes each image's scores, with the image's
+// absolute path (eval_predictions.csv): binary: id, path, label, score = P(label 1);
+// categorical: id, path, label (class id), p_CLASS per class; multi-label: id, path,
+// then ATTRIBUTE (0/1) and p_ATTRIBUTE per attribute. From them `sluice report`
+// draws the ROC curves and the most confidently wrong images.
 //
 //   [stages.evaluate]
 //   use = "eval.classifier"
@@ -128,7 +130,8 @@ class EvalClassifier : public Sink {
     model_ = load_model(params_, ctx);
     names_ = class_names(params_, model_.info, ctx);
     const auto outputs = static_cast<size_t>(model_.info.model.num_classes);
-    binary_ = scored_kind(model_.info) == LabelSpec::Kind::kBinary;
+    kind_ = scored_kind(model_.info);
+    binary_ = kind_ == LabelSpec::Kind::kBinary;
     metrics_ = std::make_unique<LabelMetrics>(scored_kind(model_.info),
                                               output_names(model_.info.state.label, outputs),
                                               params_.get_float("threshold"));
@@ -144,7 +147,7 @@ class EvalClassifier : public Sink {
     auto [names, attrs] = select_attributes(batch);
     metrics_->add_batch(probs, batch.labels, names, attrs);
     metrics_->add_loss(loss_sum, batch.size);
-    if (!report_path_.empty() && binary_) keep_scores(batch, probs);
+    if (!report_path_.empty()) keep_scores(batch, probs);
   }
 
   void finish(Emitter&) override {
@@ -165,21 +168,50 @@ class EvalClassifier : public Sink {
       out << j.dump(2) << "\n";
       if (!out) throw std::runtime_error(report_path_ + ": cannot write the report");
       ctx_->log().info("wrote {}", report_path_);
-      if (binary_) write_scores();
+      write_scores();
     }
   }
 
  private:
+  // One CSV row per image: id, absolute path (the report may be written from another
+  // folder), then the label(s) and score(s) of the label kind (see the header).
   void keep_scores(const Batch& b, const std::vector<float>& probs) {
     const auto field = [](const std::vector<std::string>& v, size_t i) {
       return i < v.size() ? v[i] : std::string();
     };
-    for (size_t i = 0; i < probs.size(); ++i) {
+    const size_t outputs = static_cast<size_t>(model_.info.model.num_classes);
+    const bool multi = kind_ == LabelSpec::Kind::kMultiLabel;
+    for (size_t i = 0; i < static_cast<size_t>(b.size); ++i) {
       std::ostringstream row;
-      row << csv_field(field(b.ids, i)) << ',' << csv_field(field(b.paths, i)) << ','
-          << (i < b.labels.size() ? b.labels[i] : -1) << ',' << std::setprecision(6) << probs[i];
+      row << csv_field(field(b.ids, i)) << ',' << csv_field(absolute_path(field(b.paths, i)))
+          << std::setprecision(6);
+      if (!multi) row << ',' << (i < b.labels.size() ? b.labels[i] : -1);
+      for (size_t k = 0; k < outputs; ++k) {
+        const size_t at = i * outputs + k;
+        if (multi) row << ',' << (at < b.labels.size() ? b.labels[at] : -1);
+        row << ',' << (at < probs.size() ? probs[at] : 0.0f);
+      }
       scores_.push_back(row.str());
     }
+  }
+
+  static std::string absolute_path(const std::string& path) {
+    if (path.empty()) return path;
+    std::error_code ec;
+    const auto abs = std::filesystem::absolute(path, ec);
+    return ec ? path : abs.lexically_normal().string();
+  }
+
+  std::string scores_header() const {
+    if (binary_) return "id,path,label,score";
+    const auto names =
+        output_names(model_.info.state.label, static_cast<size_t>(model_.info.model.num_classes));
+    std::string header = kind_ == LabelSpec::Kind::kMultiLabel ? "id,path" : "id,path,label";
+    for (const auto& name : names) {
+      if (kind_ == LabelSpec::Kind::kMultiLabel) header += "," + csv_field(name);
+      header += "," + csv_field("p_" + name);
+    }
+    return header;
   }
 
   // eval.json -> eval_predictions.csv, beside it.
@@ -187,7 +219,7 @@ class EvalClassifier : public Sink {
     std::filesystem::path path(report_path_);
     path.replace_filename(path.stem().string() + "_predictions.csv");
     std::ofstream out(path);
-    out << "id,path,label,score\n";
+    out << scores_header() << '\n';
     for (const auto& row : scores_) out << row << '\n';
     if (!out) throw std::runtime_error(path.string() + ": cannot write the per-image scores");
     ctx_->log().info("wrote {} per-image scores to {}", scores_.size(), path.string());
@@ -232,7 +264,8 @@ class EvalClassifier : public Sink {
   AttributeNames selected_names_;
   std::vector<size_t> columns_;
   std::vector<std::string> scores_;  // CSV rows of eval_predictions.csv
-  bool binary_ = true;               // per-image scores are kept for a binary label only
+  LabelSpec::Kind kind_ = LabelSpec::Kind::kBinary;
+  bool binary_ = true;
 };
 
 class PredictCsv : public Sink {

@@ -120,7 +120,10 @@ std::vector<std::string> remove_run_files(const std::string& dir) {
 }
 
 std::string recorded_config(const std::string& config_toml, const std::string& stage_id) {
-  return with_overwrite_off(config_toml, stage_id, "rerunning must not empty this run");
+  std::error_code ec;
+  const fs::path cwd = fs::current_path(ec);
+  const std::string where = ec ? std::string() : kWorkingDirectoryComment + cwd.string() + "\n";
+  return where + with_overwrite_off(config_toml, stage_id, "rerunning must not empty this run");
 }
 
 }  // namespace sluice::train

@@ -46,7 +46,10 @@ std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 
 // The resolved config as a run records it (OUTPUT_DIR/config.toml, checkpoints):
 // `overwrite = true` of stage `stage_id` becomes false, so that running the
-// recorded file never empties the run it came from.
+// recorded file never empties the run it came from, and a first line
+// `# Working directory: DIR` names the folder its relative paths are relative to
+// (`sluice report` resolves them there).
 std::string recorded_config(const std::string& config_toml, const std::string& stage_id);
+inline const std::string kWorkingDirectoryComment = "# Working directory: ";
 
 }  // namespace sluice::train

@@ -19,6 +19,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "report_dom.h"
 #include "run_command.h"
 
 namespace {
@@ -28,60 +29,26 @@ using cli_test::read_text;
 using cli_test::Result;
 using cli_test::set_string;
 using cli_test::source_file;
+using report_dom::attribute_count;
+using report_dom::chart_shape;
+using report_dom::expect_clean;
+using report_dom::have_chromium;
+using report_dom::render;
+using report_dom::Rendered;
 
 Result sluice(const std::string& args) {
   return cli_test::run_command("timeout 180 " + std::string(SLUICE_BINARY) + " " + args);
 }
 
+// `sluice ARGS` run from the folder `cwd`.
+Result sluice_in(const fs::path& cwd, const std::string& args) {
+  return cli_test::run_command("cd '" + cwd.string() + "' && timeout 180 " +
+                               std::string(SLUICE_BINARY) + " " + args);
+}
+
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
-}
-
-bool have_chromium() { return std::system("command -v chromium >/dev/null 2>&1") == 0; }
-
-// The page as Chromium leaves it after its scripts ran, and its console lines.
-struct Rendered {
-  std::string dom;
-  std::string console;
-};
-
-Rendered render(const fs::path& html) {
-  const fs::path dom = html.string() + ".dom", log = html.string() + ".log";
-  const std::string cmd =
-      "timeout 120 chromium --headless --no-sandbox --disable-gpu "
-      "--virtual-time-budget=5000 --enable-logging=stderr --v=0 --dump-dom '" +
-      html.string() + "' > '" + dom.string() + "' 2> '" + log.string() + "'";
-  const int code = std::system(cmd.c_str());
-  EXPECT_EQ(code, 0) << read_text(log);
-  Rendered r{read_text(dom), {}};
-  std::istringstream lines(read_text(log));
-  for (std::string line; std::getline(lines, line);) {
-    if (line.find("CONSOLE") != std::string::npos) r.console += line + "\n";
-  }
-  return r;
-}
-
-// data-series / data-points of the chart element `id`; {-1, -1} when absent.
-std::pair<int, int> chart_shape(const std::string& dom, const std::string& id) {
-  const std::regex re("<div class=\"chart\" id=\"" + id +
-                      "\" data-series=\"([0-9]+)\" data-points=\"([0-9]+)\"");
-  std::smatch m;
-  if (!std::regex_search(dom, m, re)) return {-1, -1};
-  return {std::stoi(m[1]), std::stoi(m[2])};
-}
-
-int attribute_count(const std::string& dom, const std::string& id, const std::string& attr) {
-  const std::regex re("id=\"" + id + "\" " + attr + "=\"([0-9]+)\"");
-  std::smatch m;
-  return std::regex_search(dom, m, re) ? std::stoi(m[1]) : -1;
-}
-
-void expect_clean(const Rendered& page) {
-  EXPECT_NE(page.dom.find("data-rendered=\"1\""), std::string::npos) << page.dom.substr(0, 2000);
-  EXPECT_NE(page.dom.find("id=\"script-errors\" data-errors=\"0\""), std::string::npos)
-      << page.dom.substr(page.dom.find("script-errors"), 600);
-  EXPECT_EQ(page.console, "") << "console output of the page";
 }
 
 std::vector<nlohmann::json> metrics_rows(const fs::path& run) {
@@ -125,19 +92,20 @@ class ReportCli : public ::testing::Test {
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     if (!SLUICE_WITH_TORCH) return;
-    // A short run: 3 epochs of 48 synthetic faces, the demo's narrow model.
-    Result r = sluice("synth --out " + (dir_ / "celeba").string() + " --count 60 --seed 3");
+    // A short run: 3 epochs of 48 synthetic faces, the demo's narrow model, run as
+    // the demo is, from the folder holding demo-out/celeba (the config's relative root).
+    Result r = sluice_in(dir_, "synth --out demo-out/celeba --count 60 --seed 3");
     ASSERT_EQ(r.code, 0) << r.out;
-    r = sluice("run " + source_file("configs/demo.toml") +
-               set_string("index.root", (dir_ / "celeba").string()) +
-               set_string("train.output_dir", run().string()) + set_string("train.device", "cpu") +
-               " --set index.epochs=3 --set batch.batch_size=16 --set train.patience=1");
+    r = sluice_in(dir_,
+                  "run " + source_file("configs/demo.toml") +
+                      set_string("train.output_dir", run().string()) +
+                      set_string("train.device", "cpu") +
+                      " --set index.epochs=3 --set batch.batch_size=16 --set train.patience=1");
     ASSERT_EQ(r.code, 0) << r.out;
-    r = sluice("run " + source_file("configs/demo-eval.toml") +
-               set_string("index.root", (dir_ / "celeba").string()) +
-               set_string("evaluate.checkpoint", (run() / "best.pt").string()) +
-               set_string("evaluate.report", (run() / "eval.json").string()) +
-               set_string("evaluate.device", "cpu"));
+    r = sluice_in(dir_, "run " + source_file("configs/demo-eval.toml") +
+                            set_string("evaluate.checkpoint", (run() / "best.pt").string()) +
+                            set_string("evaluate.report", (run() / "eval.json").string()) +
+                            set_string("evaluate.device", "cpu"));
     ASSERT_EQ(r.code, 0) << r.out;
   }
   static void TearDownTestSuite() {
@@ -165,12 +133,20 @@ TEST_F(ReportCli, PageOfAShortRunDrawsEveryChartAndOverlaysAnother) {
   const auto eval = nlohmann::json::parse(read_text(run() / "eval.json"));
   EXPECT_EQ(scores.rows, eval["count"].get<size_t>());
   EXPECT_EQ(eval["positive_name"], "Male");
+  // The run records where it was started from: its relative paths are from there.
+  EXPECT_EQ(
+      read_text(run() / "config.toml").rfind("# Working directory: " + dir_.string() + "\n", 0),
+      0u);
   if (!have_chromium()) GTEST_SKIP() << "chromium is not installed: the page is not rendered";
-  const fs::path html = dir_ / "report.html";
-  Result r = sluice("report " + run().string() + " -o " + html.string());
+  // Written from another folder, the page still has the images (nothing on stderr).
+  const fs::path html = dir_ / "report.html", elsewhere = dir_ / "elsewhere";
+  fs::create_directories(elsewhere);
+  Result r = sluice_in(elsewhere, "report " + run().string() + " -o " + html.string());
   ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "wrote " + html.string() + " (1 run)\n");
   const Rendered page = render(html);
   expect_clean(page);
+  EXPECT_EQ(report_dom::visible_text(page.dom).find("image not readable"), std::string::npos);
   const auto rows = metrics_rows(run());
   const int epochs = static_cast<int>(rows.size());
   ASSERT_GE(epochs, 2);
@@ -201,6 +177,23 @@ TEST_F(ReportCli, PageOfAShortRunDrawsEveryChartAndOverlaysAnother) {
   EXPECT_EQ(chart_shape(page.dom, "chart-timeline-0"),
             std::make_pair(static_cast<int>(profile["timeline"]["stages"].size()),
                            static_cast<int>(profile["timeline"]["t_s"].size())));
+
+  // The dataset moved away: the samples and each wrong image are named on stderr.
+  fs::rename(dir_ / "demo-out", dir_ / "moved");
+  r = cli_test::run_command("(cd '" + elsewhere.string() + "' && " + SLUICE_BINARY + " report " +
+                            run().string() + " -o " + html.string() + " >/dev/null)");  // stderr
+  fs::rename(dir_ / "moved", dir_ / "demo-out");
+  EXPECT_EQ(r.code, 0) << r.out;
+  const std::string warning = "sluice report: warning: " + run().string() + ": ";
+  EXPECT_NE(r.out.find(warning + "no augmented samples: "), std::string::npos) << r.out;
+  size_t unreadable = 0;
+  for (size_t at = 0;
+       (at = r.out.find(warning + "image not readable: " + dir_.string() + "/demo-out/celeba/",
+                        at)) != std::string::npos;
+       ++at) {
+    ++unreadable;
+  }
+  EXPECT_EQ(unreadable, std::min<size_t>(scores.wrong, 12)) << r.out;
 
   // A second run with one epoch fewer: the charts span the longer one.
   const fs::path other = dir_ / "shorter";
@@ -268,6 +261,78 @@ TEST_F(ReportCliNoTraining, ProfileWithTimelineDrawsThroughputOverTime) {
   EXPECT_EQ(chart_shape(page.dom, "chart-timeline-0"),
             std::make_pair(static_cast<int>(j["stages"].size()), 4));
   EXPECT_NE(page.dom.find("class=\"note\">No run has per-epoch metrics"), std::string::npos);
+}
+
+// A categorical eval.json of six classes (as eval.classifier writes it, without
+// per-image scores): the 6 x 6 matrix by class name and top-5, which says something
+// from six classes on; an eval.json of an unknown kind or whose matrix misses rows is
+// named and refused.
+TEST_F(ReportCliNoTraining, CategoricalEvaluationOfSixClassesShowsTopFive) {
+  const std::vector<std::string> names = {"ant", "bee", "cat", "dog", "eel", "fox"};
+  nlohmann::json rows = nlohmann::json::array(), classes = nlohmann::json::array();
+  for (size_t t = 0; t < names.size(); ++t) {
+    nlohmann::json row = nlohmann::json::array();
+    for (size_t p = 0; p < names.size(); ++p) row.push_back(t == p ? 5 + t : (t + p) % 3);
+    rows.push_back(row);
+    classes.push_back(
+        {{"class", names[t]}, {"support", 9}, {"precision", 0.5}, {"recall", 0.6}, {"f1", 0.25}});
+  }
+  nlohmann::json eval = {{"kind", "categorical"},
+                         {"count", 54},
+                         {"loss", nullptr},
+                         {"accuracy", 0.625},
+                         {"top1", 0.625},
+                         {"top5", 0.875},
+                         {"precision", 0.5},
+                         {"recall", 0.6},
+                         {"f1", 0.25},
+                         {"classes", classes},
+                         {"split", "test"},
+                         {"threshold", 0.5},
+                         {"positive_name", "1"},
+                         {"negative_name", "0"},
+                         {"confusion", {{"classes", names}, {"rows", rows}}}};
+  const fs::path run = dir_ / "run";
+  write_text(run / "eval.json", eval.dump());
+  const fs::path html = dir_ / "report.html";
+  Result r = sluice("report " + run.string() + " -o " + html.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  if (have_chromium()) {
+    const Rendered page = render(html);
+    expect_clean(page);
+    const std::string evaluation = report_dom::section(page.dom, "evaluation");
+    const auto scores = report_dom::table_cells(evaluation, "scores");
+    ASSERT_EQ(scores.size(), 2u) << evaluation;
+    EXPECT_EQ(scores[0][3], "top-5 accuracy");
+    EXPECT_EQ(scores[1][3], "0.8750");
+    EXPECT_EQ(scores[1][1], "n/a");  // no loss recorded
+    const auto matrix = report_dom::table_cells(evaluation, "confusion");
+    ASSERT_EQ(matrix.size(), 7u);
+    EXPECT_EQ(std::vector<std::string>(matrix[0].begin() + 1, matrix[0].end()), names);
+    EXPECT_EQ(matrix[6], (std::vector<std::string>{"fox", "2", "0", "1", "2", "0", "10"}));
+    EXPECT_EQ(report_dom::table_cells(evaluation, "per-class").size(), 7u);
+    const std::string text = report_dom::visible_text(page.dom);
+    for (const char* word : {"undefined", "NaN", "threshold"}) {
+      EXPECT_EQ(text.find(word), std::string::npos) << word;
+    }
+    EXPECT_NE(text.find("no eval_predictions.csv beside eval.json: no wrong images"),
+              std::string::npos);
+  }
+  eval["confusion"]["rows"].erase(5);
+  write_text(run / "eval.json", eval.dump());
+  r = sluice("report " + run.string() + " -o " + html.string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find((run / "eval.json").string() + ": not an eval.classifier report (a "
+                                                      "categorical report needs"),
+            std::string::npos)
+      << r.out;
+  eval["kind"] = "regression";
+  write_text(run / "eval.json", eval.dump());
+  r = sluice("report " + run.string() + " -o " + html.string());
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("unknown kind \"regression\"; known: binary, categorical, multi-label"),
+            std::string::npos)
+      << r.out;
 }
 
 TEST_F(ReportCliNoTraining, GarbledFilesAreNamedAndFail) {

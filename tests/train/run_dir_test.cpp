@@ -79,7 +79,20 @@ TEST(RecordedConfig, NeverCarriesOverwrite) {
   EXPECT_NE(recorded.find("output_dir = \"runs/x\"\noverwrite = false"), std::string::npos)
       << recorded;
   EXPECT_EQ(recorded_config("[stages.train]\noverwrite = false\n", "train"),
-            "[stages.train]\noverwrite = false\n");
+            kWorkingDirectoryComment + fs::current_path().string() +
+                "\n[stages.train]\noverwrite = false\n");
+}
+
+// Relative paths in a recorded config (root = "data/celeba") are relative to the
+// folder the run was started from, which its first line names.
+TEST(RecordedConfig, NamesTheWorkingDirectoryFirst) {
+  const std::string recorded =
+      recorded_config("# Resolved from x.toml\n[stages.index]\nroot = \"data\"\n", "train");
+  EXPECT_EQ(recorded.rfind("# Working directory: " + fs::current_path().string() + "\n", 0), 0u)
+      << recorded;
+  EXPECT_NE(recorded.find("\n# Resolved from x.toml\n[stages.index]\nroot = \"data\"\n"),
+            std::string::npos)
+      << recorded;
 }
 
 }  // namespace

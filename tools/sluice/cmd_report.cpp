@@ -77,6 +77,12 @@ int report_cmd(const std::vector<std::string>& args) {
       std::cerr << "sluice report: error: " << e.what() << '\n';
       return kExitFailure;
     }
+    // What the page shows incomplete (images it cannot read), said here too.
+    nlohmann::json& run = data["runs"].back();
+    for (const auto& warning : run.value("warnings", nlohmann::json::array())) {
+      std::cerr << "sluice report: warning: " << dir << ": " << warning.get<std::string>() << '\n';
+    }
+    run.erase("warnings");
   }
   name_runs_apart(data["runs"]);
   std::string title;

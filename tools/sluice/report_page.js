@@ -82,9 +82,10 @@
     opts = opts || {};
     var box = el('div', {class: 'chart', id: id}, [el('h3', {text: title})]);
     parent.appendChild(box);
+    var size = opts.size || {};
     var uopts = {
-      width: kChartWidth,
-      height: kChartHeight,
+      width: size.width || kChartWidth,
+      height: size.height || kChartHeight,
       scales: {x: Object.assign({time: false}, opts.xScale || {}), y: opts.yScale || {}},
       axes: [Object.assign({label: opts.xLabel || ''}, opts.xAxis || {}), {label: opts.yLabel || ''}],
       series: [{label: opts.xLabel || 'x'}].concat(series.map(function (s) {
@@ -210,57 +211,149 @@
   }
 
   // ---- evaluation -------------------------------------------------------------
+  // eval.json of each label kind (eval.classifier): binary (2 x 2 confusion matrix,
+  // ROC curve, threshold), categorical (N x N confusion matrix of the classes,
+  // per-class scores, top-5), multi-label (per-attribute scores and ROC curves).
+  function ratio(a, b) { return b ? a / b : null; }
+  function harmonic(p, q) { return p !== null && q !== null && p + q > 0 ? 2 * p * q / (p + q) : null; }
+  function isNumber(v) { return typeof v === 'number' && isFinite(v); }
+
+  function rocChart(parent, id, title, name, roc, color, size) {
+    return chart(parent, id, title, roc.fpr,
+        [{label: name, values: roc.tpr, color: color},
+         {label: 'chance', values: roc.fpr, color: '#999', dash: [4, 4], width: 1}],
+        {xLabel: 'false positive rate', yLabel: 'true positive rate',
+         xScale: {range: [0, 1]}, yScale: {range: [0, 1]}, size: size});
+  }
+
+  function drawWrong(box, r, i, caption) {
+    if (!r.wrong) return;
+    box.appendChild(el('h4', {text: 'Most confidently wrong (' + r.wrong.length + ')'}));
+    if (!r.wrong.length) note(box, 'No wrongly classified image.');
+    box.appendChild(imageGrid('wrong-' + i, r.wrong.map(function (w) {
+      return {image: w.image, lines: [w.id].concat(caption(w)), title: w.path};
+    })));
+  }
+
+  function drawBinary(box, r, i) {
+    var e = r.eval, c = e.confusion;
+    var pos = e.positive_name || 'positive', neg = e.negative_name || 'negative';
+    box.appendChild(table(['samples', 'loss', 'accuracy', 'precision', 'recall', 'F1', 'ROC AUC', 'threshold'],
+        [[e.count, fmt(e.loss), fmt(e.accuracy), fmt(e.precision), fmt(e.recall), fmt(e.f1),
+          fmt(e.roc_auc), fmt(e.threshold === undefined ? 0.5 : e.threshold)]], 'scores'));
+    var row = el('div', {class: 'row'});
+    box.appendChild(row);
+    row.appendChild(el('div', {}, [el('h4', {text: 'Confusion matrix (rows: true, columns: predicted)'}),
+        table(['', neg, pos], [[neg, c.tn, c.fp], [pos, c.fn, c.tp]], 'confusion')]));
+    var pp = ratio(c.tp, c.tp + c.fp), pr = ratio(c.tp, c.tp + c.fn);
+    var np = ratio(c.tn, c.tn + c.fn), nr = ratio(c.tn, c.tn + c.fp);
+    row.appendChild(el('div', {}, [el('h4', {text: 'Per class'}),
+        table(['class', 'support', 'precision', 'recall', 'F1'],
+              [[neg, c.tn + c.fp, fmt(np), fmt(nr), fmt(harmonic(np, nr))],
+               [pos, c.tp + c.fn, fmt(pp), fmt(pr), fmt(harmonic(pp, pr))]], 'per-class')]));
+    var attrs = Object.keys(e.attributes || {});
+    if (attrs.length) {
+      box.appendChild(el('h4', {text: 'Accuracy by attribute'}));
+      box.appendChild(table(['attribute', 'with: images', 'with: accuracy', 'without: images', 'without: accuracy'],
+          attrs.map(function (a) {
+            var v = e.attributes[a];
+            return [a, v.positive.count, fmt(v.positive.accuracy), v.negative.count, fmt(v.negative.accuracy)];
+          }), 'attributes'));
+    }
+    if (r.roc) {
+      var charts = el('div', {class: 'charts'});
+      box.appendChild(charts);
+      rocChart(charts, 'chart-roc-' + i, 'ROC curve (AUC ' + fmt(e.roc_auc) + ')', r.name, r.roc, runColor(i));
+    }
+    drawWrong(box, r, i, function (w) {
+      return ['true: ' + (w.label === 1 ? pos : neg), 'P(' + pos + ') ' + fmt(w.score, 3)];
+    });
+  }
+
+  // Cells shaded by their share of the row (the true class's images).
+  function confusionMatrix(names, rows) {
+    var t = table(['true \u2193 / predicted \u2192'].concat(names), rows.map(function (row, k) {
+      return [names[k]].concat(row.map(function (v) { return String(v); }));
+    }), 'confusion');
+    rows.forEach(function (row, k) {
+      var total = row.reduce(function (a, b) { return a + b; }, 0);
+      row.forEach(function (v, p) {
+        var cell = t.tBodies[0].rows[k].cells[p + 1];
+        if (p === k) cell.className = 'diagonal';
+        if (total > 0 && v > 0) cell.style.background = 'rgba(31, 119, 180, ' + (0.08 + 0.5 * v / total).toFixed(3) + ')';
+      });
+    });
+    return t;
+  }
+
+  function drawCategorical(box, r, i) {
+    var e = r.eval, names = e.confusion.classes;
+    var head = ['samples', 'loss', 'top-1 accuracy'];
+    var values = [e.count, fmt(e.loss), fmt(e.top1 === undefined ? e.accuracy : e.top1)];
+    // Top-5 says something only with more than five classes (else it is always 1).
+    if (isNumber(e.top5) && names.length > 5) { head.push('top-5 accuracy'); values.push(fmt(e.top5)); }
+    head = head.concat(['precision (mean over classes)', 'recall (mean)', 'F1 (mean)']);
+    values = values.concat([fmt(e.precision), fmt(e.recall), fmt(e.f1)]);
+    box.appendChild(table(head, [values], 'scores'));
+    var row = el('div', {class: 'row'});
+    box.appendChild(row);
+    row.appendChild(el('div', {}, [el('h4', {text: 'Confusion matrix (rows: true, columns: predicted)'}),
+        confusionMatrix(names, e.confusion.rows)]));
+    row.appendChild(el('div', {}, [el('h4', {text: 'Per class'}),
+        table(['class', 'support', 'precision', 'recall', 'F1'], (e.classes || []).map(function (c) {
+          return [c['class'], c.support, fmt(c.precision), fmt(c.recall), fmt(c.f1)];
+        }), 'per-class')]));
+    drawWrong(box, r, i, function (w) {
+      return ['true: ' + w.label, 'predicted: ' + w.predicted,
+              'P(' + w.predicted + ') ' + fmt(w.score, 3)];
+    });
+  }
+
+  function drawMultiLabel(box, r, i) {
+    var e = r.eval, attrs = e.attributes;
+    box.appendChild(table(['samples', 'loss', 'accuracy (mean over attributes)', 'precision (mean)',
+                           'recall (mean)', 'F1 (mean)', 'ROC AUC (mean)', 'threshold'],
+        [[e.count, fmt(e.loss), fmt(e.accuracy), fmt(e.precision), fmt(e.recall), fmt(e.f1),
+          fmt(e.roc_auc), fmt(e.threshold === undefined ? 0.5 : e.threshold)]], 'scores'));
+    box.appendChild(el('h4', {text: 'Per attribute'}));
+    box.appendChild(table(['attribute', 'images with it', 'accuracy', 'precision', 'recall', 'F1', 'ROC AUC'],
+        attrs.map(function (a) {
+          return [a.attribute, a.positives, fmt(a.accuracy), fmt(a.precision), fmt(a.recall), fmt(a.f1),
+                  fmt(a.roc_auc)];
+        }), 'per-attribute'));
+    if (r.roc_attributes && r.roc_attributes.length) {
+      var charts = el('div', {class: 'charts'});
+      box.appendChild(charts);
+      r.roc_attributes.forEach(function (roc, k) {
+        var index = attrs.map(function (a) { return a.attribute; }).indexOf(roc.attribute);
+        var auc = index >= 0 ? attrs[index].roc_auc : null;
+        rocChart(charts, 'chart-roc-' + i + '-' + k, 'ROC: ' + roc.attribute + ' (AUC ' + fmt(auc) + ')',
+                 roc.attribute, roc, kColors[k % kColors.length], {width: 300, height: 220});
+      });
+    }
+    drawWrong(box, r, i, function (w) {
+      return [w.attribute + ': ' + (w.label === 1 ? 'has it' : 'has not'),
+              'P(' + w.attribute + ') ' + fmt(w.score, 3)];
+    });
+  }
+
+  function evalKind(e) { return e.kind || 'binary'; }
+
   function drawEvaluation() {
     var s = section('Evaluation', 'evaluation');
     var any = false;
     runs.forEach(function (r, i) {
       if (!r.eval) return;
       any = true;
-      var e = r.eval, c = e.confusion;
-      var pos = e.positive_name || 'positive', neg = e.negative_name || 'negative';
-      var box = el('div', {class: 'run-eval'}, [el('h3', {text: r.name + ' on split ' + (e.split || 'all')})]);
+      var e = r.eval, kind = evalKind(e);
+      var what = kind === 'categorical' ? ', categorical label of ' + e.confusion.classes.length + ' classes'
+          : kind === 'multi-label' ? ', multi-label of ' + e.attributes.length + ' attributes' : '';
+      var box = el('div', {class: 'run-eval', id: 'eval-' + i, 'data-kind': kind},
+                   [el('h3', {text: r.name + ' on split ' + (e.split || 'all') + what})]);
       s.appendChild(box);
-      box.appendChild(table(['samples', 'loss', 'accuracy', 'precision', 'recall', 'F1', 'ROC AUC', 'threshold'],
-          [[e.count, fmt(e.loss), fmt(e.accuracy), fmt(e.precision), fmt(e.recall), fmt(e.f1),
-            fmt(e.roc_auc), fmt(e.threshold === undefined ? 0.5 : e.threshold)]], 'scores'));
-      var row = el('div', {class: 'row'});
-      box.appendChild(row);
-      row.appendChild(el('div', {}, [el('h4', {text: 'Confusion matrix (rows: true, columns: predicted)'}),
-          table(['', neg, pos], [[neg, c.tn, c.fp], [pos, c.fn, c.tp]], 'confusion')]));
-      var ratio = function (a, b) { return b ? a / b : null; };
-      var f1 = function (p, q) { return p !== null && q !== null && p + q > 0 ? 2 * p * q / (p + q) : null; };
-      var pp = ratio(c.tp, c.tp + c.fp), pr = ratio(c.tp, c.tp + c.fn);
-      var np = ratio(c.tn, c.tn + c.fn), nr = ratio(c.tn, c.tn + c.fp);
-      row.appendChild(el('div', {}, [el('h4', {text: 'Per class'}),
-          table(['class', 'support', 'precision', 'recall', 'F1'],
-                [[neg, c.tn + c.fp, fmt(np), fmt(nr), fmt(f1(np, nr))],
-                 [pos, c.tp + c.fn, fmt(pp), fmt(pr), fmt(f1(pp, pr))]], 'per-class')]));
-      var attrs = Object.keys(e.attributes || {});
-      if (attrs.length) {
-        box.appendChild(el('h4', {text: 'Accuracy by attribute'}));
-        box.appendChild(table(['attribute', 'with: images', 'with: accuracy', 'without: images', 'without: accuracy'],
-            attrs.map(function (a) {
-              var v = e.attributes[a];
-              return [a, v.positive.count, fmt(v.positive.accuracy), v.negative.count, fmt(v.negative.accuracy)];
-            }), 'attributes'));
-      }
-      if (r.roc) {
-        var charts = el('div', {class: 'charts'});
-        box.appendChild(charts);
-        chart(charts, 'chart-roc-' + i, 'ROC curve (AUC ' + fmt(e.roc_auc) + ')', r.roc.fpr,
-              [{label: r.name, values: r.roc.tpr, color: runColor(i)},
-               {label: 'chance', values: r.roc.fpr, color: '#999', dash: [4, 4], width: 1}],
-              {xLabel: 'false positive rate', yLabel: 'true positive rate',
-               xScale: {range: [0, 1]}, yScale: {range: [0, 1]}});
-      }
-      if (r.wrong) {
-        box.appendChild(el('h4', {text: 'Most confidently wrong (' + r.wrong.length + ')'}));
-        if (!r.wrong.length) note(box, 'No wrongly classified image.');
-        box.appendChild(imageGrid('wrong-' + i, r.wrong.map(function (w) {
-          var p = 'P(' + pos + ') ' + fmt(w.score, 3);
-          return {image: w.image, lines: [w.id, 'true: ' + (w.label === 1 ? pos : neg), p], title: w.path};
-        })));
-      }
+      if (kind === 'categorical') drawCategorical(box, r, i);
+      else if (kind === 'multi-label') drawMultiLabel(box, r, i);
+      else drawBinary(box, r, i);
     });
     if (!any) note(s, 'No evaluation: run eval.classifier with report = "RUN_DIR/eval.json" to have one.');
   }
@@ -268,13 +361,31 @@
   function imageGrid(id, items) {
     return el('div', {class: 'grid', id: id, 'data-images': String(items.length)}, items.map(function (it) {
       var img = it.image ? el('img', {src: it.image, alt: it.lines[0]})
-                         : el('div', {class: 'missing', text: 'image not readable'});
+                         : el('div', {class: 'missing', text: 'image not readable'});  // named on stderr
       return el('figure', it.title ? {title: it.title} : {}, [img, el('figcaption', {},
           it.lines.map(function (l) { return el('div', {text: l}); }))]);
     }));
   }
 
   // ---- samples ------------------------------------------------------------------
+  // A sample's label by name where the run's evaluation names the classes or attributes.
+  function sampleLabel(r, im) {
+    var e = r.eval || {};
+    if (im.label_values) {
+      var attrs = evalKind(e) === 'multi-label' ? e.attributes.map(function (a) { return a.attribute; }) : null;
+      if (!attrs || attrs.length !== im.label_values.length) return 'labels ' + im.label_values.join('');
+      var on = attrs.filter(function (a, k) { return im.label_values[k]; });
+      return on.length ? on.join(', ') : 'none of ' + attrs.length;
+    }
+    if (evalKind(e) === 'categorical' && e.confusion.classes[im.label] !== undefined) {
+      return e.confusion.classes[im.label];
+    }
+    if (evalKind(e) === 'binary' && e.positive_name && (im.label === 0 || im.label === 1)) {
+      return im.label === 1 ? e.positive_name : e.negative_name;
+    }
+    return 'label ' + im.label;
+  }
+
   function drawSamples() {
     var s = section('Augmented training samples', 'samples');
     var any = false;
@@ -284,7 +395,7 @@
       s.appendChild(el('h3', {text: r.name + ': the first ' + r.samples.images.length +
           ' images out of stage \'' + r.samples.stage + '\' (same seed and transforms as the run)'}));
       s.appendChild(imageGrid('samples-' + i, r.samples.images.map(function (im) {
-        return {image: im.image, lines: [im.id, im.split + ', label ' + im.label]};
+        return {image: im.image, lines: [im.id, im.split + ', ' + sampleLabel(r, im)]};
       })));
     });
     if (!any) note(s, 'No samples: they are rendered from the run\'s config.toml and dataset.');

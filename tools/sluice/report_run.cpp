@@ -11,6 +11,7 @@
 
 #include "stages/train/early_stopping.h"
 #include "stages/train/metrics.h"
+#include "stages/train/run_dir.h"
 #include "tools/sluice/preview_images.h"
 #include "tools/sluice/report_eval.h"
 #include "tools/sluice/report_images.h"
@@ -167,6 +168,17 @@ void add_metrics(const fs::path& dir, json& run) {
   run["metrics"] = columns_of(rows);
 }
 
+// The folder the run was started from, as its recorded config's first line names
+// it ("" for configs recorded before that line existed).
+std::string recorded_working_directory(const std::string& config) {
+  std::istringstream in(config);
+  const std::string& prefix = train::kWorkingDirectoryComment;
+  for (std::string line; std::getline(in, line) && !line.empty() && line[0] == '#';) {
+    if (line.compare(0, prefix.size(), prefix) == 0) return line.substr(prefix.size());
+  }
+  return {};
+}
+
 void add_config(const fs::path& dir, json& run) {
   const fs::path path = dir / "config.toml";
   if (!has_file(path)) {
@@ -183,31 +195,72 @@ void add_config(const fs::path& dir, json& run) {
        << e.description();
     throw ReportError(os.str());
   }
+  const std::string working_dir = recorded_working_directory(run["config"].get<std::string>());
+  if (!working_dir.empty()) run["working_dir"] = working_dir;
   const toml::table* stage = training_stage(config);
   if (stage && run.contains("metrics"))
     run["early_stopping"] = replay_early_stopping(*stage, run["metrics"]);
 }
 
+// The process's working directory moved to `to` while it lives (when `to` names
+// a folder), then back.
+class WorkingDirectory {
+ public:
+  explicit WorkingDirectory(const std::string& to) {
+    std::error_code ec;
+    if (to.empty() || !fs::is_directory(to, ec)) return;
+    saved_ = fs::current_path(ec);
+    if (!ec) fs::current_path(to, ec);
+    moved_ = !ec;
+  }
+  ~WorkingDirectory() {
+    std::error_code ec;
+    if (moved_) fs::current_path(saved_, ec);
+  }
+  WorkingDirectory(const WorkingDirectory&) = delete;
+  WorkingDirectory& operator=(const WorkingDirectory&) = delete;
+
+ private:
+  fs::path saved_;
+  bool moved_ = false;
+};
+
 // Renders the first augmented training images of the recorded config, as `sluice
-// preview` does; the dataset must still be where the config says.
+// preview` does, from the folder the run was started from (its relative paths are
+// relative to it); the dataset must still be where the config says.
 void add_samples(const fs::path& dir, const ReportOptions& options, json& run) {
   if (options.samples == 0 || !run.contains("config")) return;
+  const std::string config = fs::absolute(dir / "config.toml").string();
+  const std::string working_dir = run.value("working_dir", std::string());
   const auto level = spdlog::get_level();
   spdlog::set_level(spdlog::level::warn);  // the index's info lines are not the report's
-  PreviewImages preview = preview_images((dir / "config.toml").string(), {}, options.samples);
+  PreviewImages preview;
+  {
+    WorkingDirectory from(working_dir);
+    preview = preview_images(config, {}, options.samples);
+  }
   spdlog::set_level(level);
   if (preview.code != 0) {
     std::string why = preview.error;
     for (const auto& d : preview.diagnostics) why += (why.empty() ? "" : "; ") + d.message;
-    run["notes"].push_back("no augmented samples: rendering them from config.toml failed: " + why);
+    std::error_code ec;
+    if (!working_dir.empty()) {
+      why += " (relative paths are from " + working_dir + ", where the run was started" +
+             (fs::is_directory(working_dir, ec) ? ")" : "; it is gone)");
+    }
+    run["warnings"].push_back("no augmented samples: rendering them from config.toml failed: " +
+                              why);
+    run["notes"].push_back(run["warnings"].back());
     return;
   }
   json images = json::array();
   for (const Image& im : preview.images) {
-    images.push_back({{"id", im.sample.id},
-                      {"split", im.sample.split},
-                      {"label", im.sample.label},
-                      {"image", image_data_uri(im, options.image_side)}});
+    json item = {{"id", im.sample.id},
+                 {"split", im.sample.split},
+                 {"label", im.sample.label},
+                 {"image", image_data_uri(im, options.image_side)}};
+    if (!im.sample.label_values.empty()) item["label_values"] = im.sample.label_values;
+    images.push_back(std::move(item));
   }
   run["samples"] = {{"stage", preview.tap}, {"images", images}};
 }

@@ -4,7 +4,10 @@
 // (eval.json, eval_predictions.csv: ROC curve, most confidently wrong images),
 // augmented samples rendered from config.toml, the profile (profile.json) and the
 // config itself. A file that is absent becomes a note; one that cannot be read or
-// parsed throws ReportError naming it (and the line).
+// parsed throws ReportError naming it (and the line). Relative paths of the run
+// (the dataset, images) are resolved from the folder the run was started from,
+// which the recorded config names; images that cannot be read anyway are listed in
+// the run's "warnings" (for stderr).
 #pragma once
 
 #include <filesystem>
