@@ -10,6 +10,9 @@
             ...
     print(p.profile_table())
 
+Epochs count from 0 here (`epoch.number`, `batch["epoch"]`), as the stream
+numbers them; the CLI's output counts from 1.
+
 The graph (decode, augment, batch) runs on sluice's C++ threads with the GIL
 released; a small bounded queue hands its output to Python, so a slow loop
 holds the graph back instead of letting memory grow.
@@ -266,6 +269,33 @@ class Pipeline:
     def stage_ids(self):
         return list(self._core.stages)
 
+    @property
+    def splits(self):
+        """The splits each epoch holds, in stream order (["train", "validation"]);
+        empty when the graph does not say."""
+        return list(self._core.output_splits)
+
+    @property
+    def label_kind(self):
+        """"binary", "categorical" or "multi-label", as `element_spec` says; None
+        when the graph does not say what the labels mean."""
+        label = self._core.output_label
+        return label["kind"] if label else None
+
+    @property
+    def class_names(self):
+        """The names of the label values, by value: binary ["Female", "Male"]
+        (0, 1), categorical the N class names by id, multi-label the K
+        attribute names; None when the graph does not say."""
+        label = self._core.output_label
+        return list(label["names"]) if label else None
+
+    def _check_split(self, name):
+        known = self.splits
+        if known and name not in known:
+            raise ValueError(f"no split {name!r} in this stream: its splits are "
+                             + ", ".join(repr(s) for s in known))
+
     # -- lifetime ----------------------------------------------------------
     def close(self):
         """Stops a run in progress (sources stop, in-flight items drain) and
@@ -310,7 +340,11 @@ def _int64(value):
 class Epoch:
     """One epoch of a Pipeline's stream. Iterate it for every item of the
     epoch, or `split(name)` for the items of one split; what is left unread
-    is skipped when the next epoch starts."""
+    is skipped when the next epoch starts.
+
+    `number` counts from 0, as a batch's "epoch" field does (the stream's own
+    numbering); the CLI's logs and reports count from 1, so its "epoch 1" is
+    number 0 here."""
 
     def __init__(self, pipeline, run, number):
         self._p = pipeline
@@ -320,7 +354,13 @@ class Epoch:
 
     def split(self, name):
         """The items of split `name` ("train", "validation", ...) of this
-        epoch; items of other splits before it are skipped."""
+        epoch; items of other splits before it are skipped. A name the stream
+        has no split of raises ValueError at once, naming the splits it has,
+        and skips nothing."""
+        self._p._check_split(name)
+        return self._split(name)
+
+    def _split(self, name):
         while not self._ended:
             element = self._p._peek(self._run)
             if element is None:

@@ -41,6 +41,47 @@ def test_validation_alone_skips_train(data_config, celeba):
     assert counts == [validation, validation]
 
 
+def test_an_unknown_split_raises_naming_the_splits_and_skips_nothing(data_config, celeba):
+    train, validation = split_sizes(celeba)
+    p = sluice.Pipeline(data_config)
+    assert p.splits == ["train", "validation"]
+    seen = []
+    for epoch in p.epochs():
+        with pytest.raises(ValueError, match="no split 'val' in this stream: its splits are "
+                                             "'train', 'validation'"):
+            epoch.split("val")
+        t = sum(len(b["labels"]) for b in epoch.split("train"))
+        v = sum(len(b["labels"]) for b in epoch.split("validation"))
+        seen.append((epoch.number, t, v))
+    assert seen == [(0, train, validation), (1, train, validation)]
+
+
+def test_label_kind_and_class_names_as_python_values(data_config):
+    p = sluice.Pipeline(data_config, set={"index.epochs": 1})
+    assert p.label_kind == "binary"
+    assert p.class_names == ["Female", "Male"]
+    assert '"Male" (Female/Male)' in p.element_spec
+
+
+def test_categorical_class_names_are_the_class_folders(tmp_path):
+    for name in ("dog", "cat", "fox"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        (tmp_path / "pets" / name / "a.jpg").write_bytes(b"")
+    config = write_config(tmp_path, f"""
+        [stages.index]
+        use = "dir.index"
+        root = "{tmp_path / 'pets'}"
+        split = ["train"]
+
+        [stages.sink]
+        use = "util.discard"
+        input = "index"
+        """)
+    p = sluice.Pipeline(config)
+    assert p.label_kind == "categorical"
+    assert p.class_names == ["cat", "dog", "fox"]
+
+
 def test_a_second_iteration_is_a_new_identical_run(data_config):
     p = sluice.Pipeline(data_config, set={"index.epochs": 1})
     first = [b["ids"] for b in p]
