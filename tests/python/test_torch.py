@@ -38,6 +38,32 @@ def test_uint8_tensors_share_the_pool_buffer(data_config):
     loader.close()
 
 
+def test_dataloader_workers_are_refused_with_the_reason(data_config):
+    loader = sluice.torch.Loader(data_config, set={"index.epochs": 1}, split="train")
+    workers = torch.utils.data.DataLoader(loader, batch_size=None, num_workers=2)
+    with pytest.raises(RuntimeError) as refused:
+        list(workers)
+    message = str(refused.value)
+    assert "sluice already runs its own threads" in message
+    assert "num_workers=0" in message
+    # In the calling process, a DataLoader yields each batch once.
+    direct = [y.tolist() for _, y in loader]
+    through = [y.tolist() for _, y in torch.utils.data.DataLoader(loader, batch_size=None)]
+    assert through == direct and len(direct) > 5
+    loader.close()
+
+
+def test_an_unknown_split_is_refused_before_anything_runs(data_config):
+    with pytest.raises(ValueError, match="no split 'val'.*'train', 'validation'"):
+        sluice.torch.Loader(data_config, split="val")
+    loader = sluice.torch.Loader(data_config, set={"index.epochs": 1})
+    for epoch in loader.epochs():
+        with pytest.raises(ValueError, match="no split 'val'"):
+            epoch.split("val")
+        assert sum(len(y) for _, y in epoch.split("train")) > 0
+    loader.close()
+
+
 def test_example_trains_to_90_percent(tmp_path, sluice_bin):
     root = tmp_path / "celeba"
     subprocess.run([sluice_bin, "synth", "--out", str(root), "--count", "3000", "--seed", "0",
