@@ -10,6 +10,9 @@
             ...
     print(p.profile_table())
 
+Arrays are NumPy arrays over sluice's buffers: the buffer protocol and
+`__dlpack__` hand them on without a copy (torch.from_dlpack(batch["images"])).
+
 Epochs count from 0 here (`epoch.number`, `batch["epoch"]`), as the stream
 numbers them; the CLI's output counts from 1.
 

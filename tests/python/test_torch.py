@@ -38,6 +38,19 @@ def test_uint8_tensors_share_the_pool_buffer(data_config):
     loader.close()
 
 
+def test_batches_export_through_dlpack_without_a_copy(data_config):
+    p = sluice.Pipeline(data_config, set={"index.epochs": 1})
+    batch = next(iter(p))
+    p.close()
+    images, labels = batch["images"], batch["labels"]
+    expected = images.copy()
+    x, y = torch.from_dlpack(images), torch.from_dlpack(labels)
+    assert x.data_ptr() == images.__array_interface__["data"][0]
+    assert y.tolist() == labels.tolist()
+    del batch, images, labels, p  # the tensors keep the pooled buffer alive
+    assert np.array_equal(x.numpy(), expected)
+
+
 def test_dataloader_workers_are_refused_with_the_reason(data_config):
     loader = sluice.torch.Loader(data_config, set={"index.epochs": 1}, split="train")
     workers = torch.utils.data.DataLoader(loader, batch_size=None, num_workers=2)
