@@ -59,7 +59,10 @@ class _Epoch:
 
     def split(self, name):
         batches = self._epoch.split(name)  # an unknown name raises here
-        return (self._convert(batch) for batch in batches)
+        return sluice.Split((self._convert(batch) for batch in batches), batches.__len__)
+
+    def __len__(self):
+        return len(self._epoch)
 
     def __iter__(self):
         for batch in self._epoch:
@@ -103,6 +106,14 @@ class Loader(torch.utils.data.IterableDataset):
         for batch in self.pipeline:
             if self.split is None or batch.get("split") == self.split:
                 yield self._convert(batch)
+
+    def __len__(self):
+        """What iterating the loader yields: the batches of `split` (else of
+        every split) of every epoch of the run; per epoch, len(epoch.split(name))
+        or self.pipeline.lengths()."""
+        if self.split is None:
+            return len(self.pipeline)
+        return self.pipeline.lengths().get(self.split, 0) * self.pipeline._epochs_in_run
 
     def epochs(self):
         for epoch in self.pipeline.epochs():

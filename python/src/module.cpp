@@ -89,6 +89,10 @@ py::object output_label(const CorePipeline& p) {
   return d;
 }
 
+// The stages that feed Python, source first, as (id, type, {parameter: value});
+// None when one on the way has several inputs (or none feeds Python).
+py::object upstream_chain(const CorePipeline& p);
+
 py::object param_default(const ParamValue& v) {
   return std::visit(
       [](const auto& x) -> py::object {
@@ -100,6 +104,22 @@ py::object param_default(const ParamValue& v) {
         }
       },
       v);
+}
+
+py::object upstream_chain(const CorePipeline& p) {
+  const ValidatedGraph& g = p.impl->graph();
+  const ValidatedStage* s = g.find(p.impl->output().python_stage);
+  py::list chain;
+  while (s && !s->inputs.empty()) {
+    if (s->inputs.size() != 1) return py::none();
+    s = &g.stages[s->inputs[0]];
+    py::dict params;
+    for (const auto& [name, value] : s->params.values())
+      params[py::str(name)] = param_default(value);
+    chain.insert(0, py::make_tuple(s->id, s->entry ? s->entry->spec.name : "", params));
+  }
+  if (chain.empty()) return py::none();
+  return chain;
 }
 
 py::list stage_list(const std::vector<std::string>& plugins) {
@@ -250,6 +270,12 @@ PYBIND11_MODULE(_core, m) {
                                return spec ? spec->to_string() : std::string();
                              })
       .def_property_readonly("output_label", &output_label)
+      .def_property_readonly("upstream", &upstream_chain)
+      .def_property_readonly("output_batch_size",
+                             [](const CorePipeline& p) -> int64_t {
+                               const ElementSpec* spec = output_element_spec(p);
+                               return spec ? spec->batch_size : 0;
+                             })
       .def_property_readonly("output_splits",
                              [](const CorePipeline& p) {
                                const ElementSpec* spec = output_element_spec(p);

@@ -56,6 +56,39 @@ def test_an_unknown_split_raises_naming_the_splits_and_skips_nothing(data_config
     assert seen == [(0, train, validation), (1, train, validation)]
 
 
+@pytest.mark.parametrize("options", [
+    {}, {"set": {"batch.drop_last": True}}, {"set": {"batch.batch_size": 7}},
+    {"rank": 1, "world_size": 3}])
+def test_len_is_what_iterating_yields(data_config, options):
+    p = sluice.Pipeline(data_config, **options)
+    per_epoch = p.lengths()
+    assert set(per_epoch) == {"train", "validation"} and per_epoch["train"] > 2
+    for epoch in p.epochs():
+        total = 0
+        for name in ("train", "validation"):
+            split = epoch.split(name)
+            expected = len(split)
+            assert expected == per_epoch[name] == sum(1 for _ in split)
+            total += expected
+        assert len(epoch) == total
+    assert len(p) == 2 * sum(per_epoch.values()) == sum(1 for _ in p)
+
+
+def test_len_counts_items_when_nothing_batches_them(tmp_path):
+    config = write_config(tmp_path, """
+        [stages.numbers]
+        use = "gen.range"
+        count = 5
+        epochs = 3
+
+        [stages.total]
+        use = "util.sum"
+        input = "numbers"
+        """)
+    p = sluice.Pipeline(config)
+    assert len(p) == 15 == len(list(p))
+
+
 def test_label_kind_and_class_names_as_python_values(data_config):
     p = sluice.Pipeline(data_config, set={"index.epochs": 1})
     assert p.label_kind == "binary"

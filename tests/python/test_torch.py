@@ -66,6 +66,16 @@ def test_dataloader_workers_are_refused_with_the_reason(data_config):
     loader.close()
 
 
+def test_len_of_the_loader_is_the_batches_it_yields(data_config):
+    loader = sluice.torch.Loader(data_config, split="train")
+    assert len(loader) == sum(1 for _ in loader) > 4
+    assert len(torch.utils.data.DataLoader(loader, batch_size=None)) == len(loader)
+    for epoch in loader.epochs():
+        split = epoch.split("train")
+        assert len(split) == sum(1 for _ in split) == len(loader) // 2
+    loader.close()
+
+
 def test_an_unknown_split_is_refused_before_anything_runs(data_config):
     with pytest.raises(ValueError, match="no split 'val'.*'train', 'validation'"):
         sluice.torch.Loader(data_config, split="val")
