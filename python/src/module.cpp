@@ -89,10 +89,6 @@ py::object output_label(const CorePipeline& p) {
   return d;
 }
 
-// The stages that feed Python, source first, as (id, type, {parameter: value});
-// None when one on the way has several inputs (or none feeds Python).
-py::object upstream_chain(const CorePipeline& p);
-
 py::object param_default(const ParamValue& v) {
   return std::visit(
       [](const auto& x) -> py::object {
@@ -106,6 +102,8 @@ py::object param_default(const ParamValue& v) {
       v);
 }
 
+// The stages that feed Python, source first, as (id, type, {parameter: value});
+// None when one on the way has several inputs (or none feeds Python).
 py::object upstream_chain(const CorePipeline& p) {
   const ValidatedGraph& g = p.impl->graph();
   const ValidatedStage* s = g.find(p.impl->output().python_stage);
@@ -271,11 +269,6 @@ PYBIND11_MODULE(_core, m) {
                              })
       .def_property_readonly("output_label", &output_label)
       .def_property_readonly("upstream", &upstream_chain)
-      .def_property_readonly("output_batch_size",
-                             [](const CorePipeline& p) -> int64_t {
-                               const ElementSpec* spec = output_element_spec(p);
-                               return spec ? spec->batch_size : 0;
-                             })
       .def_property_readonly("output_splits",
                              [](const CorePipeline& p) {
                                const ElementSpec* spec = output_element_spec(p);

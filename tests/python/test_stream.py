@@ -89,6 +89,24 @@ def test_len_counts_items_when_nothing_batches_them(tmp_path):
     assert len(p) == 15 == len(list(p))
 
 
+def test_len_of_merged_streams_says_why_it_cannot_count(tmp_path):
+    config = write_config(tmp_path, """
+        [stages.a]
+        use = "gen.range"
+        count = 3
+
+        [stages.b]
+        use = "gen.range"
+        count = 4
+
+        [stages.total]
+        use = "util.sum"
+        input = ["a", "b"]
+        """)
+    with pytest.raises(TypeError, match="merges inputs"):
+        len(sluice.Pipeline(config))
+
+
 def test_label_kind_and_class_names_as_python_values(data_config):
     p = sluice.Pipeline(data_config, set={"index.epochs": 1})
     assert p.label_kind == "binary"
