@@ -39,4 +39,6 @@ for epoch in loader.epochs():
         for x, y in epoch.split("validation"):
             correct += ((model(x).squeeze(1) > 0) == (y > 0.5)).sum().item()
             total += len(y)
-    print(f"epoch {epoch.number}: train loss {loss.item():.3f}  val_acc {correct / total:.3f}")
+    # epoch.number counts from 0; the CLI counts epochs from 1, and so does this line.
+    print(f"epoch {epoch.number + 1}/{epochs}: train loss {loss.item():.3f}  "
+          f"val_acc {correct / total:.3f}")

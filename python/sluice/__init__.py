@@ -10,6 +10,12 @@
             ...
     print(p.profile_table())
 
+Arrays are NumPy arrays over sluice's buffers: the buffer protocol and
+`__dlpack__` hand them on without a copy (torch.from_dlpack(batch["images"])).
+
+Epochs count from 0 here (`epoch.number`, `batch["epoch"]`), as the stream
+numbers them; the CLI's output counts from 1.
+
 The graph (decode, augment, batch) runs on sluice's C++ threads with the GIL
 released; a small bounded queue hands its output to Python, so a slow loop
 holds the graph back instead of letting memory grow.
@@ -23,7 +29,7 @@ import threading
 from . import _core
 from ._core import ConfigError, set_log_level
 
-__all__ = ["Pipeline", "Epoch", "ConfigError", "StageError", "stages", "set_log_level"]
+__all__ = ["Pipeline", "Epoch", "Split", "ConfigError", "StageError", "stages", "set_log_level"]
 
 
 class StageError(RuntimeError):
@@ -129,11 +135,16 @@ class Pipeline:
         if rank is None and world_size is None:
             rank, world_size = _distributed_rank()
         self._core = None
+        self._args = dict(path=os.fspath(path), set=_overrides(set), threads=threads,
+                          plugins=[os.fspath(p) for p in plugins], rank=rank,
+                          world_size=world_size)
         self._core = _core.Pipeline(
-            os.fspath(path), _overrides(set), _int64(threads or 0),
-            [os.fspath(p) for p in plugins], output or "", _int64(max_in_flight or 0),
+            self._args["path"], self._args["set"], _int64(threads or 0),
+            self._args["plugins"], output or "", _int64(max_in_flight or 0),
             int(queue_depth), bool(normalize), None if rank is None else _int64(rank),
             None if world_size is None else _int64(world_size))
+        self._lengths = None
+        self._epochs_in_run = None  # the source's epochs, set with _lengths
         self._lock = threading.Lock()  # guards _run, _owner, _pending; held while starting or closing
         self._run = None    # the number of the run under way (None: none)
         self._owner = None  # the thread iterating it
@@ -266,6 +277,77 @@ class Pipeline:
     def stage_ids(self):
         return list(self._core.stages)
 
+    @property
+    def splits(self):
+        """The splits each epoch holds, in stream order (["train", "validation"]);
+        empty when the graph does not say."""
+        return list(self._core.output_splits)
+
+    @property
+    def label_kind(self):
+        """"binary", "categorical" or "multi-label", as `element_spec` says; None
+        when the graph does not say what the labels mean."""
+        label = self._core.output_label
+        return label["kind"] if label else None
+
+    @property
+    def class_names(self):
+        """The names of the label values, by value: binary ["Female", "Male"]
+        (0, 1), categorical the N class names by id, multi-label the K
+        attribute names; None when the graph does not say."""
+        label = self._core.output_label
+        return list(label["names"]) if label else None
+
+    def __len__(self):
+        """What iterating the Pipeline yields: batches (items, when no
+        image.batch feeds Python) of every split of every epoch of the run;
+        per epoch and split, see lengths()."""
+        per_epoch = sum(self.lengths().values())
+        return per_epoch * self._epochs_in_run
+
+    def lengths(self):
+        """{split: batches per epoch} (items, when no image.batch feeds Python),
+        from the index's sample counts (after sharding) and the batch size
+        (rounded up, or down with drop_last). The first call reads the index
+        once, without decoding anything. Samples a stage drops on the way (a
+        file that fails to decode) make these an upper bound. Raises TypeError
+        when the graph feeding Python merges several inputs."""
+        if self._lengths is None:
+            self._lengths = self._count_lengths()
+        return dict(self._lengths)
+
+    def _count_lengths(self):
+        chain = self._core.upstream
+        if not chain:
+            raise TypeError("len() needs the items Python takes to come from one source "
+                            "through single-input stages; this graph merges inputs")
+        source, source_type, params = chain[0]
+        if "epochs" not in params:
+            raise TypeError(f"len(): the source '{source}' ({source_type}) has no epochs")
+        batching = [c for c in chain if c[1] == "image.batch"]
+        if len(batching) > 1:
+            raise TypeError("len(): more than one image.batch feeds Python")
+        a = self._args
+        self._epochs_in_run = params["epochs"]
+        index = Pipeline(a["path"], set=a["set"] + [f"{source}.epochs=1"],
+                         threads=a["threads"], plugins=a["plugins"], output=source,
+                         rank=a["rank"], world_size=a["world_size"])
+        counts = {name: 0 for name in self.splits}
+        with index:
+            for item in index:
+                split = item.get("split") if isinstance(item, dict) else None
+                counts[split] = counts.get(split, 0) + 1
+        if not batching:
+            return counts
+        size, drop_last = batching[0][2]["batch_size"], batching[0][2]["drop_last"]
+        return {k: n // size if drop_last else -(-n // size) for k, n in counts.items()}
+
+    def _check_split(self, name):
+        known = self.splits
+        if known and name not in known:
+            raise ValueError(f"no split {name!r} in this stream: its splits are "
+                             + ", ".join(repr(s) for s in known))
+
     # -- lifetime ----------------------------------------------------------
     def close(self):
         """Stops a run in progress (sources stop, in-flight items drain) and
@@ -307,10 +389,36 @@ def _int64(value):
     return max(-2**63, min(int(value), 2**63 - 1))
 
 
+class Split:
+    """The items of one split of an epoch, once; len() is the split's batches
+    per epoch (Pipeline.lengths())."""
+
+    def __init__(self, items, length):
+        self._items = items
+        self._length = length
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._items)
+
+    def __len__(self):
+        return self._length()
+
+    def close(self):
+        """Leaves the split; the rest of it is skipped when the next one is read."""
+        self._items.close()
+
+
 class Epoch:
     """One epoch of a Pipeline's stream. Iterate it for every item of the
     epoch, or `split(name)` for the items of one split; what is left unread
-    is skipped when the next epoch starts."""
+    is skipped when the next epoch starts.
+
+    `number` counts from 0, as a batch's "epoch" field does (the stream's own
+    numbering); the CLI's logs and reports count from 1, so its "epoch 1" is
+    number 0 here."""
 
     def __init__(self, pipeline, run, number):
         self._p = pipeline
@@ -320,7 +428,17 @@ class Epoch:
 
     def split(self, name):
         """The items of split `name` ("train", "validation", ...) of this
-        epoch; items of other splits before it are skipped."""
+        epoch; items of other splits before it are skipped. A name the stream
+        has no split of raises ValueError at once, naming the splits it has,
+        and skips nothing."""
+        self._p._check_split(name)
+        return Split(self._split(name), lambda: self._p.lengths().get(name, 0))
+
+    def __len__(self):
+        """Batches of this epoch, every split together (Pipeline.lengths())."""
+        return sum(self._p.lengths().values())
+
+    def _split(self, name):
         while not self._ended:
             element = self._p._peek(self._run)
             if element is None:

@@ -45,6 +45,12 @@ def to_tensors(batch, device=None, normalize=True, label_dtype=torch.int64):
     return x, y.to(label_dtype)
 
 
+_IN_WORKER = ("sluice.torch.Loader cannot run in a DataLoader worker process: sluice already "
+              "runs its own threads, and each worker would run the whole pipeline and repeat "
+              "every batch. Use DataLoader(loader, batch_size=None, num_workers=0), or iterate "
+              "the Loader itself")
+
+
 class _Epoch:
     def __init__(self, epoch, convert):
         self._epoch = epoch
@@ -52,8 +58,11 @@ class _Epoch:
         self.number = epoch.number
 
     def split(self, name):
-        for batch in self._epoch.split(name):
-            yield self._convert(batch)
+        batches = self._epoch.split(name)  # an unknown name raises here
+        return sluice.Split((self._convert(batch) for batch in batches), batches.__len__)
+
+    def __len__(self):
+        return len(self._epoch)
 
     def __iter__(self):
         for batch in self._epoch:
@@ -69,6 +78,11 @@ class Loader(torch.utils.data.IterableDataset):
     normalize  scale to float NCHW as the graph says (on `device`); False:
                the uint8 NHWC pixels as they are
     label_dtype  e.g. torch.float32 for BCEWithLogitsLoss
+
+    sluice runs decode and augmentation on its own threads: give the loader to
+    a DataLoader with num_workers=0 (and batch_size=None), or iterate it
+    directly. DataLoader worker processes would each run the whole pipeline
+    and repeat every batch, so the loader refuses to iterate in one.
     """
 
     def __init__(self, pipeline, split=None, device=None, normalize=True,
@@ -80,14 +94,26 @@ class Loader(torch.utils.data.IterableDataset):
         self.device = torch.device(device) if device is not None else None
         self.normalize = normalize
         self.label_dtype = label_dtype
+        if split is not None:
+            self.pipeline._check_split(split)
 
     def _convert(self, batch):
         return to_tensors(batch, self.device, self.normalize, self.label_dtype)
 
     def __iter__(self):
+        if torch.utils.data.get_worker_info() is not None:
+            raise RuntimeError(_IN_WORKER)
         for batch in self.pipeline:
             if self.split is None or batch.get("split") == self.split:
                 yield self._convert(batch)
+
+    def __len__(self):
+        """What iterating the loader yields: the batches of `split` (else of
+        every split) of every epoch of the run; per epoch, len(epoch.split(name))
+        or self.pipeline.lengths()."""
+        if self.split is None:
+            return len(self.pipeline)
+        return self.pipeline.lengths().get(self.split, 0) * self.pipeline._epochs_in_run
 
     def epochs(self):
         for epoch in self.pipeline.epochs():

@@ -8,12 +8,14 @@
 #include <optional>
 #include <sstream>
 #include <unordered_map>
+#include <vector>
 
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "pipeline/element_spec.h"
 #include "pipeline/profiler.h"
 #include "pipeline/version.h"
 #include "python/src/payload_convert.h"
@@ -65,6 +67,28 @@ py::object next_element(CorePipeline& p, uint64_t run) {
   return py::make_tuple("data", payload_to_python(item.value, p.convert));
 }
 
+// What feeds Python, as validation computed it; null when not known.
+const ElementSpec* output_element_spec(const CorePipeline& p) {
+  const ValidatedGraph& g = p.impl->graph();
+  const ValidatedStage* s = g.find(p.impl->output().python_stage);
+  if (!s || s->inputs.empty()) return nullptr;
+  return &g.stages[s->inputs[0]].output_spec;
+}
+
+// The label of what feeds Python as {"kind", "attribute", "names"}; None when
+// the graph does not say.
+py::object output_label(const CorePipeline& p) {
+  const ElementSpec* spec = output_element_spec(p);
+  if (!spec || !spec->label || spec->label->kind == LabelSpec::Kind::kUnknown) {
+    return py::none();
+  }
+  py::dict d;
+  d["kind"] = label_kind_name(spec->label->kind);
+  d["attribute"] = spec->label->attribute;
+  d["names"] = spec->label->names;
+  return d;
+}
+
 py::object param_default(const ParamValue& v) {
   return std::visit(
       [](const auto& x) -> py::object {
@@ -76,6 +100,24 @@ py::object param_default(const ParamValue& v) {
         }
       },
       v);
+}
+
+// The stages that feed Python, source first, as (id, type, {parameter: value});
+// None when one on the way has several inputs (or none feeds Python).
+py::object upstream_chain(const CorePipeline& p) {
+  const ValidatedGraph& g = p.impl->graph();
+  const ValidatedStage* s = g.find(p.impl->output().python_stage);
+  py::list chain;
+  while (s && !s->inputs.empty()) {
+    if (s->inputs.size() != 1) return py::none();
+    s = &g.stages[s->inputs[0]];
+    py::dict params;
+    for (const auto& [name, value] : s->params.values())
+      params[py::str(name)] = param_default(value);
+    chain.insert(0, py::make_tuple(s->id, s->entry ? s->entry->spec.name : "", params));
+  }
+  if (chain.empty()) return py::none();
+  return chain;
 }
 
 py::list stage_list(const std::vector<std::string>& plugins) {
@@ -222,10 +264,15 @@ PYBIND11_MODULE(_core, m) {
                              [](const CorePipeline& p) { return p.impl->output().python_stage; })
       .def_property_readonly("output_spec",
                              [](const CorePipeline& p) {
-                               const ValidatedGraph& g = p.impl->graph();
-                               const ValidatedStage* s = g.find(p.impl->output().python_stage);
-                               if (!s || s->inputs.empty()) return std::string();
-                               return g.stages[s->inputs[0]].output_spec.to_string();
+                               const ElementSpec* spec = output_element_spec(p);
+                               return spec ? spec->to_string() : std::string();
+                             })
+      .def_property_readonly("output_label", &output_label)
+      .def_property_readonly("upstream", &upstream_chain)
+      .def_property_readonly("output_splits",
+                             [](const CorePipeline& p) {
+                               const ElementSpec* spec = output_element_spec(p);
+                               return spec ? spec->splits : std::vector<std::string>{};
                              })
       .def_property_readonly("stages",
                              [](const CorePipeline& p) {

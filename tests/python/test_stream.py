@@ -41,6 +41,98 @@ def test_validation_alone_skips_train(data_config, celeba):
     assert counts == [validation, validation]
 
 
+def test_an_unknown_split_raises_naming_the_splits_and_skips_nothing(data_config, celeba):
+    train, validation = split_sizes(celeba)
+    p = sluice.Pipeline(data_config)
+    assert p.splits == ["train", "validation"]
+    seen = []
+    for epoch in p.epochs():
+        with pytest.raises(ValueError, match="no split 'val' in this stream: its splits are "
+                                             "'train', 'validation'"):
+            epoch.split("val")
+        t = sum(len(b["labels"]) for b in epoch.split("train"))
+        v = sum(len(b["labels"]) for b in epoch.split("validation"))
+        seen.append((epoch.number, t, v))
+    assert seen == [(0, train, validation), (1, train, validation)]
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"set": {"batch.drop_last": True}}, {"set": {"batch.batch_size": 7}},
+    {"rank": 1, "world_size": 3}])
+def test_len_is_what_iterating_yields(data_config, options):
+    p = sluice.Pipeline(data_config, **options)
+    per_epoch = p.lengths()
+    assert set(per_epoch) == {"train", "validation"} and per_epoch["train"] > 2
+    for epoch in p.epochs():
+        total = 0
+        for name in ("train", "validation"):
+            split = epoch.split(name)
+            expected = len(split)
+            assert expected == per_epoch[name] == sum(1 for _ in split)
+            total += expected
+        assert len(epoch) == total
+    assert len(p) == 2 * sum(per_epoch.values()) == sum(1 for _ in p)
+
+
+def test_len_counts_items_when_nothing_batches_them(tmp_path):
+    config = write_config(tmp_path, """
+        [stages.numbers]
+        use = "gen.range"
+        count = 5
+        epochs = 3
+
+        [stages.total]
+        use = "util.sum"
+        input = "numbers"
+        """)
+    p = sluice.Pipeline(config)
+    assert len(p) == 15 == len(list(p))
+
+
+def test_len_of_merged_streams_says_why_it_cannot_count(tmp_path):
+    config = write_config(tmp_path, """
+        [stages.a]
+        use = "gen.range"
+        count = 3
+
+        [stages.b]
+        use = "gen.range"
+        count = 4
+
+        [stages.total]
+        use = "util.sum"
+        input = ["a", "b"]
+        """)
+    with pytest.raises(TypeError, match="merges inputs"):
+        len(sluice.Pipeline(config))
+
+
+def test_label_kind_and_class_names_as_python_values(data_config):
+    p = sluice.Pipeline(data_config, set={"index.epochs": 1})
+    assert p.label_kind == "binary"
+    assert p.class_names == ["Female", "Male"]
+    assert '"Male" (Female/Male)' in p.element_spec
+
+
+def test_categorical_class_names_are_the_class_folders(tmp_path):
+    for name in ("dog", "cat", "fox"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        (tmp_path / "pets" / name / "a.jpg").write_bytes(b"")
+    config = write_config(tmp_path, f"""
+        [stages.index]
+        use = "dir.index"
+        root = "{tmp_path / 'pets'}"
+        split = ["train"]
+
+        [stages.sink]
+        use = "util.discard"
+        input = "index"
+        """)
+    p = sluice.Pipeline(config)
+    assert p.label_kind == "categorical"
+    assert p.class_names == ["cat", "dog", "fox"]
+
+
 def test_a_second_iteration_is_a_new_identical_run(data_config):
     p = sluice.Pipeline(data_config, set={"index.epochs": 1})
     first = [b["ids"] for b in p]

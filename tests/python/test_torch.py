@@ -38,6 +38,55 @@ def test_uint8_tensors_share_the_pool_buffer(data_config):
     loader.close()
 
 
+def test_batches_export_through_dlpack_without_a_copy(data_config):
+    p = sluice.Pipeline(data_config, set={"index.epochs": 1})
+    batch = next(iter(p))
+    p.close()
+    images, labels = batch["images"], batch["labels"]
+    expected = images.copy()
+    x, y = torch.from_dlpack(images), torch.from_dlpack(labels)
+    assert x.data_ptr() == images.__array_interface__["data"][0]
+    assert y.tolist() == labels.tolist()
+    del batch, images, labels, p  # the tensors keep the pooled buffer alive
+    assert np.array_equal(x.numpy(), expected)
+
+
+def test_dataloader_workers_are_refused_with_the_reason(data_config):
+    loader = sluice.torch.Loader(data_config, set={"index.epochs": 1}, split="train")
+    workers = torch.utils.data.DataLoader(loader, batch_size=None, num_workers=2)
+    with pytest.raises(RuntimeError) as refused:
+        list(workers)
+    message = str(refused.value)
+    assert "sluice already runs its own threads" in message
+    assert "num_workers=0" in message
+    # In the calling process, a DataLoader yields each batch once.
+    direct = [y.tolist() for _, y in loader]
+    through = [y.tolist() for _, y in torch.utils.data.DataLoader(loader, batch_size=None)]
+    assert through == direct and len(direct) > 5
+    loader.close()
+
+
+def test_len_of_the_loader_is_the_batches_it_yields(data_config):
+    loader = sluice.torch.Loader(data_config, split="train")
+    assert len(loader) == sum(1 for _ in loader) > 4
+    assert len(torch.utils.data.DataLoader(loader, batch_size=None)) == len(loader)
+    for epoch in loader.epochs():
+        split = epoch.split("train")
+        assert len(split) == sum(1 for _ in split) == len(loader) // 2
+    loader.close()
+
+
+def test_an_unknown_split_is_refused_before_anything_runs(data_config):
+    with pytest.raises(ValueError, match="no split 'val'.*'train', 'validation'"):
+        sluice.torch.Loader(data_config, split="val")
+    loader = sluice.torch.Loader(data_config, set={"index.epochs": 1})
+    for epoch in loader.epochs():
+        with pytest.raises(ValueError, match="no split 'val'"):
+            epoch.split("val")
+        assert sum(len(y) for _, y in epoch.split("train")) > 0
+    loader.close()
+
+
 def test_example_trains_to_90_percent(tmp_path, sluice_bin):
     root = tmp_path / "celeba"
     subprocess.run([sluice_bin, "synth", "--out", str(root), "--count", "3000", "--seed", "0",
