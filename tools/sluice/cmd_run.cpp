@@ -14,7 +14,6 @@
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
 #include "tools/sluice/run_dashboard.h"
-#include "tools/sluice/run_profile.h"
 
 namespace sluice::cli {
 namespace {
