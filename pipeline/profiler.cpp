@@ -270,7 +270,7 @@ void write_profile_json(const std::string& path, const RunReport& report) {
     try {
       write_file_atomically(path, text);
     } catch (const std::exception& e) {
-      throw std::runtime_error(std::string("cannot write profile file: ") + e.what());
+      throw std::runtime_error("cannot write profile file '" + path + "': " + e.what());
     }
     return;
   }
