@@ -53,26 +53,52 @@ struct Fd {
   }
 };
 
+// Opens a regular file of at most max_bytes; -1 and `result` set otherwise.
+int open_checked(const std::string& path, uint64_t max_bytes, const char* what,
+                 FileReadResult& result, uint64_t& size) {
+  result = {};
+  // A FIFO or device is refused before it is opened (opening some devices acts);
+  // the fstat below repeats the check on what was actually opened.
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    result = not_regular(path, what, st);
+    return -1;
+  }
+  Fd f;
+  f.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (f.fd < 0) {
+    result = refuse(FileReadStatus::kCannotOpen, path,
+                    std::string("cannot open the ") + what + ": " + std::strerror(errno));
+    return -1;
+  }
+  if (::fstat(f.fd, &st) != 0) {
+    result =
+        refuse(FileReadStatus::kReadError, path, std::string("fstat: ") + std::strerror(errno));
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    result = not_regular(path, what, st);
+    return -1;
+  }
+  size = static_cast<uint64_t>(st.st_size);
+  if (size > max_bytes) {
+    result = too_large(path, what, size, max_bytes);
+    return -1;
+  }
+  const int fd = f.fd;
+  f.fd = -1;
+  return fd;
+}
+
 template <class Bytes>
 FileReadResult read_into(const std::string& path, uint64_t max_bytes, const char* what,
                          Bytes& out) {
   out.clear();
-  // A FIFO or device is refused before it is opened (opening some devices acts);
-  // the fstat below repeats the check on what was actually opened.
-  struct stat st {};
-  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_regular(path, what, st);
+  FileReadResult opened;
+  uint64_t size = 0;
   Fd f;
-  f.fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (f.fd < 0) {
-    return refuse(FileReadStatus::kCannotOpen, path,
-                  std::string("cannot open the ") + what + ": " + std::strerror(errno));
-  }
-  if (::fstat(f.fd, &st) != 0) {
-    return refuse(FileReadStatus::kReadError, path, std::string("fstat: ") + std::strerror(errno));
-  }
-  if (!S_ISREG(st.st_mode)) return not_regular(path, what, st);
-  const auto size = static_cast<uint64_t>(st.st_size);
-  if (size > max_bytes) return too_large(path, what, size, max_bytes);
+  f.fd = open_checked(path, max_bytes, what, opened, size);
+  if (f.fd < 0) return opened;
 
   out.resize(static_cast<size_t>(size));
   ssize_t got = read_fully(f.fd, reinterpret_cast<char*>(out.data()), out.size());
@@ -99,6 +125,11 @@ FileReadResult read_into(const std::string& path, uint64_t max_bytes, const char
 }
 
 }  // namespace
+
+int open_regular_file(const std::string& path, uint64_t max_bytes, const char* what,
+                      FileReadResult& result, uint64_t& size) {
+  return open_checked(path, max_bytes, what, result, size);
+}
 
 const char* file_type_name(unsigned mode) {
   if (S_ISREG(mode)) return "a regular file";

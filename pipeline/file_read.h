@@ -66,6 +66,13 @@ std::string read_regular_file(const std::string& path, uint64_t max_bytes, const
 std::vector<char> read_regular_file_bytes(const std::string& path, uint64_t max_bytes,
                                           const char* what);
 
+// The open behind the readers above, for a reader that reads a file in parts
+// (checking a header before it allocates): a descriptor of a regular file of at
+// most `max_bytes` (its size in `size`), or -1 with `result` saying why. The
+// caller closes it.
+int open_regular_file(const std::string& path, uint64_t max_bytes, const char* what,
+                      FileReadResult& result, uint64_t& size);
+
 // "a FIFO", "a directory", "a character device", ... for a st_mode.
 const char* file_type_name(unsigned mode);
 

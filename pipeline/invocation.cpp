@@ -12,6 +12,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/atomic_file.h"
+
 namespace sluice {
 namespace {
 
@@ -50,23 +52,10 @@ State& state() {
   return s;
 }
 
-// Writes `text` to `path` through a temporary beside it, so that a reader never
-// sees half a file.
+// Writes `text` to `path` through a fresh temporary beside it (never through a
+// planted link), so that a reader never sees half a file.
 void write_text(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp";
-  std::FILE* f = std::fopen(temp.c_str(), "wb");
-  if (f == nullptr) {
-    throw std::runtime_error("cannot write '" + temp.string() + "': " + std::strerror(errno));
-  }
-  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  const int saved = errno;
-  if (std::fclose(f) != 0 || !written) {
-    throw std::runtime_error("error writing '" + temp.string() +
-                             "': " + std::strerror(written ? errno : saved));
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) throw std::runtime_error("cannot write '" + path.string() + "': " + ec.message());
+  write_file_atomically(path.string(), text);
 }
 
 // The number of a record folder ("007" -> 7), or 0 when the name is not one.

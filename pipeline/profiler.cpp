@@ -1,14 +1,17 @@
 #include "pipeline/profiler.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/atomic_file.h"
 #include "pipeline/clock.h"
 #include "pipeline/text_escape.h"
 
@@ -258,6 +261,19 @@ std::string profile_json(const RunReport& r) {
 
 void write_profile_json(const std::string& path, const RunReport& report) {
   const std::string text = profile_json(report) + "\n";
+  // A file (in a run folder others may write) is replaced whole, never written
+  // through a planted link; a pipe or a terminal (--profile /dev/stdout) is written.
+  struct stat st {};
+  const bool stream =
+      ::stat(path.c_str(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode));
+  if (!stream) {
+    try {
+      write_file_atomically(path, text);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("cannot write profile file '" + path + "': " + e.what());
+    }
+    return;
+  }
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) {
     throw std::runtime_error("cannot write profile file '" + path + "': " + std::strerror(errno));

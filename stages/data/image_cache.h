@@ -8,8 +8,11 @@
 // producer (decode, resize), stores what it made and returns it. Two threads
 // asking for the same missing key at once produce it once: the second waits
 // for the first. Disk entries are written to a temporary file and renamed, so
-// a reader (this process or another) sees a whole entry or none; each file
-// holds its key and sizes; a damaged one is removed and written again.
+// a reader (this process or another) sees a whole entry or none, and a link
+// planted in the folder is never written through (pipeline/atomic_file.h). Each
+// file holds its key, sizes and a CRC-32; an entry whose size, shape or checksum
+// does not match, or that is not a regular file (a FIFO, a link), is a miss with
+// a warning: it is removed and written again.
 //
 //   ImageCache cache({64 << 20, WhenFull::kKeep, "cache/", 1LL << 30, fingerprint}, counters);
 //   CachedImage img;
@@ -102,6 +105,7 @@ class ImageCache {
   bool find_in_memory(const std::string& key, CachedImage& out);
   void keep_in_memory(const std::string& key, const CachedImage& image);
   bool read_disk(const std::string& key, CachedImage& out);
+  bool drop_disk_entry(const std::string& path, const std::string& why);
   void write_disk(const std::string& key, const CachedImage& image);
   std::string disk_path(const std::string& key) const;
   bool produce_and_store(const std::string& key, const Producer& produce, CachedImage& out);
@@ -110,7 +114,8 @@ class ImageCache {
   ImageCacheCounters counters_;
   std::string folder_;
   std::atomic<int64_t> disk_held_{0};
-  std::atomic<uint64_t> temp_serial_{0};
+  std::atomic<int> bad_warnings_{0};
+  static constexpr int kMaxBadWarnings = 10;  // warnings about bad entries, then only counts
 
   mutable std::mutex mutex_;  // guards everything below
   std::list<Entry> lru_;      // most recently used first

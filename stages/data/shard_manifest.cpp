@@ -13,6 +13,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/atomic_file.h"
+#include "pipeline/file_read.h"
+
 namespace sluice::data {
 namespace {
 
@@ -64,13 +67,6 @@ ShardEntry parse_entry(const json& j, const std::string& origin, size_t i) {
     bad(origin, where + "name '" + e.name + "' is not a file name in the manifest's folder");
   }
   return e;
-}
-
-void fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
 }
 
 }  // namespace
@@ -172,51 +168,17 @@ ShardManifest read_shard_manifest(const std::string& path) {
   std::error_code ec;
   const std::string file =
       fs::is_directory(path, ec) ? (fs::path(path) / kShardManifestName).string() : path;
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error(file + ": cannot read the shard manifest");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_shard_manifest(text.str(), file);
+  return parse_shard_manifest(read_regular_file(file, kMaxIndexBytes, "shard manifest"), file);
 }
 
 void write_shard_manifest(const std::string& path, const ShardManifest& manifest,
                           const std::function<void()>& before_rename) {
   const std::string text = shard_manifest_json(manifest);
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error(tmp + ": cannot create: " + std::strerror(errno));
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw std::runtime_error(tmp + ": cannot write: " + why);
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(tmp + ": cannot sync: " + why);
-  }
-  if (before_rename) {
-    try {
-      before_rename();
-    } catch (...) {
-      ::unlink(tmp.c_str());
-      throw;
-    }
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw std::runtime_error(path + ": cannot rename the new manifest into place: " + why);
-  }
-  const fs::path parent = fs::path(path).parent_path();
-  fsync_dir(parent.empty() ? "." : parent.string());
+  AtomicFile file(path);  // a link planted at either name is never followed
+  file.write(text);
+  file.commit([&before_rename](size_t) {
+    if (before_rename) before_rename();
+  });
 }
 
 std::string shard_key(const std::string& sample_id, int64_t index) {

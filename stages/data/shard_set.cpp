@@ -53,7 +53,10 @@ std::vector<std::string> glob_shard_files(const std::string& pattern) {
     for (size_t i = 0; i < g.gl_pathc; ++i) {
       const std::string path = g.gl_pathv[i];
       struct stat st {};
-      if (ends_with(path, ".tmp") || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      // ".tmp": an older sluice's temporary; ".tmp.XXXXXX": pipeline/atomic_file.h's.
+      const bool temporary = ends_with(path, ".tmp") ||
+                             path.find(".tmp.", path.find_last_of('/') + 1) != std::string::npos;
+      if (temporary || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
         continue;
       }
       out.push_back(path);

@@ -159,7 +159,8 @@ void register_shard_write_stage(Registry& r) {
           .doc("Writes samples into WebDataset tar shards (KEY.jpg/png, KEY.json, KEY.cls) with a "
                "manifest.json.",
                "Shards are PREFIX-NNNNNN.tar ({split} in the prefix: one series per split), "
-               "written as .tar.tmp and renamed when complete; manifest.json in the shard "
+               "written to a temporary file (created O_EXCL) and renamed when complete; "
+               "manifest.json in the shard "
                "folder lists the complete shards, totals per split, the label schema and the "
                "resolved config. Samples in stream order. Counts 'samples' and 'shards'.")
           .sink<Sample>()

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "pipeline/atomic_file.h"
 #include "stages/data/jpeg_decoder.h"
 
 namespace sluice::data {
@@ -74,9 +75,17 @@ bool strip_suffix(std::string& name, const std::string& suffix) {
   return true;
 }
 
+// "x.tar.tmp.Ab12Cd" (AtomicFile's temporary) or "x.tar.tmp" (an older sluice's)
+// -> "x.tar".
+void strip_temporary(std::string& name) {
+  const size_t at = name.rfind(".tmp");
+  if (at == std::string::npos) return;
+  if (at + 4 == name.size() || is_atomic_temporary(name, name.substr(0, at))) name.resize(at);
+}
+
 // True when `name` is a shard (or its temporary) of the file-name pattern.
 bool is_shard_file(std::string name, const std::string& pattern) {
-  strip_suffix(name, ".tmp");
+  strip_temporary(name);
   if (!strip_suffix(name, ".tar") || !strip_shard_number(name)) return false;
   const size_t at = pattern.find(kSplitPlaceholder);
   if (at == std::string::npos) return name == pattern;
@@ -87,20 +96,15 @@ bool is_shard_file(std::string name, const std::string& pattern) {
          name.compare(name.size() - after.size(), after.size(), after) == 0;
 }
 
-[[noreturn]] void io_error(const std::string& path, const std::string& what) {
-  throw std::runtime_error(path + ": " + what + ": " + std::strerror(errno));
-}
-
 }  // namespace
 
-// One shard being written: a ustar archive streamed into NAME.tar.tmp, with its
+// One shard being written: a ustar archive streamed into an AtomicFile (unnamed, or
+// NAME.tar.tmp.XXXXXX: a link planted at any name is never followed), with its
 // byte count and CRC-32 kept as the bytes go out.
 class ShardWriter::OpenShard {
  public:
   OpenShard(std::string name, const std::string& folder)
-      : name_(std::move(name)), path_((fs::path(folder) / name_).string()), tmp_(path_ + ".tmp") {
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) io_error(tmp_, "cannot create the shard");
+      : name_(std::move(name)), path_((fs::path(folder) / name_).string()), file_(path_) {
     archive_ = archive_write_new();
     if (!archive_ || archive_write_set_format_ustar(archive_) != ARCHIVE_OK ||
         archive_write_add_filter_none(archive_) != ARCHIVE_OK ||
@@ -113,8 +117,6 @@ class ShardWriter::OpenShard {
 
   ~OpenShard() {
     if (archive_) archive_write_free(archive_);
-    if (fd_ >= 0) ::close(fd_);
-    if (!published_) ::unlink(tmp_.c_str());
   }
 
   OpenShard(const OpenShard&) = delete;
@@ -138,17 +140,11 @@ class ShardWriter::OpenShard {
     content_bytes_ += member_bytes(size);
   }
 
-  // Ends the archive and syncs the file; returns its entry (name, bytes, crc32).
-  ShardEntry close_and_sync() {
+  // Ends the archive; returns its entry (name, bytes, crc32).
+  ShardEntry close_archive() {
     if (archive_write_close(archive_) != ARCHIVE_OK) fail("cannot finish the tar archive");
     archive_write_free(archive_);
     archive_ = nullptr;
-    if (::fsync(fd_) != 0) io_error(tmp_, "cannot sync the shard");
-    if (::close(fd_) != 0) {
-      fd_ = -1;
-      io_error(tmp_, "cannot close the shard");
-    }
-    fd_ = -1;
     ShardEntry entry;
     entry.name = name_;
     entry.samples = samples;
@@ -157,12 +153,8 @@ class ShardWriter::OpenShard {
     return entry;
   }
 
-  // Renames NAME.tar.tmp to NAME.tar.
-  void publish() {
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
-      io_error(path_, "cannot rename the shard into place");
-    published_ = true;
-  }
+  // Syncs the shard and renames it to NAME.tar.
+  void publish() { file_.commit(); }
 
   // Bytes of the archive once ended: the members so far and the end marker.
   int64_t bytes_when_closed() const { return content_bytes_ + kEndOfArchive; }
@@ -177,7 +169,7 @@ class ShardWriter::OpenShard {
     const auto* bytes = static_cast<const uint8_t*>(buffer);
     size_t done = 0;
     while (done < length) {
-      const ssize_t n = ::write(self->fd_, bytes + done, length - done);
+      const ssize_t n = ::write(self->file_.fd(), bytes + done, length - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         archive_set_error(a, errno, "%s", std::strerror(errno));
@@ -192,16 +184,15 @@ class ShardWriter::OpenShard {
 
   [[noreturn]] void fail(const std::string& what) {
     const char* why = archive_ ? archive_error_string(archive_) : nullptr;
-    throw std::runtime_error(tmp_ + ": " + what + (why ? std::string(": ") + why : std::string()));
+    throw std::runtime_error(path_ + ": " + what + (why ? std::string(": ") + why : std::string()));
   }
 
-  std::string name_, path_, tmp_;
-  int fd_ = -1;
+  std::string name_, path_;
+  AtomicFile file_;
   archive* archive_ = nullptr;
   uLong crc_ = crc32(0L, Z_NULL, 0);
   int64_t written_ = 0;
   int64_t content_bytes_ = 0;
-  bool published_ = false;
 };
 
 std::string shard_prefix_problem(const std::string& prefix) {
@@ -249,10 +240,14 @@ std::vector<std::string> remove_shard_files(const std::string& prefix) {
   const std::string manifest = kShardManifestName;
   std::vector<std::string> removed;
   for (const std::string& name : shard_folder_entries(prefix)) {
-    const bool ours = name == manifest || name == manifest + ".tmp" || is_shard_file(name, pattern);
+    std::string plain = name;
+    strip_temporary(plain);
+    const bool ours = plain == manifest || is_shard_file(name, pattern);
     const fs::path path = fs::path(folder) / name;
     std::error_code ec;
-    if (!ours || !fs::is_regular_file(fs::symlink_status(path, ec))) continue;
+    // A symlink planted at one of these names goes too (the link, not its target).
+    const fs::file_status st = fs::symlink_status(path, ec);
+    if (!ours || !(fs::is_regular_file(st) || fs::is_symlink(st))) continue;
     if (!fs::remove(path, ec) || ec)
       throw fs::filesystem_error("overwrite: cannot remove", path, ec);
     removed.push_back(name);
@@ -378,7 +373,7 @@ void ShardWriter::close_split(const std::string& split) {
 
 void ShardWriter::close_shard(Series& series) {
   std::unique_ptr<OpenShard> shard = std::move(series.open);
-  ShardEntry entry = shard->close_and_sync();
+  ShardEntry entry = shard->close_archive();
   entry.split =
       shard->split_samples.size() == 1 ? shard->split_samples.begin()->first : std::string();
   for (const auto& [split, count] : shard->split_samples) {

@@ -4,10 +4,12 @@
 // without a graph.
 //
 // Each series of shards (one per split when the prefix has "{split}") has at most
-// one open shard, written to NAME.tar.tmp. Closing it: end-of-archive, fsync, the
-// manifest listing it written to its temporary and synced, the shard renamed to
-// NAME.tar, the manifest renamed into place, the folder synced. A process killed
-// at any point leaves whole .tar files and a manifest listing them.
+// one open shard, written to an unnamed or fresh temporary file created O_EXCL
+// (pipeline/atomic_file.h: never through a planted link). Closing it:
+// end-of-archive, the manifest listing it written to its temporary and synced,
+// the shard synced and renamed to NAME.tar, the manifest renamed into place, the
+// folder synced. A process killed at any point leaves whole .tar files and a
+// manifest listing them.
 #pragma once
 
 #include <cstdint>
@@ -42,8 +44,9 @@ std::string shard_folder(const std::string& prefix);
 // The entries of the shard folder, sorted (none when it does not exist).
 std::vector<std::string> shard_folder_entries(const std::string& prefix);
 // Removes what a writer with this prefix leaves in its folder: manifest.json and
-// its temporary, PREFIX-NNNNNN.tar and .tar.tmp files ({split} matches any
-// split). Returns their names.
+// its temporaries, PREFIX-NNNNNN.tar and .tar.tmp[.XXXXXX] files ({split} matches
+// any split), and symlinks planted at those names (not their targets). Returns
+// their names.
 std::vector<std::string> remove_shard_files(const std::string& prefix);
 
 // KEY.json of a sample: id, label, label_values, class (from the label schema),

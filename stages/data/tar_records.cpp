@@ -1,9 +1,13 @@
 #include "stages/data/tar_records.h"
 
 #include <archive_entry.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
+
+#include "pipeline/file_read.h"
 
 namespace sluice::data {
 
@@ -48,16 +52,24 @@ TarRecordReader::TarRecordReader(std::string shard) : shard_(std::move(shard)) {
   archive_read_support_format_tar(archive_);
   archive_read_support_format_gnutar(archive_);
   archive_read_support_filter_all(archive_);  // .tar.gz and the like stream too
-  if (archive_read_open_filename(archive_, shard_.c_str(), kTarBlockBytes) != ARCHIVE_OK) {
-    const std::string why = archive_error_string(archive_) ? archive_error_string(archive_) : "";
+  // A FIFO or a device in a shard's place is refused, not waited on or read forever.
+  FileReadResult opened;
+  uint64_t size = 0;
+  fd_ = open_regular_file(shard_, std::numeric_limits<uint64_t>::max(), "shard", opened, size);
+  if (fd_ < 0 || archive_read_open_fd(archive_, fd_, kTarBlockBytes) != ARCHIVE_OK) {
+    const std::string why = fd_ < 0                          ? opened.reason
+                            : archive_error_string(archive_) ? archive_error_string(archive_)
+                                                             : "";
     archive_read_free(archive_);
     archive_ = nullptr;
+    if (fd_ >= 0) ::close(fd_);
     throw ShardError(shard_, "", "cannot open: " + why);
   }
 }
 
 TarRecordReader::~TarRecordReader() {
   if (archive_ != nullptr) archive_read_free(archive_);
+  if (fd_ >= 0) ::close(fd_);
 }
 
 void TarRecordReader::fail(const std::string& member, const std::string& what) const {

@@ -72,6 +72,7 @@ class TarRecordReader {
 
   std::string shard_;
   archive* archive_ = nullptr;
+  int fd_ = -1;                     // the shard, opened as pipeline/file_read.h opens every input
   archive_entry* entry_ = nullptr;  // the header read ahead, not yet consumed
   bool pending_ = false;
   bool done_ = false;

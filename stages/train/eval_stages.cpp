@@ -43,6 +43,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "pipeline/atomic_file.h"
 #include "pipeline/registry.h"
 #include "stages/train/class_names.h"
 #include "stages/train/label_metrics.h"
@@ -164,9 +165,7 @@ class EvalClassifier : public Sink {
       j["negative_name"] = names_.negative;
       const auto parent = std::filesystem::path(report_path_).parent_path();
       if (!parent.empty()) std::filesystem::create_directories(parent);
-      std::ofstream out(report_path_);
-      out << j.dump(2) << "\n";
-      if (!out) throw std::runtime_error(report_path_ + ": cannot write the report");
+      write_file_atomically(report_path_, j.dump(2) + "\n");
       ctx_->log().info("wrote {}", report_path_);
       write_scores();
     }
@@ -218,10 +217,9 @@ class EvalClassifier : public Sink {
   void write_scores() {
     std::filesystem::path path(report_path_);
     path.replace_filename(path.stem().string() + "_predictions.csv");
-    std::ofstream out(path);
-    out << scores_header() << '\n';
-    for (const auto& row : scores_) out << row << '\n';
-    if (!out) throw std::runtime_error(path.string() + ": cannot write the per-image scores");
+    std::string text = scores_header() + '\n';
+    for (const auto& row : scores_) text += row + '\n';
+    write_file_atomically(path.string(), text);
     ctx_->log().info("wrote {} per-image scores to {}", scores_.size(), path.string());
   }
 
@@ -289,8 +287,7 @@ class PredictCsv : public Sink {
         output_names(model_.info.state.label, static_cast<size_t>(model_.info.model.num_classes));
     const auto parent = std::filesystem::path(output_).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
-    out_.open(output_);
-    if (!out_) throw std::runtime_error(output_ + ": cannot open for writing");
+    file_ = std::make_unique<AtomicFile>(output_);  // appears, whole, when the run ends
     out_ << "id,path,";
     if (kind_ == LabelSpec::Kind::kBinary) {
       out_ << csv_field("p_" + names_.positive);
@@ -319,11 +316,12 @@ class PredictCsv : public Sink {
       }
     }
     rows_ += batch.size;
+    flush_rows();
   }
 
   void finish(Emitter&) override {
-    out_.flush();
-    if (!out_) throw std::runtime_error(output_ + ": write failed");
+    flush_rows();
+    file_->commit();
     ctx_->log().info("wrote {} predictions to {}", rows_, output_);
   }
 
@@ -332,6 +330,11 @@ class PredictCsv : public Sink {
   // true class (by name when the input's classes are the checkpoint's, else its
   // id); multi-label: the probability of each attribute, then the attributes at or
   // above the threshold and the true ones, joined by '|'.
+  void flush_rows() {
+    file_->write(out_.str());
+    out_.str("");
+  }
+
   void write_row(const float* p, const Batch& b, int i) {
     const size_t n = outputs_.size();
     for (size_t j = 0; j < n; ++j) out_ << (j ? "," : "") << p[j];
@@ -375,7 +378,8 @@ class PredictCsv : public Sink {
   double threshold_;
   StageContext* ctx_ = nullptr;
   LoadedModel model_;
-  std::ofstream out_;
+  std::unique_ptr<AtomicFile> file_;
+  std::ostringstream out_;  // rows not yet written to file_
   int64_t rows_ = 0;
   bool warned_ = false;
 };

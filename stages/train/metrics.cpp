@@ -1,5 +1,7 @@
 #include "stages/train/metrics.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +12,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "pipeline/atomic_file.h"
+#include "pipeline/file_read.h"
 #include "stages/train/atomic_file.h"
 
 namespace sluice::train {
@@ -292,14 +296,12 @@ void MetricsLog::write(const std::vector<std::pair<std::string, double>>& record
     j[k] = whole && epoch_metric_is_integral(k) ? nlohmann::json(static_cast<int64_t>(v))
                                                 : number_or_null(v);
   }
-  {
-    std::ofstream out(dir_ + "/metrics.jsonl", std::ios::app);
-    out << j.dump() << "\n";
-    if (!out) throw std::runtime_error(dir_ + "/metrics.jsonl: write failed");
-  }
+  // Appended with O_NOFOLLOW: a link planted at either name is refused.
+  append_to_file(dir_ + "/metrics.jsonl", j.dump() + "\n");
   const std::string csv = dir_ + "/metrics.csv";
-  const bool fresh = !std::filesystem::exists(csv) || std::filesystem::file_size(csv) == 0;
-  std::ofstream out(csv, std::ios::app);
+  struct stat st {};
+  const bool fresh = ::lstat(csv.c_str(), &st) != 0 || st.st_size == 0;
+  std::ostringstream out;
   if (fresh) {
     for (size_t i = 0; i < record.size(); ++i) out << (i ? "," : "") << record[i].first;
     out << "\n";
@@ -310,7 +312,7 @@ void MetricsLog::write(const std::vector<std::pair<std::string, double>>& record
     if (std::isfinite(record[i].second)) out << record[i].second;
   }
   out << "\n";
-  if (!out) throw std::runtime_error(csv + ": write failed");
+  append_to_file(csv, out.str());
 }
 
 namespace {
@@ -318,7 +320,12 @@ namespace {
 // The lines of `path` (none when it does not exist).
 std::vector<std::string> read_lines(const std::string& path) {
   std::vector<std::string> lines;
-  std::ifstream in(path);
+  std::string text;
+  // A FIFO or a device planted at the name is refused, not waited on.
+  const FileReadResult r = try_read_regular_file(path, kMaxIndexBytes, "metrics log", text);
+  if (r.status == FileReadStatus::kCannotOpen) return lines;
+  if (!r.ok()) throw FileReadError(r);
+  std::istringstream in(text);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
 }

@@ -1,11 +1,16 @@
 #include "stages/train/model_config.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <stdexcept>
 
+#include "pipeline/file_read.h"
 #include "stages/train/vgg_config.h"
 
 namespace sluice::train {
@@ -45,17 +50,28 @@ bool matches_prefix(const std::string& name, const std::string& prefix) {
 }
 
 std::string file_fingerprint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read '" + path + "'");
+  // Opened as every input is (pipeline/file_read.h): a FIFO, a device (/dev/zero)
+  // or a directory is refused here, before anything waits on it or reads it forever.
+  FileReadResult opened;
+  uint64_t size = 0;
+  const int fd = open_regular_file(path, kMaxCheckpointBytes, "model file", opened, size);
+  if (fd < 0) throw FileReadError(opened);
   uint64_t hash = 14695981039346656037ULL;  // FNV-1a, 64 bits
-  char buffer[1 << 16];
-  while (in) {
-    in.read(buffer, sizeof buffer);
-    for (std::streamsize i = 0; i < in.gcount(); ++i) {
-      hash ^= static_cast<unsigned char>(buffer[i]);
+  unsigned char buffer[1 << 16];
+  ssize_t got = 0;
+  while ((got = ::read(fd, buffer, sizeof buffer)) != 0) {
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int err = errno;
+      ::close(fd);
+      throw std::runtime_error(path + ": cannot read the model file: " + std::strerror(err));
+    }
+    for (ssize_t i = 0; i < got; ++i) {
+      hash ^= buffer[i];
       hash *= 1099511628211ULL;
     }
   }
+  ::close(fd);
   char text[32];
   std::snprintf(text, sizeof text, "fnv1a64:%016llx", static_cast<unsigned long long>(hash));
   return text;

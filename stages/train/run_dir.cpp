@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "pipeline/atomic_file.h"
 #include "pipeline/config_writer.h"
 
 namespace sluice::train {
@@ -17,11 +18,7 @@ const std::vector<std::string>& run_file_names() {
 
 bool is_run_file(const std::string& file_name) {
   for (const auto& name : run_file_names()) {
-    if (file_name == name) return true;
-    const std::string temp = name + ".tmp.";  // atomic_file.cpp's mkstemp pattern
-    if (file_name.size() == temp.size() + 6 && file_name.compare(0, temp.size(), temp) == 0) {
-      return true;
-    }
+    if (file_name == name || is_atomic_temporary(file_name, name)) return true;
   }
   return false;
 }
@@ -111,7 +108,9 @@ std::vector<std::string> remove_run_files(const std::string& dir) {
     if (!is_run_file(name)) continue;
     const fs::path path = fs::path(dir) / name;
     std::error_code ec;
-    if (!fs::is_regular_file(path, ec)) continue;
+    // A symlink planted at a run file's name is removed (the link, not its target).
+    const fs::file_status st = fs::symlink_status(path, ec);
+    if (!fs::is_regular_file(st) && !fs::is_symlink(st)) continue;
     fs::remove(path, ec);
     if (ec) throw fs::filesystem_error("overwrite: cannot remove", path, ec);
     removed.push_back(name);

@@ -1,16 +1,22 @@
 #include "stages/train/torchscript_model.h"
 
 #include <algorithm>
+#include <sstream>
 #include <stdexcept>
 
 #include <torch/version.h>
+
+#include "pipeline/file_read.h"
 
 namespace sluice::train {
 namespace {
 
 torch::jit::Module load_module(const std::string& path) {
+  // Read as every input is: a file swapped for a FIFO or a device since it was
+  // hashed fails here instead of blocking the load.
+  std::istringstream bytes(read_regular_file(path, kMaxCheckpointBytes, "model file"));
   try {
-    return torch::jit::load(path, torch::kCPU);
+    return torch::jit::load(bytes, torch::kCPU);
   } catch (const std::exception& e) {
     throw std::runtime_error("model: cannot load TorchScript file '" + path +
                              "' with LibTorch " TORCH_VERSION

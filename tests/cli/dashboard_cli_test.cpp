@@ -2,17 +2,22 @@
 // port it chose, serves the run's status while it goes on (counts increase),
 // serves a page that draws in headless Chromium, and stops with the run; bad
 // --dashboard values are usage errors. Also the server on its own.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <httplib.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <regex>
 #include <string>
 #include <thread>
@@ -101,6 +106,17 @@ class BackgroundRun {
     return -1;
   }
 
+  // Exit status if it has ended, -1 if it runs on; does not wait.
+  int poll_exit() {
+    drain();
+    int status = 0;
+    if (exited_ || waitpid(pid_, &status, WNOHANG) != pid_) return exited_ ? exit_code_ : -1;
+    exited_ = true;
+    drain();
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return exit_code_;
+  }
+
   void signal(int sig) { kill(pid_, sig); }
   const std::string& output() const { return out_; }
 
@@ -113,8 +129,46 @@ class BackgroundRun {
   pid_t pid_ = -1;
   int fd_ = -1;
   bool exited_ = false;
+  int exit_code_ = -1;
   std::string out_;
 };
+
+// A client that sends a request one byte at a time, never finishing it (the
+// slow-drip attack): it holds a connection, and a worker, for as long as the
+// server lets it.
+class SlowDripClient {
+ public:
+  explicit SlowDripClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    thread_ = std::thread([this] {
+      const std::string head = "GET /api/status HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+      for (size_t i = 0; !stop_; ++i) {
+        const char c = i < head.size() ? head[i] : 'a';
+        if (send(fd_, &c, 1, MSG_NOSIGNAL) != 1) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
+  ~SlowDripClient() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 nlohmann::json get_status(httplib::Client& client) {
   auto res = client.Get("/api/status");
@@ -159,6 +213,47 @@ TEST(DashboardCli, StatusCountsIncreaseDuringTheRunAndTheServerStopsWithIt) {
 }
 
 // Chromium's --dump-dom of the page once it has polled a few times.
+// `sluice run --dashboard` ends within a second of the end of the run although two
+// clients hold connections open by sending their requests a byte at a time (it
+// used to never exit). The end of the run is the last status seen "running".
+TEST(DashboardCli, TheRunExitsPromptlyWhileSlowClientsHoldConnections) {
+  const fs::path cfg = write_config("slow_clients", 1);
+  BackgroundRun run(cfg);
+  const int port = run.wait_for_port(std::chrono::seconds(60));
+  ASSERT_GT(port, 0) << "no dashboard URL printed:\n" << run.output();
+  SlowDripClient slow1(port), slow2(port);
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(1, 0);
+  client.set_read_timeout(1, 0);
+  auto last_running = Clock::now();
+  int code = -1;
+  const auto t0 = Clock::now();
+  while (seconds_since(t0) < 60) {
+    const nlohmann::json status = get_status(client);
+    if (!status.is_null() && status.at("state") == "running") last_running = Clock::now();
+    code = run.poll_exit();
+    if (code >= 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(code, 0) << "the run did not exit (or failed) with slow clients open:\n"
+                     << run.output();
+  const double after_end = seconds_since(last_running);
+  std::cout << "exit after the end of the run, 2 slow clients open: " << after_end << " s\n";
+  EXPECT_LT(after_end, 2.0) << run.output();
+  fs::remove(cfg);
+}
+
+// Listening beyond loopback is allowed, with a warning saying who can read it.
+TEST(DashboardCli, ListeningOnAllAddressesWarns) {
+  const fs::path cfg = write_config("all_addresses", 1);
+  const auto r = run_command(kSluice + " run " + cfg.string() + " --dashboard 0.0.0.0:0");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("warning: listening on 0.0.0.0"), std::string::npos) << r.out;
+  const auto local = run_command(kSluice + " run " + cfg.string() + " --dashboard 127.0.0.1:0");
+  EXPECT_EQ(local.out.find("warning: listening on"), std::string::npos) << local.out;
+  fs::remove(cfg);
+}
+
 TEST(DashboardCli, ThePageDrawsItsChartsInHeadlessChromium) {
   const char* chromium = nullptr;
   for (const char* c : {"/usr/bin/chromium", "/usr/bin/chromium-browser"}) {
@@ -253,6 +348,60 @@ TEST(DashboardServer, ServesThePageAndTheStatusAndStops) {
   httplib::Client after("127.0.0.1", server.port());
   after.set_connection_timeout(1, 0);
   EXPECT_FALSE(after.Get("/api/status"));
+}
+
+// Two slow-drip clients used to take both of the server's workers: the page
+// stopped answering and stop() waited on them forever.
+TEST(DashboardServer, SlowClientsNeitherBlockOthersNorDelayStop) {
+  sluice::RunMonitor monitor;
+  sluice::dashboard::DashboardServer server(monitor);
+  server.start({"127.0.0.1", 0});
+  SlowDripClient slow1(server.port()), slow2(server.port()), slow3(server.port());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // each holds a worker now
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(3, 0);
+  const auto t_get = Clock::now();
+  EXPECT_FALSE(get_status(client).is_null()) << "the page stopped answering";
+  std::cout << "status with 3 slow clients open: " << seconds_since(t_get) << " s\n";
+  const auto t0 = Clock::now();
+  server.stop();
+  const double stop_s = seconds_since(t0);
+  std::cout << "stop() with 3 slow clients open: " << stop_s << " s\n";
+  EXPECT_LT(stop_s, 2.0) << "stop() waited on the clients";
+}
+
+// A connection lives kMaxConnectionSeconds at most, however slowly it drips.
+TEST(DashboardServer, ASlowDripConnectionIsCutAfterItsTimeLimit) {
+  sluice::RunMonitor monitor;
+  sluice::dashboard::DashboardServer server(monitor);
+  server.start({"127.0.0.1", 0});
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(server.port()));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  const auto t0 = Clock::now();
+  bool cut = false;
+  const std::string head = "GET / HTTP/1.1\r\nX-Slow: ";
+  for (size_t i = 0; seconds_since(t0) < 30; ++i) {
+    const char c = i < head.size() ? head[i] : 'a';
+    if (send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      cut = true;
+      break;
+    }
+    char reply[256];
+    if (recv(fd, reply, sizeof reply, MSG_DONTWAIT) == 0) {
+      cut = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  close(fd);
+  const double lived = seconds_since(t0);
+  std::cout << "a slow-drip connection lived " << lived << " s\n";
+  EXPECT_TRUE(cut) << "a slow-drip connection stayed open for 30 s";
+  EXPECT_LT(lived, sluice::dashboard::DashboardServer::kMaxConnectionSeconds + 3.0);
 }
 
 TEST(DashboardServer, APortInUseIsReportedWithTheAddress) {

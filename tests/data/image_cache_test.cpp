@@ -2,19 +2,34 @@
 // tier's LRU within its budget, one producer call per key under concurrency,
 // and the disk tier across cache instances (as across runs), with entries of
 // another fingerprint or a damaged file ignored and a full folder refusing.
+// Entries are checked before use: a wrong size, flipped pixels or a header that
+// claims 17 GB are misses (counted, replaced) and nothing is allocated for the
+// claim; a FIFO in the folder does not block; planted links are never written
+// through.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "stages/data/byte_size.h"
 #include "stages/data/image_cache.h"
+#include "tests/special_files.h"
+
+// The largest single operator new request of this test binary (replaced in
+// jpeg_decoder_test.cpp): a forged cache header must not make the cache allocate
+// what it claims.
+extern std::atomic<size_t> g_largest_new;
 
 namespace sluice::data {
 namespace {
@@ -209,7 +224,7 @@ TEST_F(ImageCacheDisk, ATruncatedEntryIsReplaced) {
 
 TEST_F(ImageCacheDisk, AFullFolderRefusesNewEntries) {
   Counters c;
-  // Each entry: 24-byte header + 4-byte key + 16x8x3 pixels = 412 bytes.
+  // Each entry: 28-byte header + 4-byte key + 16x8x3 pixels = 416 bytes.
   ImageCache cache({0, WhenFull::kKeep, dir_.string(), 1000, 7}, c.pointers());
   CachedImage img;
   for (int k = 0; k < 5; ++k) cache.get("key" + std::to_string(k), image_of(16, 8, k), img);
@@ -221,6 +236,158 @@ TEST_F(ImageCacheDisk, AFullFolderRefusesNewEntries) {
     on_disk += static_cast<int64_t>(e.file_size());
   }
   EXPECT_LE(on_disk, 1000);
+}
+
+// The entry file of `key` in the folder of fingerprint 7.
+fs::path entry_of(const fs::path& dir, const std::string& key) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016llx.px", static_cast<unsigned long long>(fnv1a64(key)));
+  return dir / "0000000000000007" / name;
+}
+
+// Writes key "k" into the disk tier, lets `damage` change the entry's file,
+// then reads "k" with a new instance: the damage must make it a miss (the
+// producer runs, disk_bad counts it) and a good entry replaces it.
+void expect_damage_detected(const fs::path& dir,
+                            const std::function<void(const fs::path&)>& damage) {
+  Counters first, second, third;
+  CachedImage img;
+  {
+    ImageCache cache({0, WhenFull::kKeep, dir.string(), 1 << 20, 7}, first.pointers());
+    cache.get("k", image_of(16, 8, 1), img);
+  }
+  const fs::path entry = entry_of(dir, "k");
+  ASSERT_TRUE(fs::exists(entry));
+  damage(entry);
+  std::atomic<int> calls{0};
+  {
+    ImageCache cache({0, WhenFull::kKeep, dir.string(), 1 << 20, 7}, second.pointers());
+    ASSERT_TRUE(cache.get("k", image_of(16, 8, 1, &calls), img));
+  }
+  EXPECT_EQ(calls.load(), 1) << "a damaged entry was served";
+  EXPECT_EQ(second.disk_hits.value(), 0);
+  EXPECT_EQ(second.disk_bad.value(), 1);
+  EXPECT_EQ(second.disk_writes.value(), 1);
+  EXPECT_EQ(img.pixels[0], static_cast<uint8_t>(31));
+  ImageCache again({0, WhenFull::kKeep, dir.string(), 1 << 20, 7}, third.pointers());
+  ASSERT_TRUE(again.get("k", image_of(16, 8, 1, &calls), img));
+  EXPECT_EQ(third.disk_hits.value(), 1) << "the damaged entry was not replaced";
+}
+
+TEST_F(ImageCacheDisk, AnEntryOfTheWrongSizeIsAMiss) {
+  expect_damage_detected(dir_, [](const fs::path& entry) {
+    std::ofstream(entry, std::ios::binary | std::ios::app) << 'x';
+  });
+}
+
+TEST_F(ImageCacheDisk, AHeaderWithAnotherShapeOfTheSameSizeIsAMiss) {
+  expect_damage_detected(dir_, [](const fs::path& entry) {
+    std::fstream f(entry, std::ios::binary | std::ios::in | std::ios::out);
+    const uint32_t swapped[2] = {8, 16};  // 8x16 instead of 16x8: as many bytes
+    f.seekp(8);
+    f.write(reinterpret_cast<const char*>(swapped), sizeof swapped);
+  });
+}
+
+TEST_F(ImageCacheDisk, FlippedPixelsFailTheChecksum) {
+  expect_damage_detected(dir_, [](const fs::path& entry) {
+    std::fstream f(entry, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekg(-1, std::ios::end);
+    const char last = static_cast<char>(f.get());
+    f.seekp(-1, std::ios::end);
+    f.put(static_cast<char>(last ^ 0x01));
+  });
+}
+
+TEST_F(ImageCacheDisk, AHeaderClaiming17GBIsAMissWithoutTheAllocation) {
+  g_largest_new = 0;
+  expect_damage_detected(dir_, [](const fs::path& entry) {
+    std::fstream f(entry, std::ios::binary | std::ios::in | std::ios::out);
+    const uint32_t huge[3] = {65535, 65535, 4};  // width, height, channels: 17.2 GB
+    f.seekp(8);
+    f.write(reinterpret_cast<const char*>(huge), sizeof huge);
+  });
+  EXPECT_LT(g_largest_new.load(), size_t{1} << 30) << "the claimed size was allocated";
+}
+
+TEST_F(ImageCacheDisk, AnEntryOfAnotherVersionIsAMiss) {
+  expect_damage_detected(dir_, [](const fs::path& entry) {
+    std::fstream f(entry, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(7);
+    f.put('1');  // SLCACHE1: the format without a checksum
+  });
+}
+
+TEST_F(ImageCacheDisk, AFifoInTheFolderDoesNotBlockTheRun) {
+  const fs::path entry = entry_of(dir_, "k");
+  fs::create_directories(entry.parent_path());
+  ASSERT_EQ(::mkfifo(entry.c_str(), 0600), 0);
+  auto counters = std::make_shared<Counters>();
+  const std::string dir = dir_.string();
+  const auto done = test::finish_within(test::kHangLimit, [counters, dir] {
+    ImageCache cache({0, WhenFull::kKeep, dir, 1 << 20, 7}, counters->pointers());
+    CachedImage img;
+    if (!cache.get("k", image_of(16, 8, 1), img)) throw std::runtime_error("no image");
+  });
+  ASSERT_TRUE(done) << "reading a FIFO in the cache folder blocked";
+  EXPECT_EQ(done->error, "");
+  EXPECT_EQ(counters->disk_bad.value(), 1);
+  EXPECT_EQ(counters->disk_writes.value(), 1);
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(entry))) << "the FIFO was not replaced";
+}
+
+TEST_F(ImageCacheDisk, PlantedLinksAreNeverWrittenThrough) {
+  const fs::path folder = dir_ / "0000000000000007";
+  fs::create_directories(folder);
+  const fs::path victim = dir_ / "victim.txt";
+  std::ofstream(victim) << "victim";
+  const fs::path entry = entry_of(dir_, "k");
+  const std::string missing = (dir_ / "victim-to-be").string();
+  fs::create_symlink(missing, entry);  // dangling: the entry "does not exist"
+  // The temporary names the cache used to write (".tmp.PID.N"), and the pattern's.
+  for (int n = 0; n < 32; ++n) {
+    fs::create_symlink(victim,
+                       folder / (".tmp." + std::to_string(::getpid()) + "." + std::to_string(n)));
+  }
+  fs::create_symlink(victim, folder / (entry.filename().string() + ".tmp"));
+  Counters c;
+  {
+    ImageCache cache({0, WhenFull::kKeep, dir_.string(), 1 << 20, 7}, c.pointers());
+    CachedImage img;
+    for (int k = 0; k < 8; ++k)
+      cache.get(k ? "k" + std::to_string(k) : "k", image_of(16, 8, k), img);
+  }
+  EXPECT_EQ(c.disk_writes.value(), 8);
+  std::ifstream in(victim);
+  std::string text;
+  in >> text;
+  EXPECT_EQ(text, "victim");
+  EXPECT_FALSE(fs::exists(missing)) << "the dangling link's target was created";
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(entry)));
+  // A link to a victim at an entry's name is a bad entry: removed, not read.
+  const fs::path other = entry_of(dir_, "k1");
+  fs::remove(other);
+  fs::create_symlink(victim, other);
+  Counters d;
+  ImageCache cache({0, WhenFull::kKeep, dir_.string(), 1 << 20, 7}, d.pointers());
+  CachedImage img;
+  ASSERT_TRUE(cache.get("k1", image_of(16, 8, 1), img));
+  EXPECT_EQ(d.disk_bad.value(), 1);
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(other)));
+  EXPECT_TRUE(fs::exists(victim));
+}
+
+TEST_F(ImageCacheDisk, ASymlinkedFingerprintFolderIsRefused) {
+  const fs::path elsewhere = dir_ / "elsewhere";
+  fs::create_directories(elsewhere);
+  fs::create_symlink(elsewhere, dir_ / "0000000000000007");
+  Counters c;
+  try {
+    ImageCache cache({0, WhenFull::kKeep, dir_.string(), 1 << 20, 7}, c.pointers());
+    FAIL() << "a cache folder that is a symlink was used";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("symbolic link"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -17,8 +17,8 @@
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 // The largest single operator new request, to show that a decompression bomb is
-// refused before its pixel buffer is allocated.
-static std::atomic<size_t> g_largest_new{0};
+// refused before its pixel buffer is allocated (image_cache_test.cpp reads it too).
+std::atomic<size_t> g_largest_new{0};
 
 void* operator new(size_t n) {
   size_t seen = g_largest_new.load();

@@ -332,7 +332,8 @@ TEST(ShardWriter, AnAbandonedWriterLeavesCompleteListedShardsOnly) {
   {
     ShardWriter w(o);
     for (int i = 0; i < 5; ++i) w.write(encoded_sample(i, "train", std::to_string(i) + ".jpg"));
-    EXPECT_TRUE(fs::exists(dir.path() / "s/part-000002.tar.tmp"));  // the open shard
+    // The open shard has no name yet (or a temporary one): never PREFIX-NNNNNN.tar.
+    EXPECT_FALSE(fs::exists(dir.path() / "s/part-000002.tar"));
   }  // no finish(): as a run that failed elsewhere
   EXPECT_EQ(tar_files(dir.path() / "s"),
             (std::vector<std::string>{"manifest.json", "part-000000.tar", "part-000001.tar"}));
@@ -369,16 +370,62 @@ TEST(ShardWriter, PacksTheFileOfASampleWithoutEncodedBytes) {
 TEST(ShardWriter, RemoveShardFilesRemovesOnlyWhatAWriterWrites) {
   TempDir dir("shard_remove");
   fs::create_directories(dir.path() / "s");
-  for (const char* name : {"c-train-000000.tar", "c-validation-000003.tar.tmp", "manifest.json",
-                           "manifest.json.tmp", "notes.txt", "c-train.tar", "other-000000.tar"}) {
+  for (const char* name :
+       {"c-train-000000.tar", "c-validation-000003.tar.tmp", "manifest.json", "manifest.json.tmp",
+        "c-train-000004.tar.tmp.Ab12Cd", "manifest.json.tmp.Xy34Zw", "notes.txt", "c-train.tar",
+        "other-000000.tar"}) {
     std::ofstream(dir.path() / "s" / name) << "x";
   }
+  // Links planted at a shard's and the manifest's names go too; their targets stay.
+  std::ofstream(dir.path() / "victim.txt") << "victim";
+  fs::create_symlink(dir.path() / "victim.txt", dir.path() / "s/c-train-000001.tar");
+  fs::create_symlink(dir.path() / "victim.txt", dir.path() / "s/manifest.json.tmp.Qq12Ww");
   auto removed = remove_shard_files(dir.str("s/c-{split}"));
   std::sort(removed.begin(), removed.end());
-  EXPECT_EQ(removed, (std::vector<std::string>{"c-train-000000.tar", "c-validation-000003.tar.tmp",
-                                               "manifest.json", "manifest.json.tmp"}));
+  EXPECT_EQ(removed,
+            (std::vector<std::string>{
+                "c-train-000000.tar", "c-train-000001.tar", "c-train-000004.tar.tmp.Ab12Cd",
+                "c-validation-000003.tar.tmp", "manifest.json", "manifest.json.tmp",
+                "manifest.json.tmp.Qq12Ww", "manifest.json.tmp.Xy34Zw"}));
   EXPECT_EQ(tar_files(dir.path() / "s"),
             (std::vector<std::string>{"c-train.tar", "notes.txt", "other-000000.tar"}));
+  EXPECT_TRUE(fs::is_regular_file(dir.path() / "victim.txt"));
+}
+
+TEST(ShardWriter, PlantedLinksAtEveryNameAreNeverWrittenThrough) {
+  TempDir dir("shard_links");
+  const fs::path folder = dir.path() / "s";
+  fs::create_directories(folder);
+  const fs::path victim = dir.path() / "victim.txt";
+  std::ofstream(victim) << "victim";
+  // Every name a writer ever used: shards, their temporaries, the manifest and its
+  // temporary; for shards 0..2 of a writer closing a shard every 2 samples.
+  std::vector<std::string> names = {"manifest.json", "manifest.json.tmp"};
+  for (int n = 0; n < 3; ++n) {
+    const std::string shard = "part-00000" + std::to_string(n) + ".tar";
+    names.push_back(shard);
+    names.push_back(shard + ".tmp");
+  }
+  for (const auto& name : names) fs::create_symlink(victim, folder / name);
+  ShardWriterOptions o = options_for(dir, "s/part");
+  o.max_samples = 2;
+  {
+    ShardWriter w(o);
+    for (int i = 0; i < 5; ++i) w.write(encoded_sample(i, "train", std::to_string(i) + ".jpg"));
+    w.finish();
+  }
+  std::ifstream in(victim);
+  std::string text;
+  in >> text;
+  EXPECT_EQ(text, "victim") << "a planted link was written through";
+  for (const char* name :
+       {"manifest.json", "part-000000.tar", "part-000001.tar", "part-000002.tar"}) {
+    EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(folder / name))) << name;
+  }
+  EXPECT_EQ(read_tar((folder / "part-000002.tar").string()).size(), 3u);
+  const ShardManifest m = read_shard_manifest(folder.string());
+  EXPECT_TRUE(m.complete);
+  EXPECT_EQ(m.samples, 5);
 }
 
 TEST(ShardManifest, RoundTripsAndRefusesWhatItCannotRead) {

@@ -69,6 +69,23 @@ TEST_F(RunDir, OverwriteRemovesOnlyTheFilesARunWrites) {
             (std::vector<std::string>{"eval.json", "last.pt.bak", "notes.txt"}));
 }
 
+// overwrite = true removes links planted at a run file's name (else the run's
+// appends and renames would meet them); their targets stay.
+TEST_F(RunDir, OverwriteRemovesLinksPlantedAtRunFileNames) {
+  const fs::path victim = dir_.parent_path() / ("victim_" + std::to_string(::getpid()));
+  std::ofstream(victim) << "victim";
+  fs::create_symlink(victim, dir_ / "metrics.jsonl");
+  fs::create_symlink(dir_.parent_path() / "nowhere", dir_ / "last.pt");
+  EXPECT_EQ(remove_run_files(dir_.string()),
+            (std::vector<std::string>{"last.pt", "metrics.jsonl"}));
+  EXPECT_TRUE(folder_entries(dir_.string()).empty());
+  std::ifstream in(victim);
+  std::string text;
+  in >> text;
+  EXPECT_EQ(text, "victim");
+  fs::remove(victim);
+}
+
 TEST(RecordedConfig, NeverCarriesOverwrite) {
   const std::string resolved =
       "[pipeline]\nseed = 1\n\n[stages.other]\nuse = \"x\"\noverwrite = true\n\n"

@@ -14,6 +14,11 @@ namespace sluice::dashboard {
 
 class DashboardServer {
  public:
+  static constexpr int kWorkers = 8;
+  static constexpr int kMaxConnections = 32;
+  static constexpr int kIoTimeoutSeconds = 2;
+  static constexpr int kMaxConnectionSeconds = 10;
+
   explicit DashboardServer(const RunMonitor& monitor);
   ~DashboardServer();  // stops
   DashboardServer(const DashboardServer&) = delete;
@@ -22,7 +27,8 @@ class DashboardServer {
   // Binds and starts serving; throws std::runtime_error naming the address
   // when it cannot bind (port in use, address not on this machine).
   void start(const Endpoint& at);
-  // Stops serving and joins its threads. Idempotent.
+  // Stops serving, closes the open connections and joins its threads, in well
+  // under a second whatever the clients do. Idempotent.
   void stop();
   int port() const { return port_; }
   std::string url() const { return endpoint_url(host_, port_); }

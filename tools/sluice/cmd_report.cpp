@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "pipeline/atomic_file.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/command.h"
 #include "tools/sluice/report_page.h"
@@ -90,11 +91,10 @@ int report_cmd(const std::vector<std::string>& args) {
     title += (title.empty() ? "" : ", ") + run["name"].get<std::string>();
   }
   data["title"] = "sluice report: " + title;
-  std::ofstream out(out_path, std::ios::binary);
-  out << report_html(data);
-  out.close();
-  if (!out) {
-    std::cerr << "sluice report: error: cannot write " << out_path << '\n';
+  try {
+    write_file_atomically(out_path, report_html(data));
+  } catch (const std::exception& e) {
+    std::cerr << "sluice report: error: cannot write " << e.what() << '\n';
     return kExitFailure;
   }
   std::cout << "wrote " << out_path << " (" << dirs.size() << " run" << (dirs.size() > 1 ? "s" : "")

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <toml++/toml.h>
 
+#include "pipeline/file_read.h"
 #include "stages/train/early_stopping.h"
 #include "stages/train/metrics.h"
 #include "stages/train/run_dir.h"
@@ -21,12 +22,13 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::string read_report_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ReportError(path.string() + ": cannot be read");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw ReportError(path.string() + ": read error");
-  return ss.str();
+  // As every input: a FIFO or a device in a run folder is refused, not waited on.
+  std::string text;
+  const FileReadResult r = try_read_regular_file(path.string(), kMaxIndexBytes, "run file", text);
+  if (r.status == FileReadStatus::kCannotOpen)
+    throw ReportError(path.string() + ": cannot be read");
+  if (!r.ok()) throw ReportError(r.message);
+  return text;
 }
 
 json parse_report_json(const fs::path& path) {

@@ -16,6 +16,11 @@ class Served : public RunningDashboard {
   explicit Served(const RunMonitor& monitor) : server(monitor) {}
   dashboard::DashboardServer server;
 };
+// 127.0.0.0/8, ::1 and localhost answer this machine only.
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
 }  // namespace
 
 bool parse_dashboard_option(const std::string& command, const std::string& value,
@@ -42,6 +47,12 @@ std::unique_ptr<RunningDashboard> start_dashboard(const DashboardRequest& reques
     return nullptr;
   }
   std::cerr << "dashboard: " << served->server.url() << std::endl;
+  if (!is_loopback(request.host)) {
+    std::cerr << "dashboard: warning: listening on " << request.host
+              << ", beyond this machine: any host that reaches port " << served->server.port()
+              << " can read the run's status (names, paths, metrics); prefer 127.0.0.1 and an "
+                 "SSH tunnel\n";
+  }
   return served;
 }
 
