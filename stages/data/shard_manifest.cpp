@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -41,6 +42,12 @@ template <class T>
 T field(const json& object, const char* key, const std::string& origin, const std::string& where) {
   const auto it = object.find(key);
   if (it == object.end()) bad(origin, where + "missing field '" + key + "'");
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // A float (1e300) would be converted out of range, not refused.
+    if (!it->is_number_integer()) {
+      bad(origin, where + "field '" + key + "' is not an integer (" + it->type_name() + ")");
+    }
+  }
   try {
     return it->get<T>();
   } catch (const json::exception&) {

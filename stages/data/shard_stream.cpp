@@ -99,9 +99,16 @@ int64_t parse_cls(const TarMember& m, const std::string& shard) {
   return v;
 }
 
+// An integer field: a float (1e300) is refused, not converted out of range.
+int64_t integer(const nlohmann::json& v) {
+  if (!v.is_number_integer())
+    throw std::invalid_argument(std::string("not an integer (") + v.type_name() + ")");
+  return v.get<int64_t>();
+}
+
 // A label value or attribute: -128..127, not wrapped into that range.
 int8_t small_int(const nlohmann::json& v) {
-  const auto n = v.get<int64_t>();
+  const int64_t n = integer(v);
   if (n < -128 || n > 127) throw std::out_of_range("value " + std::to_string(n) + " out of range");
   return static_cast<int8_t>(n);
 }
@@ -114,7 +121,7 @@ void apply_json(const TarMember& m, const std::string& shard, const AttributeNam
     j = nlohmann::json::parse(m.text());
     if (!j.is_object()) throw std::runtime_error("not a JSON object");
     if (j.contains("id")) s.id = j.at("id").get<std::string>();
-    if (j.contains("index")) s.index = j.at("index").get<int64_t>();
+    if (j.contains("index")) s.index = integer(j.at("index"));
     if (j.contains("label") && j.at("label").is_number_integer()) {
       s.label = j.at("label").get<int64_t>();
       has_label = true;
