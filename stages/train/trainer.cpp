@@ -317,7 +317,12 @@ std::string pickle_to_string(const torch::IValue& value) {
   pickler.protocol();
   pickler.pushIValue(value);
   pickler.stop();
+  // Sized once, up front: growing by doubling would hold the old and the new
+  // buffer at once, up to 2.5 times the checkpoint.
+  size_t size = pickle.size() + (size_t{1} << 20);
+  for (const at::Tensor& t : pickler.tensorData()) size += t.nbytes() + 128;
   std::string out;
+  out.reserve(size);
   bool out_of_memory = false;
   {
     caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) -> size_t {
