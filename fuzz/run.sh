@@ -12,7 +12,7 @@ build=${1:?usage: fuzz/run.sh BUILD_DIR SECONDS [TARGET...]}
 seconds=${2:?usage: fuzz/run.sh BUILD_DIR SECONDS [TARGET...]}
 shift 2
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(config set index decode checkpoint)
+[ ${#targets[@]} -gt 0 ] || targets=(config set index decode shard manifest checkpoint)
 here=$(cd "$(dirname "$0")" && pwd)
 work=${FUZZ_WORK:-/tmp/sluice-fuzz}
 mkdir -p "$here/crashes"
@@ -32,6 +32,8 @@ max_len() {
     index) echo 16384 ;;
     decode) echo 65536 ;;
     checkpoint) echo 131072 ;;
+    shard) echo 65536 ;;
+    manifest) echo 16384 ;;
   esac
 }
 

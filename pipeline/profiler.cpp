@@ -254,7 +254,9 @@ std::string profile_json(const RunReport& r) {
   j["chains"] = r.chains;
   j["counters"] = r.counters;
   // The timeline's long arrays on one line each, not one number per line.
-  std::string text = j.dump(2);
+  // Stage errors quote data files: a byte that is not UTF-8 becomes U+FFFD
+  // instead of making dump() throw and the profile go unwritten.
+  std::string text = j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
   text.erase(text.size() - 2);  // "\n}"
   return text + ",\n  \"timeline\": " + r.timeline.to_json() + "\n}";
 }

@@ -125,8 +125,10 @@ class DecodeStage : public Transform {
     Sample& sample = payload_as<Sample>(in);
     Image image;
     const auto allocate = [this](size_t bytes) { return pool_->get(bytes); };
+    // Bytes that came with the sample (a shard member) are decoded even when
+    // empty: the path then names no file on disk ("SHARD.tar:MEMBER").
     const DecodeResult r =
-        sample.has_encoded()
+        sample.encoded
             ? decode_image(sample.encoded.get(), sample.encoded_size, options_, allocate, image)
             : decode_image_file(sample.path, options_, allocate, image);
     if (r.ok()) {

@@ -31,6 +31,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/data_position.h"
+#include "pipeline/label_limits.h"
 #include "pipeline/registry.h"
 #include "pipeline/text_escape.h"
 #include "stages/data/data_stages.h"
@@ -68,9 +69,16 @@ ShardSet load_shard_set(const Params& p) {
   if (manifest == !p.get_strings("shards").empty()) {
     throw std::invalid_argument("shards: give either shards (a glob or a list) or manifest");
   }
-  if (!manifest)
+  if (!manifest) {
+    const std::string too_many = too_many_classes(p.get_strings("class_names").size());
+    if (!too_many.empty()) throw std::invalid_argument("class_names: " + too_many);
     return shard_set_from_patterns(p.get_strings("shards"), requested_splits(p, nullptr));
+  }
   ShardSet set = read_shard_set_manifest(p.get_string("manifest"));
+  const std::string too_many = too_many_classes(set.label.names.size());
+  if (set.label.kind == LabelSpec::Kind::kCategorical && !too_many.empty()) {
+    throw ShardManifestError(p.get_string("manifest") + ": its label " + too_many);
+  }
   for (const std::string& split : requested_splits(p, &set)) {
     if (set.of_split(split).empty()) {
       throw std::invalid_argument("split: the manifest has no shards of split '" + split +
@@ -117,6 +125,7 @@ void check_shard_index(const ParamCheck& c) {
   }
   try {
     const ShardSet set = load_shard_set(p);
+    for (const std::string& w : set.warnings) spdlog::warn("{}", printable(w));
     for (const ShardFile& s : set.shards) {
       struct stat st {};
       if (::stat(s.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -129,7 +138,8 @@ void check_shard_index(const ParamCheck& c) {
   } catch (const std::invalid_argument& e) {
     const std::string what = e.what();
     const std::string key = what.substr(0, what.find(':'));
-    c.error(key == "split" ? "split" : (c.given("shards") ? "shards" : "manifest"), what);
+    const bool own_key = key == "split" || key == "class_names";
+    c.error(own_key ? key : (c.given("shards") ? "shards" : "manifest"), what);
   }
 }
 
@@ -141,6 +151,8 @@ class ShardIndexSource : public Source {
         epochs_(p.get_int("epochs")),
         seed_param_(p.get_int("seed")),
         skip_policy_(p.get_string("policy") == "skip") {
+    stream_options_.tar.max_member_bytes = p.get_int("max_member_bytes");
+    stream_options_.label = label_schema(p);
     options_.shuffle = p.get_bool("shuffle");
     options_.limit = p.get_int("limit");
     options_.buffer = p.get_int("shuffle_buffer");
@@ -159,7 +171,15 @@ class ShardIndexSource : public Source {
   void open(StageContext& ctx) override {
     ctx_ = &ctx;
     options_.seed = seed_param_ >= 0 ? static_cast<uint64_t>(seed_param_) : ctx.seed();
-    count_shard_samples(set_);  // plain shards: a pass over the tar headers
+    for (const std::string& w : set_.warnings) ctx.log().warn("{}", printable(w));
+    std::function<void(const ShardError&)> on_count_error;
+    if (skip_policy_) {  // a broken plain shard: the records before the break are read
+      on_count_error = [&ctx](const ShardError& e) {
+        ctx.log().warn("{} (the shard's records from there on are skipped)", printable(e.what()));
+        ctx.counter("skipped.shard_errors").add(1);
+      };
+    }
+    count_shard_samples(set_, stream_options_.tar, on_count_error);  // plain shards: headers
     std::string per_split;
     int64_t total = 0;
     for (const std::string& split : splits_) {
@@ -220,10 +240,32 @@ class ShardIndexSource : public Source {
     std::vector<StreamShard> out;
     int64_t first = 0;
     for (const ShardFile& s : set_.shards) {
-      if (s.split == split) out.push_back({s.path, s.samples, first});
+      if (s.split == split) {
+        StreamShard shard;
+        shard.path = s.path;
+        shard.samples = s.samples;
+        shard.first_index = first;
+        shard.from_manifest = s.from_manifest;
+        shard.bytes = s.bytes;
+        shard.has_crc32 = s.has_crc32;
+        shard.crc32 = s.crc32;
+        out.push_back(shard);
+      }
       first += s.samples;
     }
     return out;
+  }
+
+  // The labels records may carry: the manifest's schema, or class_names'.
+  ShardLabelSchema label_schema(const Params& p) const {
+    ShardLabelSchema schema;
+    LabelSpec label = set_.label;
+    if (label.kind == LabelSpec::Kind::kUnknown && !p.get_strings("class_names").empty()) {
+      label = LabelSpec::from_classes("label", p.get_strings("class_names"), "", "");
+    }
+    schema.kind = label.kind;
+    schema.names = label.names.size();
+    return schema;
   }
 
   void position() {
@@ -250,8 +292,9 @@ class ShardIndexSource : public Source {
         ctx_->counter("skipped.samples").add(lost);
       };
     }
-    stream_ = std::make_unique<ShardSampleStream>(stream_shards(split), std::move(plan), split,
-                                                  attributes_, std::move(on_error));
+    stream_ =
+        std::make_unique<ShardSampleStream>(stream_shards(split), std::move(plan), split,
+                                            attributes_, std::move(on_error), stream_options_);
     // Resuming mid-epoch: this rank's share of the samples the position counts as
     // consumed over all ranks, skipped without being emitted (never decoded; the
     // tar data of those before the last one still needed is skipped, not read).
@@ -271,6 +314,7 @@ class ShardIndexSource : public Source {
   int64_t epochs_;
   int64_t seed_param_;
   bool skip_policy_;
+  ShardStreamOptions stream_options_;
   ShardPlanOptions options_;
   AttributeNames attributes_;
   StageContext* ctx_ = nullptr;
@@ -309,9 +353,16 @@ void register_shard_index(Registry& r) {
                                 "without a manifest: the class names by label id (the label "
                                 "schema downstream stages size themselves from)"))
       .param(ParamSpec::string("policy", "fail",
-                               "a corrupt or truncated shard: fail the run, or skip (log, count "
-                               "and leave out) what cannot be read")
+                               "a corrupt or truncated shard, a record whose label the schema "
+                               "refuses, a shard whose size, crc32 or count differs from its "
+                               "manifest entry: fail the run, or skip (log, count and leave out) "
+                               "what cannot be read")
                  .one_of({"fail", "skip"}))
+      .param(ParamSpec::integer("max_member_bytes", kDefaultMaxMemberBytes,
+                                "largest tar member read (an image, a .json); a larger one is a "
+                                "shard error. A compressed shard may also expand to at most " +
+                                    std::to_string(kMaxExpansionRatio) + "x its size")
+                 .range(1024, kMaxMemberBytesLimit))
       .check(check_shard_index);
   r.add<ShardIndexSource>(index_ordering_params(s));
 }

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -44,6 +45,12 @@ template <class T>
 T field(const json& object, const char* key, const std::string& origin, const std::string& where) {
   const auto it = object.find(key);
   if (it == object.end()) bad(origin, where + "missing field '" + key + "'");
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // A float (1e300) would be converted out of range, not refused.
+    if (!it->is_number_integer()) {
+      bad(origin, where + "field '" + key + "' is not an integer (" + it->type_name() + ")");
+    }
+  }
   try {
     return it->get<T>();
   } catch (const json::exception&) {
@@ -60,9 +67,21 @@ ShardEntry parse_entry(const json& j, const std::string& origin, size_t i) {
   e.samples = field<int64_t>(j, "samples", origin, where);
   e.bytes = field<int64_t>(j, "bytes", origin, where);
   if (j.contains("crc32")) {
-    e.crc32 = static_cast<uint32_t>(
-        std::stoul(field<std::string>(j, "crc32", origin, where), nullptr, 16));
+    const std::string hex = field<std::string>(j, "crc32", origin, where);
+    size_t used = 0;
+    unsigned long value = 0;
+    try {
+      value = std::stoul(hex, &used, 16);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (hex.empty() || used != hex.size() || value > 0xffffffffUL) {
+      bad(origin, where + "field 'crc32' is not 8 hex digits ('" + hex.substr(0, 20) + "')");
+    }
+    e.crc32 = static_cast<uint32_t>(value);
+    e.has_crc32 = true;
   }
+  if (e.samples < 0 || e.bytes < 0) bad(origin, where + "negative 'samples' or 'bytes'");
   if (e.name.empty() || e.name.find('/') != std::string::npos || e.name == "." || e.name == "..") {
     bad(origin, where + "name '" + e.name + "' is not a file name in the manifest's folder");
   }
@@ -142,7 +161,16 @@ ShardManifest parse_shard_manifest(const std::string& text, const std::string& o
   m.complete = field<bool>(j, "complete", origin, "");
   const json shards = field<json>(j, "shards", origin, "");
   if (!shards.is_array()) bad(origin, "field 'shards' is not an array");
-  for (size_t i = 0; i < shards.size(); ++i) m.shards.push_back(parse_entry(shards[i], origin, i));
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < shards.size(); ++i) {
+    m.shards.push_back(parse_entry(shards[i], origin, i));
+    const auto [it, first] = seen.emplace(m.shards.back().name, i);
+    if (!first) {
+      bad(origin, "shards[" + std::to_string(i) + "]: '" + it->first +
+                      "' is listed twice (also shards[" + std::to_string(it->second) +
+                      "]): its samples would be read twice");
+    }
+  }
   const json splits = field<json>(j, "splits", origin, "");
   if (!splits.is_object()) bad(origin, "field 'splits' is not an object");
   for (const auto& [name, t] : splits.items()) {
@@ -162,6 +190,35 @@ ShardManifest parse_shard_manifest(const std::string& text, const std::string& o
   m.attributes = field<std::vector<std::string>>(j, "attributes", origin, "");
   m.config = field<std::string>(j, "config", origin, "");
   return m;
+}
+
+std::vector<std::string> shard_manifest_gaps(const ShardManifest& m) {
+  std::vector<std::string> gaps;
+  if (!m.complete) {
+    gaps.push_back(
+        "is not marked complete (its writer was interrupted or is still running): the set may "
+        "lack shards");
+  }
+  std::map<std::string, SplitTotals> listed;
+  int64_t total = 0;
+  for (const ShardEntry& e : m.shards) {
+    listed[e.split].samples += e.samples;
+    ++listed[e.split].shards;
+    total += e.samples;
+  }
+  for (const auto& [name, want] : m.splits) {
+    const SplitTotals got = listed[name];
+    if (got.samples != want.samples || got.shards != want.shards) {
+      gaps.push_back("split '" + name + "' totals " + std::to_string(want.samples) +
+                     " samples in " + std::to_string(want.shards) + " shards, the listed shards " +
+                     std::to_string(got.samples) + " in " + std::to_string(got.shards));
+    }
+  }
+  if (!m.splits.empty() && total != m.samples) {
+    gaps.push_back("totals " + std::to_string(m.samples) + " samples, the listed shards " +
+                   std::to_string(total));
+  }
+  return gaps;
 }
 
 ShardManifest read_shard_manifest(const std::string& path) {

@@ -41,8 +41,9 @@ struct ShardEntry {
   std::string name;   // "celeba-train-000000.tar"
   std::string split;  // the split of all its samples; "" when it mixes splits
   int64_t samples = 0;
-  int64_t bytes = 0;   // file size
-  uint32_t crc32 = 0;  // zlib crc32 of the whole file
+  int64_t bytes = 0;       // file size
+  uint32_t crc32 = 0;      // zlib crc32 of the whole file
+  bool has_crc32 = false;  // read from a manifest that recorded it
 };
 
 struct SplitTotals {
@@ -68,6 +69,10 @@ std::string shard_manifest_json(const ShardManifest& manifest);
 // Parses a manifest; throws std::runtime_error naming `origin` and the field on a
 // bad or missing field, or on a version newer than kShardManifestVersion.
 ShardManifest parse_shard_manifest(const std::string& json_text, const std::string& origin);
+// What makes a manifest's set look incomplete (not marked complete, split or
+// overall totals that the listed shards do not add up to), one phrase each to
+// follow "manifest M ": warned about by `sluice check` and at the start of a run.
+std::vector<std::string> shard_manifest_gaps(const ShardManifest& manifest);
 // Reads DIR/manifest.json (or the file itself when `path` names a file).
 ShardManifest read_shard_manifest(const std::string& path);
 // Writes the manifest to `path` atomically: a temporary in the same folder,

@@ -84,7 +84,12 @@ ShardSet shard_set_from_patterns(const std::vector<std::string>& patterns,
       const std::string resolved = with_split(pattern, split);
       const std::vector<std::string> files = glob_shard_files(resolved);
       if (files.empty()) throw std::invalid_argument("shards: no file matches '" + resolved + "'");
-      for (const std::string& f : files) set.shards.push_back({f, split, -1});
+      for (const std::string& f : files) {
+        ShardFile shard;
+        shard.path = f;
+        shard.split = split;
+        set.shards.push_back(shard);
+      }
       if (!per_split) break;
     }
   }
@@ -103,17 +108,39 @@ ShardSet read_shard_set_manifest(const std::string& path) {
   const fs::path folder =
       fs::is_directory(path, ec) ? fs::path(path) : fs::path(path).parent_path();
   ShardSet set;
-  for (const ShardEntry& e : m.shards)
-    set.shards.push_back({(folder / e.name).string(), e.split, e.samples});
+  for (const ShardEntry& e : m.shards) {
+    ShardFile shard;
+    shard.path = (folder / e.name).string();
+    shard.split = e.split;
+    shard.samples = e.samples;
+    shard.from_manifest = true;
+    shard.bytes = e.bytes > 0 ? e.bytes : -1;
+    shard.has_crc32 = e.has_crc32;
+    shard.crc32 = e.crc32;
+    set.shards.push_back(shard);
+  }
+  for (const std::string& gap : shard_manifest_gaps(m))
+    set.warnings.push_back("manifest " + path + " " + gap);
   set.label = m.label;
   set.attributes = m.attributes;
   set.description = "manifest " + path;
   return set;
 }
 
-void count_shard_samples(ShardSet& set) {
+void count_shard_samples(ShardSet& set, const TarReadOptions& options,
+                         const std::function<void(const ShardError&)>& on_error) {
   for (ShardFile& s : set.shards) {
-    if (s.samples < 0) s.samples = count_tar_records(s.path);
+    if (s.samples >= 0) continue;
+    TarRecord record;
+    int64_t n = 0;
+    try {
+      TarRecordReader reader(s.path, options);
+      while (reader.next(record, false)) ++n;
+    } catch (const ShardError& e) {
+      if (!on_error) throw;
+      on_error(e);
+    }
+    s.samples = n;
   }
 }
 

@@ -10,11 +10,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "pipeline/element_spec.h"
+#include "stages/data/tar_records.h"
 
 namespace sluice::data {
 
@@ -22,6 +24,10 @@ struct ShardFile {
   std::string path;  // as opened (manifest entries resolved against its folder)
   std::string split;
   int64_t samples = -1;  // -1: not known yet (count_shard_samples)
+  bool from_manifest = false;
+  int64_t bytes = -1;  // the manifest's record of the file size; -1: none
+  bool has_crc32 = false;
+  uint32_t crc32 = 0;  // the manifest's record of the file's crc32
 };
 
 struct ShardSet {
@@ -29,6 +35,7 @@ struct ShardSet {
   LabelSpec label;                      // the manifest's (kind unknown for plain shards)
   std::vector<std::string> attributes;  // extra attributes each sample's .json carries
   std::string description;              // "manifest M" or "shards matching P"
+  std::vector<std::string> warnings;    // "manifest M is not marked complete ...", ...
   // The shards of `split`, in listed order.
   std::vector<const ShardFile*> of_split(const std::string& split) const;
   std::vector<std::string> splits() const;  // in order of first appearance
@@ -53,8 +60,10 @@ ShardSet shard_set_from_patterns(const std::vector<std::string>& patterns,
 // ShardManifestError on a missing file, invalid JSON or a missing field.
 ShardSet read_shard_set_manifest(const std::string& path);
 
-// Fills unknown sample counts by reading the tar headers (ShardError when a tar
-// cannot be read).
-void count_shard_samples(ShardSet& set);
+// Fills unknown sample counts by reading the tar headers. A tar that cannot be
+// read throws ShardError; with `on_error` (the skip policy) it is called instead
+// and the shard counts the records read whole before the error.
+void count_shard_samples(ShardSet& set, const TarReadOptions& options = {},
+                         const std::function<void(const ShardError&)>& on_error = {});
 
 }  // namespace sluice::data

@@ -28,13 +28,31 @@ namespace sluice::data {
 struct StreamShard {
   std::string path;
   int64_t samples = 0;
-  int64_t first_index = 0;  // Sample::index of its first record when .json has none
+  int64_t first_index = 0;     // Sample::index of its first record when .json has none
+  bool from_manifest = false;  // samples, bytes and crc32 are a manifest's record
+  int64_t bytes = -1;          // recorded file size; -1: not known
+  bool has_crc32 = false;      // recorded crc32 of the whole file
+  uint32_t crc32 = 0;
+};
+
+// The labels a record may carry: binary 0 or 1, categorical 0..classes-1,
+// multi-label one 0/1 value per attribute; unknown: any id from 0 up.
+struct ShardLabelSchema {
+  LabelSpec::Kind kind = LabelSpec::Kind::kUnknown;
+  size_t names = 0;  // classes (categorical) or attributes (multi-label)
+};
+
+struct ShardStreamOptions {
+  TarReadOptions tar;
+  ShardLabelSchema label;
 };
 
 // Builds a Sample from a record; throws ShardError naming shard and member
-// when the record has no image or no label, or its .json/.cls is malformed.
+// when the record has no image or no label, an empty image, two images or two
+// members of one extension, a label outside `schema`, or a malformed .json/.cls.
 Sample shard_record_sample(const TarRecord& record, const std::string& shard, int64_t index,
-                           const std::string& split, const AttributeNames& attributes);
+                           const std::string& split, const AttributeNames& attributes,
+                           const ShardLabelSchema& schema = {});
 
 class ShardSampleStream {
  public:
@@ -43,8 +61,11 @@ class ShardSampleStream {
   // the error is thrown.
   using ErrorHandler = std::function<void(const ShardError&, int64_t samples_lost)>;
 
+  // A shard read whole is checked against its record when the stream reaches
+  // its end: no more records than `samples`, and the recorded size and crc32.
   ShardSampleStream(std::vector<StreamShard> shards, ShardEpochPlan plan, std::string split,
-                    AttributeNames attributes, ErrorHandler on_error);
+                    AttributeNames attributes, ErrorHandler on_error,
+                    ShardStreamOptions options = {});
 
   // Skips the first `emitted` samples of the plan without decoding them (resume).
   void skip_emitted(int64_t emitted);
@@ -55,12 +76,14 @@ class ShardSampleStream {
   bool read_one();  // reads the next stream position into waiting_ (or marks it lost)
   void open_segment();
   void lose_rest_of_segment(const ShardError& e);
+  void verify_shard_end(const StreamShard& shard);
 
   std::vector<StreamShard> shards_;
   ShardEpochPlan plan_;
   std::string split_;
   AttributeNames attributes_;
   ErrorHandler on_error_;
+  ShardStreamOptions options_;
   size_t emitted_ = 0;
   std::vector<bool> dropped_;  // stream positions not to emit (resume, lost)
   std::map<int64_t, Sample> waiting_;

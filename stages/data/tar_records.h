@@ -6,7 +6,14 @@
 // member's path up to the first dot of its file name ("a/000001.jpg" and
 // "a/000001.json" are record "a/000001", extensions "jpg" and "json").
 // Directories and other non-file entries are passed over. A compressed tar
-// (.tar.gz, .tar.zst, ...) is decompressed as it streams.
+// (.tar.gz, .tar.zst, ...) is decompressed as it streams, within bounds: a
+// member is at most TarReadOptions::max_member_bytes, and the bytes a compressed
+// shard expands to at most kMaxExpansionRatio times the compressed bytes read
+// (plus kExpansionAllowance), so a small file cannot unpack to gigabytes.
+//
+// The raw bytes read are summed into a crc32 as they stream: when a reader has
+// read its file from the first byte to the last, verified_crc32() is the whole
+// file's, to compare with a manifest's record.
 #pragma once
 
 #include <archive.h>
@@ -21,8 +28,21 @@
 namespace sluice::data {
 
 inline constexpr size_t kTarBlockBytes = 1 << 20;
+inline constexpr int64_t kDefaultMaxMemberBytes = int64_t{64} << 20;
+inline constexpr int64_t kMaxMemberBytesLimit = int64_t{2} << 30;
+inline constexpr int64_t kMaxExpansionRatio = 100;
+inline constexpr int64_t kExpansionAllowance = int64_t{64} << 20;
 
-// A shard that cannot be read: names the shard and the member where reading stopped.
+struct TarReadOptions {
+  // A member larger than this is refused (shard.index's max_member_bytes).
+  int64_t max_member_bytes = kDefaultMaxMemberBytes;
+  // Read skipped data instead of seeking over it, so that whole_file_digest()
+  // can vouch for every byte (the reader of a whole shard); false: seek.
+  bool digest = false;
+};
+
+// A shard that cannot be read: names the shard and the member where reading
+// stopped. what() is printable() (member names and quoted bytes come from the file).
 class ShardError : public std::runtime_error {
  public:
   ShardError(const std::string& shard, const std::string& member, const std::string& message);
@@ -54,7 +74,7 @@ std::pair<std::string, std::string> tar_key(const std::string& member);
 
 class TarRecordReader {
  public:
-  explicit TarRecordReader(std::string shard);
+  explicit TarRecordReader(std::string shard, TarReadOptions options = {});
   ~TarRecordReader();
   TarRecordReader(const TarRecordReader&) = delete;
   TarRecordReader& operator=(const TarRecordReader&) = delete;
@@ -64,21 +84,28 @@ class TarRecordReader {
   // ShardError on a truncated or corrupt archive.
   bool next(TarRecord& record, bool with_data = true);
   const std::string& shard() const { return shard_; }
+  // Drains the file after the end of the archive; true (and `crc`, `bytes` set)
+  // when every byte of it passed through the reader, so that they are the file's.
+  bool whole_file_digest(uint32_t& crc, int64_t& bytes);
+
+  struct Io;  // the file, its crc32 and offset (libarchive's callbacks)
 
  private:
   bool next_header();  // false at the end
   void read_member(TarMember& m, bool with_data);
   [[noreturn]] void fail(const std::string& member, const std::string& what) const;
+  void check_expansion(const std::string& member) const;
 
   std::string shard_;
+  TarReadOptions options_;
+  std::unique_ptr<Io> io_;
   archive* archive_ = nullptr;
-  int fd_ = -1;                     // the shard, opened as pipeline/file_read.h opens every input
   archive_entry* entry_ = nullptr;  // the header read ahead, not yet consumed
   bool pending_ = false;
   bool done_ = false;
 };
 
 // The number of records in `shard`, reading headers only (data is skipped).
-int64_t count_tar_records(const std::string& shard);
+int64_t count_tar_records(const std::string& shard, TarReadOptions options = {});
 
 }  // namespace sluice::data

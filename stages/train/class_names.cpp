@@ -1,5 +1,7 @@
 #include "stages/train/class_names.h"
 
+#include "pipeline/text_escape.h"
+
 namespace sluice::train {
 
 BinaryClassNames binary_class_names(const LabelSpec& recorded, const std::string& negative,
@@ -15,6 +17,10 @@ BinaryClassNames binary_class_names(const LabelSpec& recorded, const std::string
   if (!negative.empty() || !positive.empty()) names.origin = "given explicitly";
   if (!negative.empty()) names.negative = negative;
   if (!positive.empty()) names.positive = positive;
+  // Names a checkpoint carries reach the terminal and the CSV: escaped.
+  names.negative = printable(names.negative);
+  names.positive = printable(names.positive);
+  names.origin = printable(names.origin);
   return names;
 }
 
@@ -32,8 +38,11 @@ std::vector<std::string> output_names(const LabelSpec& recorded, size_t outputs)
   const bool named = (recorded.kind == LabelSpec::Kind::kCategorical ||
                       recorded.kind == LabelSpec::Kind::kMultiLabel) &&
                      recorded.names.size() == outputs;
-  if (named) return recorded.names;
   std::vector<std::string> names;
+  if (named) {
+    for (const std::string& n : recorded.names) names.push_back(printable(n));
+    return names;
+  }
   for (size_t i = 0; i < outputs; ++i) names.push_back(std::to_string(i));
   return names;
 }

@@ -5,7 +5,8 @@
 // and "not Smiling"); names given explicitly (positive_name/negative_name,
 // --positive-name/--negative-name) override it; a checkpoint that records no
 // schema (written before schemas were recorded, or trained on a label no stage
-// described) falls back to "positive" and "negative".
+// described) falls back to "positive" and "negative". Every name is printable()d:
+// a control character in a checkpoint's class name does not reach the terminal raw.
 #pragma once
 
 #include <string>

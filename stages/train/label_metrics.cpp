@@ -8,6 +8,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "pipeline/text_escape.h"
+
 namespace sluice::train {
 namespace {
 
@@ -44,6 +46,27 @@ void check_rows(size_t probabilities, size_t width, const char* what) {
   }
 }
 
+// Too many classes for a matrix: the most frequent confusions, one a line.
+std::string confusions_table(const std::vector<std::string>& names,
+                             const std::map<std::pair<size_t, size_t>, int64_t>& confusion) {
+  constexpr size_t kShown = 20;
+  std::vector<std::pair<int64_t, std::pair<size_t, size_t>>> off;
+  for (const auto& [cell, images] : confusion) {
+    if (cell.first != cell.second) off.push_back({images, cell});
+  }
+  const size_t shown = std::min(kShown, off.size());
+  std::partial_sort(off.begin(), off.begin() + static_cast<ptrdiff_t>(shown), off.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::ostringstream os;
+  os << "confusion matrix: " << names.size() << " classes, " << off.size()
+     << " kinds of confusion; the most frequent (true -> predicted: images)\n";
+  for (size_t i = 0; i < shown; ++i) {
+    os << "  " << names[off[i].second.first] << " -> " << names[off[i].second.second] << ": "
+       << off[i].first << "\n";
+  }
+  return os.str();
+}
+
 }  // namespace
 
 CategoricalMetrics::CategoricalMetrics(std::vector<std::string> class_names)
@@ -59,7 +82,8 @@ void CategoricalMetrics::add_batch(const std::vector<float>& probabilities,
     throw std::invalid_argument("metrics: " + std::to_string(probabilities.size() / n) +
                                 " predictions for " + std::to_string(labels.size()) + " labels");
   }
-  std::vector<size_t> order(n);
+  std::vector<size_t>& order = order_;
+  order.resize(n);
   for (size_t i = 0; i < labels.size(); ++i) {
     const float* p = probabilities.data() + i * n;
     const auto truth = labels[i];
@@ -71,7 +95,9 @@ void CategoricalMetrics::add_batch(const std::vector<float>& probabilities,
     const size_t k = std::min<size_t>(5, n);
     std::partial_sort(order.begin(), order.begin() + static_cast<ptrdiff_t>(k), order.end(),
                       [p](size_t a, size_t b) { return p[a] > p[b]; });
-    ++confusion_[static_cast<size_t>(truth)][order[0]];
+    ++confusion_[{static_cast<size_t>(truth), order[0]}];
+    ++support_[static_cast<size_t>(truth)];
+    ++predicted_[order[0]];
     top1_ += order[0] == static_cast<size_t>(truth);
     top5_ += std::find(order.begin(), order.begin() + static_cast<ptrdiff_t>(k),
                        static_cast<size_t>(truth)) != order.begin() + static_cast<ptrdiff_t>(k);
@@ -85,7 +111,9 @@ void CategoricalMetrics::add_loss(double loss_sum, int64_t count) {
 }
 
 void CategoricalMetrics::reset() {
-  confusion_.assign(names_.size(), std::vector<int64_t>(names_.size(), 0));
+  confusion_.clear();
+  support_.assign(names_.size(), 0);
+  predicted_.assign(names_.size(), 0);
   count_ = top1_ = top5_ = 0;
   loss_sum_ = 0.0;
   loss_count_ = 0;
@@ -103,11 +131,10 @@ CategoricalReport CategoricalMetrics::report() const {
   for (size_t c = 0; c < n; ++c) {
     ClassScores s;
     s.name = names_[c];
-    int64_t predicted = 0;
-    for (size_t t = 0; t < n; ++t) predicted += confusion_[t][c];
-    for (size_t p = 0; p < n; ++p) s.support += confusion_[c][p];
-    s.precision = ratio(confusion_[c][c], predicted);
-    s.recall = ratio(confusion_[c][c], s.support);
+    s.support = support_[c];
+    const int64_t right = r.confused(c, c);
+    s.precision = ratio(right, predicted_[c]);
+    s.recall = ratio(right, s.support);
     s.f1 = f1_of(s.precision, s.recall);
     if (s.support > 0) {
       ++present;
@@ -123,6 +150,11 @@ CategoricalReport CategoricalMetrics::report() const {
     r.macro_f1 /= static_cast<double>(present);
   }
   return r;
+}
+
+int64_t CategoricalReport::confused(size_t truth, size_t predicted) const {
+  const auto it = confusion.find({truth, predicted});
+  return it == confusion.end() ? 0 : it->second;
 }
 
 nlohmann::json CategoricalReport::to_json() const {
@@ -147,7 +179,16 @@ nlohmann::json CategoricalReport::to_json() const {
     names.push_back(c.name);
   }
   j["classes"] = per_class;
-  j["confusion"] = {{"classes", names}, {"rows", confusion}};
+  j["confusion"] = {{"classes", names}};
+  if (classes.size() <= kDenseConfusionClasses) {
+    std::vector<std::vector<int64_t>> rows(classes.size(), std::vector<int64_t>(classes.size(), 0));
+    for (const auto& [cell, images] : confusion) rows[cell.first][cell.second] = images;
+    j["confusion"]["rows"] = rows;
+  } else {
+    nlohmann::json cells = nlohmann::json::array();
+    for (const auto& [cell, images] : confusion) cells.push_back({cell.first, cell.second, images});
+    j["confusion"]["cells"] = cells;
+  }
   return j;
 }
 
@@ -160,24 +201,31 @@ std::string CategoricalReport::to_table() const {
      << "precision  " << number_text(macro_precision) << "  (mean over classes)\n"
      << "recall     " << number_text(macro_recall) << "\n"
      << "f1         " << number_text(macro_f1) << "\n\n";
+  // Class names come from data files and checkpoints: escaped, so that a control
+  // character cannot reach the terminal.
   std::vector<std::string> names;
-  for (const auto& c : classes) names.push_back(c.name);
+  for (const auto& c : classes) names.push_back(printable(c.name));
   const int w = static_cast<int>(widest(names, 5) + 2);
   os << std::left << std::setw(w) << "class" << std::right << std::setw(11) << "precision"
      << std::setw(10) << "recall" << std::setw(10) << "f1" << std::setw(10) << "n"
      << "\n";
-  for (const auto& c : classes) {
-    os << std::left << std::setw(w) << c.name << std::right << std::setw(11)
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const ClassScores& c = classes[i];
+    os << std::left << std::setw(w) << names[i] << std::right << std::setw(11)
        << number_text(c.precision) << std::setw(10) << number_text(c.recall) << std::setw(10)
        << number_text(c.f1) << std::setw(10) << c.support << "\n";
+  }
+  if (classes.size() > kTableConfusionClasses) {
+    os << "\n" << confusions_table(names, confusion);
+    return os.str();
   }
   const int cw = static_cast<int>(std::max<size_t>(widest(names, 6), 6) + 2);
   os << "\nconfusion matrix (rows: true, columns: predicted)\n" << std::setw(w) << "";
   for (const auto& n : names) os << std::setw(cw) << n;
   os << "\n";
-  for (size_t t = 0; t < confusion.size(); ++t) {
+  for (size_t t = 0; t < names.size(); ++t) {
     os << std::left << std::setw(w) << names[t] << std::right;
-    for (int64_t v : confusion[t]) os << std::setw(cw) << v;
+    for (size_t p = 0; p < names.size(); ++p) os << std::setw(cw) << confused(t, p);
     os << "\n";
   }
   return os.str();
@@ -283,7 +331,7 @@ std::string MultiLabelReport::to_table() const {
   os << "samples    " << count << "\n";
   if (std::isfinite(loss)) os << "loss       " << number_text(loss) << "\n";
   std::vector<std::string> names;
-  for (const auto& a : attributes) names.push_back(a.name);
+  for (const auto& a : attributes) names.push_back(printable(a.name));
   const int w = static_cast<int>(widest(names, 9) + 2);
   os << "\n"
      << std::left << std::setw(w) << "attribute" << std::right << std::setw(10) << "accuracy"
@@ -297,7 +345,8 @@ std::string MultiLabelReport::to_table() const {
        << number_text(f) << std::setw(10) << number_text(auc) << std::setw(10) << with << "\n";
   };
   for (const auto& a : attributes) {
-    row(a.name, a.accuracy, a.precision, a.recall, a.f1, a.roc_auc, std::to_string(a.positives));
+    row(printable(a.name), a.accuracy, a.precision, a.recall, a.f1, a.roc_auc,
+        std::to_string(a.positives));
   }
   row("mean", mean_accuracy, mean_precision, mean_recall, mean_f1, mean_auc, "");
   return os.str();

@@ -2,7 +2,8 @@
 //   binary       BinaryMetrics (metrics.h): accuracy, precision, recall, F1, ROC AUC,
 //                the 2 x 2 confusion matrix, accuracy by attribute;
 //   categorical  top-1 and top-5 accuracy, per-class precision/recall/F1 (and their
-//                macro means), the N x N confusion matrix;
+//                macro means), the confusion matrix (sparse: the cells that are not
+//                zero; memory linear in classes and images, never classes squared);
 //   multi-label  per-attribute accuracy, precision, recall, F1 and ROC AUC, and the
 //                mean of each over the attributes.
 // LabelMetrics picks the one for a label kind, for train.vgg's validation and
@@ -11,6 +12,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,11 +36,20 @@ struct CategoricalReport {
   double top1 = 0.0, top5 = 0.0;
   double macro_precision = 0.0, macro_recall = 0.0, macro_f1 = 0.0;  // over classes present
   std::vector<ClassScores> classes;
-  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  // (true class, predicted class) -> images, for the cells that are not zero.
+  std::map<std::pair<size_t, size_t>, int64_t> confusion;
 
+  int64_t confused(size_t truth, size_t predicted) const;
+  // The confusion matrix as "rows" ([true][predicted]) up to kDenseConfusionClasses
+  // classes, as "cells" ([true, predicted, images], non-zero only) above.
   nlohmann::json to_json() const;
+  // The matrix itself up to kTableConfusionClasses classes; above, the most
+  // frequent confusions.
   std::string to_table() const;
 };
+
+inline constexpr size_t kDenseConfusionClasses = 100;
+inline constexpr size_t kTableConfusionClasses = 30;
 
 class CategoricalMetrics {
  public:
@@ -51,7 +62,9 @@ class CategoricalMetrics {
 
  private:
   std::vector<std::string> names_;
-  std::vector<std::vector<int64_t>> confusion_;
+  std::map<std::pair<size_t, size_t>, int64_t> confusion_;
+  std::vector<int64_t> support_, predicted_;  // per class: images of it, predictions of it
+  std::vector<size_t> order_;                 // scratch for add_batch
   int64_t count_ = 0, top1_ = 0, top5_ = 0;
   double loss_sum_ = 0.0;
   int64_t loss_count_ = 0;

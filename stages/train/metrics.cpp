@@ -14,6 +14,7 @@
 
 #include "pipeline/atomic_file.h"
 #include "pipeline/file_read.h"
+#include "pipeline/text_escape.h"
 #include "stages/train/atomic_file.h"
 
 namespace sluice::train {
@@ -149,8 +150,10 @@ nlohmann::json MetricsReport::to_json() const {
   return j;
 }
 
-std::string MetricsReport::to_table(const std::string& positive_name,
-                                    const std::string& negative_name) const {
+std::string MetricsReport::to_table(const std::string& positive,
+                                    const std::string& negative) const {
+  // The class names come from checkpoints and configs: escaped for the terminal.
+  const std::string positive_name = printable(positive), negative_name = printable(negative);
   std::ostringstream os;
   os << std::fixed << std::setprecision(4);
   os << "samples    " << count << "\n";
@@ -183,7 +186,7 @@ std::string MetricsReport::to_table(const std::string& positive_name,
       return s.str();
     };
     for (const auto& a : attributes) {
-      os << std::left << std::setw(static_cast<int>(name_w + 2)) << a.name << std::right
+      os << std::left << std::setw(static_cast<int>(name_w + 2)) << printable(a.name) << std::right
          << std::setw(10) << acc(a.positive_correct, a.positive_count) << std::setw(8)
          << a.positive_count << std::setw(10) << acc(a.negative_correct, a.negative_count)
          << std::setw(8) << a.negative_count << "\n";

@@ -13,6 +13,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "pipeline/file_read.h"
+#include "stages/train/zip_bounds.h"
+
 namespace sluice::train {
 namespace {
 
@@ -194,7 +197,18 @@ void check_record_pickles(caffe2::serialize::PyTorchStreamReader& reader) {
 
 }  // namespace
 
+namespace {
+
+// At most this many bytes of records per byte of zip (torch.save stores records
+// uncompressed: a real file expands to its own size).
+uint64_t zip_budget(size_t zip_bytes) {
+  return std::min<uint64_t>(kMaxCheckpointBytes, uint64_t{4} * zip_bytes + (uint64_t{64} << 20));
+}
+
+}  // namespace
+
 c10::IValue pickle_load_bounded(const std::vector<char>& bytes) {
+  check_zip_bounds(bytes.data(), bytes.size(), zip_budget(bytes.size()));
   // What torch::pickle_load does, with the bounded adapter in place of MemoryReadAdapter.
   auto adapter = std::make_shared<BoundedReadAdapter>(std::string_view(bytes.data(), bytes.size()));
   caffe2::serialize::PyTorchStreamReader reader(adapter);
@@ -249,6 +263,7 @@ void check_pickle_lengths(const uint8_t* p, size_t n, const std::string& name) {
 }
 
 void check_archive_pickles(const std::string& bytes) {
+  check_zip_bounds(bytes.data(), bytes.size(), zip_budget(bytes.size()));
   caffe2::serialize::PyTorchStreamReader reader(std::make_shared<BoundedReadAdapter>(bytes));
   check_record_pickles(reader);
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "pipeline/label_limits.h"
 #include "stages/data/launch_env.h"
 #include "stages/train/callback_params.h"
 #include "stages/train/resume_position.h"
@@ -39,6 +40,10 @@ void require_trainable_label(const ElementSpec& input, SpecContext& ctx) {
   }
   if (label.kind == LabelSpec::Kind::kMultiLabel && label.names.empty()) {
     ctx.error("", "input label is multi-label without attributes" + label_origin(label));
+  }
+  const std::string too_many = too_many_classes(label.names.size());
+  if (label.kind == LabelSpec::Kind::kCategorical && !too_many.empty()) {
+    ctx.error("", "input label " + too_many + label_origin(label));
   }
 }
 

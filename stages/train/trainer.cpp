@@ -1,5 +1,8 @@
 #include "stages/train/trainer.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/torch.h>
 #include <torch/version.h>
 
@@ -10,9 +13,9 @@
 #include <stdexcept>
 
 #include "pipeline/file_read.h"
-#include "stages/train/model.h"
 #include "stages/train/autocast.h"
 #include "stages/train/grad_scaler.h"
+#include "stages/train/model.h"
 #include "stages/train/pickle_read.h"
 #include "stages/train/train_choices.h"
 #include "stages/train/vgg.h"
@@ -300,6 +303,43 @@ c10::impl::GenericDict read_checkpoint_dict(const std::string& path) {
   } catch (const std::exception& e) {
     throw_unreadable(path, e);
   }
+}
+
+// torch::pickle_save, into a string, failing with an exception where LibTorch's
+// ends the process: LibTorch grows its buffer from a callback inside the (C) zip
+// writer, and writes the archive's end from the writer's destructor, so running
+// out of memory there meant std::terminate (SIGABRT). Here the callback never
+// throws: it notes the failure, and the failure is thrown once the writer is done.
+std::string pickle_to_string(const torch::IValue& value) {
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler(
+      [&](const char* data, size_t n) { pickle.insert(pickle.end(), data, data + n); });
+  pickler.protocol();
+  pickler.pushIValue(value);
+  pickler.stop();
+  // Sized once, up front: growing by doubling would hold the old and the new
+  // buffer at once, up to 2.5 times the checkpoint.
+  size_t size = pickle.size() + (size_t{1} << 20);
+  for (const at::Tensor& t : pickler.tensorData()) size += t.nbytes() + 128;
+  std::string out;
+  out.reserve(size);
+  bool out_of_memory = false;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) -> size_t {
+      if (out_of_memory) return n;  // the archive is dropped; let the writer finish
+      try {
+        out.append(static_cast<const char*>(data), n);
+      } catch (const std::bad_alloc&) {
+        out_of_memory = true;
+      }
+      return n;
+    });
+    torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(),
+                                       writer);
+    writer.writeEndOfFile();
+  }
+  if (out_of_memory) throw std::bad_alloc();
+  return out;
 }
 
 }  // namespace
@@ -706,7 +746,11 @@ std::string Trainer::checkpoint_bytes(const TrainingState& state) const {
   d.insert("model", model);
   d.insert("model_config", model_config_dict(m.config.model));
   d.insert("optimizer_name", m.config.optimizer.name);
-  d.insert("optimizer", bytes_to_tensor(os.str()));
+  {
+    const std::string optimizer = os.str();
+    os.str(std::string());  // two copies of the optimizer's state at a time, not three
+    d.insert("optimizer", bytes_to_tensor(optimizer));
+  }
   d.insert("rng", m.rng_state());
   if (m.scaler) {  // fp16: a resumed run continues at the scale it had reached
     auto scaler = new_dict();
@@ -715,13 +759,20 @@ std::string Trainer::checkpoint_bytes(const TrainingState& state) const {
     d.insert("grad_scaler", scaler);
   }
   d.insert("state", state_dict(state));
-  auto bytes = torch::pickle_save(d);
-  return std::string(bytes.begin(), bytes.end());
+  return pickle_to_string(d);
 }
 
 void Trainer::save_checkpoint(const std::string& path, const TrainingState& state,
                               const AtomicWriteHook& hook) const {
-  write_file_atomically(path, checkpoint_bytes(state), hook);
+  std::string bytes;
+  try {
+    bytes = checkpoint_bytes(state);
+  } catch (const std::bad_alloc&) {
+    throw std::runtime_error("cannot save checkpoint " + path + ": out of memory");
+  } catch (const c10::Error& e) {  // LibTorch's allocators report running out this way
+    throw std::runtime_error("cannot save checkpoint " + path + ": " + error_message(e));
+  }
+  write_file_atomically(path, bytes, hook);
 }
 
 TrainingState Trainer::load_checkpoint(const std::string& path, bool with_optimizer) {

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "pipeline/file_read.h"
+#include "pipeline/text_escape.h"
 #include "stages/train/model.h"
 #include "stages/train/pickle_read.h"
 
@@ -243,6 +244,19 @@ void load_state_into(const std::vector<std::pair<std::string, torch::Tensor>>& o
     list("unexpected keys", unexpected);
     list("shape mismatches", mismatched);
     throw std::runtime_error(os.str());
+  }
+  // A checkpoint whose weights went NaN or infinite (a diverged run saved before
+  // the guard existed, a corrupted file) would score and predict garbage, or
+  // hang a metric: refused, naming the first such tensor.
+  for (const auto& [name, target] : own) {
+    const auto it = given.find(name);
+    if (it == given.end() || it->second.sizes() != target.sizes()) continue;
+    const torch::Tensor& t = it->second;
+    if (t.is_floating_point() && t.numel() > 0 && !torch::isfinite(t).all().item<bool>()) {
+      throw std::runtime_error(origin + ": tensor '" + printable(name) +
+                               "' holds non-finite values (NaN or Inf); these weights are "
+                               "refused");
+    }
   }
   torch::NoGradGuard no_grad;
   for (auto& [target, source] : copies) target.copy_(source);

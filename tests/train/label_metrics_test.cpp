@@ -29,8 +29,9 @@ TEST(CategoricalMetrics, TopKPerClassScoresAndConfusion) {
   EXPECT_DOUBLE_EQ(r.classes[0].recall, 1.0);
   EXPECT_DOUBLE_EQ(r.classes[1].recall, 0.0);
   EXPECT_DOUBLE_EQ(r.classes[1].f1, 0.0);
-  EXPECT_EQ(r.confusion[1][0], 1);  // a dog taken for a cat
-  EXPECT_EQ(r.confusion[2][2], 1);
+  EXPECT_EQ(r.confused(1, 0), 1);  // a dog taken for a cat
+  EXPECT_EQ(r.confused(2, 2), 1);
+  EXPECT_EQ(r.confused(0, 1), 0);
   // Macro means over the classes present.
   EXPECT_NEAR(r.macro_recall, (1.0 + 0.0 + 1.0) / 3.0, 1e-12);
   const std::string table = r.to_table();
