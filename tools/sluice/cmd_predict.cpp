@@ -3,14 +3,14 @@
 //   sluice predict --checkpoint runs/celeba-gender/best.pt a.jpg photos/
 //     -> IMAGE<TAB>CLASS<TAB>P(CLASS)<TAB>p_POSITIVE=P(label 1)
 // (categorical checkpoints: the --topk most probable classes by name, one line each,
-// IMAGE<TAB>RANK<TAB>CLASS<TAB>P(CLASS); multi-label: one line per attribute,
-// IMAGE<TAB>ATTRIBUTE<TAB>ATTRIBUTE or "not ATTRIBUTE"<TAB>P(that)<TAB>p_attribute=P(ATTRIBUTE))
+// IMAGE<TAB>CLASS<TAB>P(CLASS); multi-label: one line per attribute,
+// IMAGE<TAB>ATTRIBUTE or "not ATTRIBUTE"<TAB>P(that)<TAB>p_ATTRIBUTE=P(ATTRIBUTE))
 // with the size, pixel scaling and class names the checkpoint records (Male|Female for
 // the gender model, Smiling|not Smiling for one trained on "Smiling"), or
 // with converted torchvision weights and the ImageNet head
 //   sluice predict --weights vgg16-imagenet.pt --arch vgg16 --head imagenet --topk 5 a.jpg
 //   (--arch resnet18|resnet34|resnet50 for ResNet weights)
-//     -> IMAGE<TAB>RANK<TAB>CLASS_INDEX<TAB>PROBABILITY (K lines per image)
+//     -> IMAGE<TAB>CLASS_INDEX<TAB>PROBABILITY (K lines per image, most probable first)
 // --format csv or json writes the same columns as CSV rows or a JSON array of
 // objects; --header starts text and CSV with the column names. A file that cannot
 // be read or scored is named on stderr and the others are still printed; the exit
@@ -48,11 +48,13 @@ std::vector<std::string> weights_arch_names() {
 }
 
 // One output column; `labelled` text cells read NAME=VALUE (the positive class's
-// probability beside the printed one's).
+// probability beside the printed one's); a column not `in_text` is for CSV and JSON
+// only (the text line names it in its label instead).
 struct Column {
   std::string name;
   bool number = false;
   bool labelled = false;
+  bool in_text = true;
 };
 
 // Prints rows as tab-separated text, CSV or a JSON array, to stdout.
@@ -66,14 +68,18 @@ class RowPrinter {
     if (format_ == "json") {
       std::cout << "[";
     } else if (header_) {
-      for (size_t j = 0; j < columns_.size(); ++j) {
-        std::cout << (j ? separator() : "") << cell(columns_[j].name);
+      bool first = true;
+      for (const Column& c : columns_) {
+        if (format_ == "text" && !c.in_text) continue;
+        std::cout << (first ? "" : separator()) << cell(c.name);
+        first = false;
       }
       std::cout << "\n";
     }
   }
 
-  void row(const std::vector<std::string>& values) {
+  // `label`: the NAME of labelled text cells, when not the column's name.
+  void row(const std::vector<std::string>& values, const std::string& label = "") {
     if (format_ == "json") {
       nlohmann::ordered_json o;
       for (size_t j = 0; j < columns_.size(); ++j) {
@@ -87,10 +93,14 @@ class RowPrinter {
       std::cout << (rows_ ? ",\n " : "\n ")
                 << o.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     } else {
+      bool first = true;
       for (size_t j = 0; j < columns_.size(); ++j) {
+        const Column& c = columns_[j];
+        if (format_ == "text" && !c.in_text) continue;
         std::string v = format_ == "text" ? printable(values[j]) : cell(values[j]);
-        if (format_ == "text" && columns_[j].labelled) v = columns_[j].name + "=" + v;
-        std::cout << (j ? separator() : "") << v;
+        if (format_ == "text" && c.labelled) v = (label.empty() ? c.name : label) + "=" + v;
+        std::cout << (first ? "" : separator()) << v;
+        first = false;
       }
       std::cout << "\n";
     }
@@ -189,23 +199,27 @@ void print_image(const PredictOptions& o, const Predictor& m, const std::string&
   }
   const auto class_names = train::output_names(m.label, classes);
   if (m.label.kind == LabelSpec::Kind::kMultiLabel) {
-    out.set_columns(
-        {{"image"}, {"attribute"}, {"class"}, {"probability", true}, {"p_attribute", true, true}});
+    out.set_columns({{"image"},
+                     {"attribute", false, false, false},
+                     {"class"},
+                     {"probability", true},
+                     {"p_attribute", true, true}});
     for (size_t j = 0; j < classes; ++j) {
       const std::string& a = class_names[j];
       const bool on = p[j] >= o.threshold;
-      out.row({image, a, on ? a : "not " + a, number(on ? p[j] : 1.0 - p[j]), number(p[j])});
+      out.row({image, a, on ? a : "not " + a, number(on ? p[j] : 1.0 - p[j]), number(p[j])},
+              "p_" + a);
     }
     return;
   }
-  out.set_columns({{"image"}, {"rank", true}, {"class"}, {"probability", true}});
+  out.set_columns({{"image"}, {"class"}, {"probability", true}});
   std::vector<size_t> order(classes);
   std::iota(order.begin(), order.end(), size_t{0});
   const size_t k = std::min<size_t>(static_cast<size_t>(std::max(o.topk, 1)), classes);
   std::partial_sort(order.begin(), order.begin() + k, order.end(),
                     [p](size_t a, size_t b) { return p[a] > p[b]; });
   for (size_t j = 0; j < k; ++j) {
-    out.row({image, std::to_string(j + 1), class_names[order[j]], number(p[order[j]])});
+    out.row({image, class_names[order[j]], number(p[order[j]])});
   }
 }
 
