@@ -211,7 +211,7 @@ ElementSpec dir_index_spec(const Params& p, SpecContext& ctx) {
   const DirIndexPlan plan = plan_directory_index(dir_index_options(p));
   set_stream(p, plan.splits(), out);
   for (const DirIndexProblem& problem : plan.problems) ctx.error(problem.key, problem.text());
-  if (!plan.problems.empty()) return out;
+  if (!plan.problems.empty() || !p.get_bool("labels")) return out;  // unlabeled: no label
   const std::vector<std::string> classes = directory_class_names(plan);
   if (classes.empty()) {
     ctx.error("root", "no class sub-folders in " + joined(plan.class_roots));

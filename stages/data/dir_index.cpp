@@ -192,6 +192,35 @@ void plan_split_folders(const DirIndexOptions& o, DirIndexPlan& plan) {
   }
 }
 
+// labels = false: every image under each folder of the plan, in split order, no label.
+DatasetIndex unlabeled_index(const DirIndexOptions& options, const DirIndexPlan& plan) {
+  DatasetIndex index;
+  std::vector<DirSplitFolder> folders = plan.folders;
+  std::stable_sort(folders.begin(), folders.end(), [](const auto& a, const auto& b) {
+    return split_rank(a.split) < split_rank(b.split);
+  });
+  auto attr_names = std::make_shared<const std::vector<std::string>>();
+  for (const DirSplitFolder& folder : folders) {
+    std::vector<fs::path> files;
+    list_images(folder.path, files, index.skipped);
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      Sample s;
+      s.index = static_cast<int64_t>(index.samples.size());
+      s.split = folder.split;
+      s.id = fs::relative(f, options.root).string();
+      s.path = f.string();
+      s.label = -1;
+      s.attr_names = attr_names;
+      s.origin = s.path;
+      index.samples.push_back(std::move(s));
+    }
+  }
+  if (index.samples.empty()) throw IndexError(options.root, 0, "no image files under the folder");
+  index.description = "unlabeled images at " + options.root;
+  return index;
+}
+
 }  // namespace
 
 const ChoiceList<DirLayout>& dir_layouts() {
@@ -212,8 +241,8 @@ const ChoiceList<std::string>& dir_split_names() {
 }
 
 DirIndexOptions dir_index_options(const Params& p) {
-  return {p.get_string("root"), dir_layouts().parse(p.get_string("layout")),
-          p.get_strings("split")};
+  return {p.get_string("root"), dir_layouts().parse(p.get_string("layout")), p.get_strings("split"),
+          p.get_bool("labels")};
 }
 
 std::vector<std::string> DirIndexPlan::splits() const {
@@ -269,6 +298,7 @@ DatasetIndex load_directory_index(const DirIndexOptions& options) {
     if (!list_subfolders(f.path, ignored, nullptr, error)) throw IndexError(f.path, 0, error);
   }
   DatasetIndex index;
+  if (!options.labels) return unlabeled_index(options, plan);
   index.class_names = directory_class_names(plan, &index.skipped);
   if (index.class_names.empty()) {
     throw IndexError(options.root, 0,

@@ -4,6 +4,8 @@
 //   split folders   ROOT/train/<class>/*.jpg        one folder per split, read as one
 //                   ROOT/validation/<class>/*.jpg   index whose samples carry their split
 //
+//   unlabeled       ROOT/**/*.jpg  (labels = false)  images to predict, no label
+//
 // The classes are the sorted sub-folder names (label = position). With split
 // folders they are the union over every split folder under ROOT, so a class
 // missing from one split keeps the id it has in the others, whichever splits
@@ -35,6 +37,9 @@ struct DirIndexOptions {
   // else class folders.
   DirLayout layout = DirLayout::kAuto;
   std::vector<std::string> splits = {"train"};  // in emission order
+  // false: no classes; every image under each folder read (recursively) is a
+  // sample without a label (Sample::label -1), e.g. a folder of images to predict.
+  bool labels = true;
 };
 
 // One folder of class sub-folders and the split its samples get.

@@ -25,6 +25,11 @@
 //   split = ["train", "validation"]  # ("val" and "valid" name the validation split too)
 //
 //   [stages.index]
+//   use = "dir.index"                # every image under data/new-photos, recursively,
+//   root = "data/new-photos"         # without a label: images to predict
+//   labels = false
+//
+//   [stages.index]
 //   use = "csv.index"
 //   file = "data/list.csv"
 //   path_column = "filename"
@@ -416,7 +421,9 @@ void register_index_sources(Registry& r) {
           "Class folders: ROOT/<class>/, every sample gets the one split named. Split folders: "
           "ROOT/<split>/<class>/ for each split named, read as one source (the classes are the "
           "union over every split folder under ROOT). layout = \"auto\" reads split folders when "
-          "ROOT has a folder named after one of the splits, else class folders.")
+          "ROOT has a folder named after one of the splits, else class folders. labels = false "
+          "reads every image under ROOT (or each split folder) without a label, e.g. to "
+          "predict.")
       .source<Sample>()
       .output_spec(dir_index_spec)
       .param(ParamSpec::required("root", ParamType::kString,
@@ -430,6 +437,10 @@ void register_index_sources(Registry& r) {
                                 "with split folders also the folder names")
                  .one_of(dir_split_names().names())
                  .list_size(1, SIZE_MAX))
+      .param(ParamSpec::boolean("labels", true,
+                                "false: no class folders; every image under ROOT (or each split "
+                                "folder), recursively, is a sample without a label (images to "
+                                "predict)"))
       .check(check_dir_params);
   r.add<DirIndexSource>(index_ordering_params(dir));
 

@@ -10,6 +10,10 @@
 // categorical: id, path, label (class id), p_CLASS per class; multi-label: id, path,
 // then ATTRIBUTE (0/1) and p_ATTRIBUTE per attribute. From them `sluice report`
 // draws the ROC curves and the most confidently wrong images.
+// Batches of other splits are skipped and counted (printed, and in the report as
+// skipped_by_split); `sluice check` refuses a split no source upstream emits, and
+// a run in which no image of the split arrived fails rather than report zeros. A
+// NaN or infinite score fails the run, naming the batch and the image.
 //
 //   [stages.evaluate]
 //   use = "eval.classifier"
@@ -23,7 +27,8 @@
 // true label) from a checkpoint, for a folder or index of images; categorical and
 // multi-label checkpoints write one probability column per class or attribute
 // (p_NAME), then the predicted class (the attributes at or above threshold, joined by
-// '|') and the true one(s).
+// '|') and the true one(s). Images without a label (dir.index labels = false) get
+// no label column.
 //
 // Both take size, pixel scaling and class names from the checkpoint (the names of
 // its label schema: Smiling / not Smiling for a model trained on "Smiling");
@@ -35,10 +40,12 @@
 //   checkpoint = "runs/celeba-gender/best.pt"
 //   output = "predictions.csv"
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -111,6 +118,24 @@ void warn_on_size_change(const InputSpec& trained, const Batch& b, StageContext&
   }
 }
 
+// NaN or infinite scores (a model whose weights are or become non-finite) have no
+// metrics and no prediction: the batch and its first such image are named.
+void require_finite_scores(const std::vector<float>& probs, const Batch& b,
+                           const std::string& checkpoint) {
+  const size_t per_image = b.size > 0 ? probs.size() / static_cast<size_t>(b.size) : 1;
+  for (size_t k = 0; k < probs.size(); ++k) {
+    if (std::isfinite(probs[k])) continue;
+    const size_t i = k / std::max<size_t>(per_image, 1);
+    const std::string image = i < b.paths.size() ? b.paths[i]
+                              : i < b.ids.size() ? b.ids[i]
+                                                 : "#" + std::to_string(i);
+    std::ostringstream msg;
+    msg << payload_text(b) << ": the model scored " << probs[k] << " for " << image << " ("
+        << checkpoint << "): its weights are not finite or overflow; no result can be computed";
+    throw std::runtime_error(msg.str());
+  }
+}
+
 std::string csv_field(const std::string& s) {
   if (s.find_first_of(",\"\n") == std::string::npos) return s;
   std::string q = "\"";
@@ -140,11 +165,16 @@ class EvalClassifier : public Sink {
 
   void consume(std::any& in) override {
     Batch batch = payload_as<Batch>(in);
-    if (!split_.empty() && batch.split != split_) return;
+    if (!split_.empty() && batch.split != split_) {
+      skipped_[batch.split] += batch.size;
+      return;
+    }
     warn_on_size_change(model_.info.state.input, batch, *ctx_, warned_);
     apply_training_input(model_.info.state.input, batch);
     double loss_sum = 0.0;
     const auto probs = model_.trainer->predict(batch, &loss_sum);
+    require_finite_scores(probs, batch, params_.get_string("checkpoint"));
+    scored_ += batch.size;
     auto [names, attrs] = select_attributes(batch);
     metrics_->add_batch(probs, batch.labels, names, attrs);
     metrics_->add_loss(loss_sum, batch.size);
@@ -152,14 +182,19 @@ class EvalClassifier : public Sink {
   }
 
   void finish(Emitter&) override {
+    require_scored();
     std::ostringstream title;
     title << "evaluation of " << params_.get_string("checkpoint") << " on "
           << (split_.empty() ? "all splits" : "split '" + split_ + "'") << "\n";
-    std::cout << title.str() << metrics_->to_table(names_.positive, names_.negative) << std::flush;
+    std::cout << title.str() << metrics_->to_table(names_.positive, names_.negative);
+    if (!skipped_.empty())
+      std::cout << "skipped (not split '" << split_ << "'): " << skipped_text() << "\n";
+    std::cout << std::flush;
     if (!report_path_.empty()) {
       auto j = metrics_->to_json();
       j["checkpoint"] = params_.get_string("checkpoint");
       j["split"] = split_;
+      j["skipped_by_split"] = skipped_;
       j["threshold"] = params_.get_float("threshold");
       j["positive_name"] = names_.positive;
       j["negative_name"] = names_.negative;
@@ -172,6 +207,27 @@ class EvalClassifier : public Sink {
   }
 
  private:
+  // "train: 96 images, test: 32 images".
+  std::string skipped_text() const {
+    std::string out;
+    for (const auto& [split, n] : skipped_) {
+      out += (out.empty() ? "" : ", ") + split + ": " + std::to_string(n) + " images";
+    }
+    return out;
+  }
+
+  // Metrics over no image are not a result: name what did arrive instead.
+  void require_scored() const {
+    if (scored_ > 0) return;
+    std::string msg =
+        (split_.empty() ? std::string("no image") : "no image of split '" + split_ + "'") +
+        " reached it; ";
+    msg += skipped_.empty() ? "its input was empty"
+                            : "it received " + skipped_text() +
+                                  " (set split to one of these, or \"\" to score every batch)";
+    throw std::runtime_error(msg);
+  }
+
   // One CSV row per image: id, absolute path (the report may be written from another
   // folder), then the label(s) and score(s) of the label kind (see the header).
   void keep_scores(const Batch& b, const std::vector<float>& probs) {
@@ -264,6 +320,8 @@ class EvalClassifier : public Sink {
   std::vector<std::string> scores_;  // CSV rows of eval_predictions.csv
   LabelSpec::Kind kind_ = LabelSpec::Kind::kBinary;
   bool binary_ = true;
+  int64_t scored_ = 0;                      // images scored
+  std::map<std::string, int64_t> skipped_;  // images of other splits, by split
 };
 
 class PredictCsv : public Sink {
@@ -288,29 +346,26 @@ class PredictCsv : public Sink {
     const auto parent = std::filesystem::path(output_).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent);
     file_ = std::make_unique<AtomicFile>(output_);  // appears, whole, when the run ends
-    out_ << "id,path,";
-    if (kind_ == LabelSpec::Kind::kBinary) {
-      out_ << csv_field("p_" + names_.positive);
-    } else {
-      for (size_t j = 0; j < outputs_.size(); ++j)
-        out_ << (j ? "," : "") << csv_field("p_" + outputs_[j]);
-    }
-    out_ << ",prediction,label\n" << std::setprecision(6);
   }
 
   void consume(std::any& in) override {
     Batch batch = payload_as<Batch>(in);
+    if (!header_written_) write_header(has_labels(batch));
     warn_on_size_change(model_.info.state.input, batch, *ctx_, warned_);
     apply_training_input(model_.info.state.input, batch);
     const auto probs = model_.trainer->predict(batch);
+    require_finite_scores(probs, batch, params_.get_string("checkpoint"));
     for (int i = 0; i < batch.size; ++i) {
       const auto id = i < static_cast<int>(batch.ids.size()) ? batch.ids[i] : std::string();
       const auto path = i < static_cast<int>(batch.paths.size()) ? batch.paths[i] : std::string();
       out_ << csv_field(id) << "," << csv_field(path) << ",";
       if (kind_ == LabelSpec::Kind::kBinary) {
         out_ << probs[i] << ","
-             << csv_field(probs[i] >= threshold_ ? names_.positive : names_.negative) << ","
-             << (i < static_cast<int>(batch.labels.size()) ? batch.labels[i] : -1) << "\n";
+             << csv_field(probs[i] >= threshold_ ? names_.positive : names_.negative);
+        if (labeled_) {
+          out_ << "," << (i < static_cast<int>(batch.labels.size()) ? batch.labels[i] : -1);
+        }
+        out_ << "\n";
       } else {
         write_row(probs.data() + static_cast<size_t>(i) * outputs_.size(), batch, i);
       }
@@ -320,21 +375,42 @@ class PredictCsv : public Sink {
   }
 
   void finish(Emitter&) override {
+    if (!header_written_) write_header(true);
     flush_rows();
     file_->commit();
     ctx_->log().info("wrote {} predictions to {}", rows_, output_);
   }
 
  private:
-  // Categorical: the probability of each class, the most probable class and the
-  // true class (by name when the input's classes are the checkpoint's, else its
-  // id); multi-label: the probability of each attribute, then the attributes at or
-  // above the threshold and the true ones, joined by '|'.
+  // Images without a label (dir.index labels = false) carry label -1: their rows
+  // get no label column rather than a made-up one.
+  static bool has_labels(const Batch& b) {
+    return b.labels.empty() ||
+           std::any_of(b.labels.begin(), b.labels.end(), [](int64_t l) { return l >= 0; });
+  }
+
+  void write_header(bool labeled) {
+    labeled_ = labeled;
+    header_written_ = true;
+    out_ << "id,path,";
+    if (kind_ == LabelSpec::Kind::kBinary) {
+      out_ << csv_field("p_" + names_.positive);
+    } else {
+      for (size_t j = 0; j < outputs_.size(); ++j)
+        out_ << (j ? "," : "") << csv_field("p_" + outputs_[j]);
+    }
+    out_ << ",prediction" << (labeled_ ? ",label" : "") << "\n" << std::setprecision(6);
+  }
+
   void flush_rows() {
     file_->write(out_.str());
     out_.str("");
   }
 
+  // Categorical: the probability of each class, the most probable class and the
+  // true class (by name when the input's classes are the checkpoint's, else its
+  // id); multi-label: the probability of each attribute, then the attributes at or
+  // above the threshold and the true ones, joined by '|'.
   void write_row(const float* p, const Batch& b, int i) {
     const size_t n = outputs_.size();
     for (size_t j = 0; j < n; ++j) out_ << (j ? "," : "") << p[j];
@@ -343,12 +419,13 @@ class PredictCsv : public Sink {
     if (kind_ == LabelSpec::Kind::kCategorical) {
       const size_t best = static_cast<size_t>(std::max_element(p, p + n) - p);
       const int64_t truth = label_at(static_cast<size_t>(i));
-      out_ << csv_field(outputs_[best]) << ",";
-      if (labels_named_ && truth >= 0 && static_cast<size_t>(truth) < n) {
-        out_ << csv_field(outputs_[static_cast<size_t>(truth)]) << "\n";
-      } else {
-        out_ << truth << "\n";
+      out_ << csv_field(outputs_[best]);
+      if (labeled_ && labels_named_ && truth >= 0 && static_cast<size_t>(truth) < n) {
+        out_ << "," << csv_field(outputs_[static_cast<size_t>(truth)]);
+      } else if (labeled_) {
+        out_ << "," << truth;
       }
+      out_ << "\n";
       return;
     }
     std::string predicted, actual;
@@ -359,7 +436,9 @@ class PredictCsv : public Sink {
         actual += (actual.empty() ? "" : "|") + outputs_[j];
       }
     }
-    out_ << csv_field(predicted) << "," << csv_field(actual) << "\n";
+    out_ << csv_field(predicted);
+    if (labeled_) out_ << "," << csv_field(actual);
+    out_ << "\n";
   }
 
   static std::string csv_field(const std::string& s) {
@@ -382,6 +461,8 @@ class PredictCsv : public Sink {
   std::ostringstream out_;  // rows not yet written to file_
   int64_t rows_ = 0;
   bool warned_ = false;
+  bool header_written_ = false;
+  bool labeled_ = true;  // the rows have a label column
 };
 
 void add_checkpoint_params(StageSpec& spec) {

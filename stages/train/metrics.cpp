@@ -85,14 +85,19 @@ double roc_auc(std::vector<std::pair<float, int8_t>> scores) {
   for (const auto& s : scores) positives += s.second;
   const int64_t negatives = static_cast<int64_t>(scores.size()) - positives;
   if (positives == 0 || negatives == 0) return std::numeric_limits<double>::quiet_NaN();
+  // A NaN score has no rank (and would break the sort's ordering and the tie
+  // scan below, which then never advanced): the AUC is undefined.
+  const bool any_nan =
+      std::any_of(scores.begin(), scores.end(), [](const auto& s) { return std::isnan(s.first); });
+  if (any_nan) return std::numeric_limits<double>::quiet_NaN();
   std::sort(scores.begin(), scores.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   // Mann-Whitney U: sum of the (average) ranks of the positives.
   double rank_sum = 0.0;
   size_t i = 0;
   while (i < scores.size()) {
-    size_t j = i;
-    int64_t tied_pos = 0;
+    size_t j = i + 1;
+    int64_t tied_pos = scores[i].second;
     while (j < scores.size() && scores[j].first == scores[i].first) tied_pos += scores[j++].second;
     const double avg_rank = (static_cast<double>(i + 1) + static_cast<double>(j)) / 2.0;
     rank_sum += avg_rank * tied_pos;

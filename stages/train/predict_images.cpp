@@ -1,7 +1,11 @@
 #include "stages/train/predict_images.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
+#include <set>
 #include <stdexcept>
 
 #include "stages/data/affine_warp.h"
@@ -9,6 +13,8 @@
 
 namespace sluice::train {
 namespace {
+
+namespace fs = std::filesystem;
 
 // torchvision: Resize(256) on the shorter side, CenterCrop(224), as one map.
 data::InverseAffine imagenet_map(int sw, int sh, int crop) {
@@ -25,13 +31,10 @@ data::InverseAffine imagenet_map(int sw, int sh, int crop) {
   return m;
 }
 
-}  // namespace
-
-Batch load_image_batch(const std::vector<std::string>& paths, const InputSpec& input,
-                       Preprocess mode) {
+// The batch's geometry and scaling for `count` images, pixels allocated.
+Batch empty_batch(size_t count, const InputSpec& input, Preprocess mode) {
   Batch b;
   b.split = "predict";
-  b.size = static_cast<int>(paths.size());
   b.channels = 3;
   if (mode == Preprocess::kImagenet) {
     b.height = b.width = 224;
@@ -49,28 +52,98 @@ Batch load_image_batch(const std::vector<std::string>& paths, const InputSpec& i
     b.width = input.width;
     b.normalization = input.normalization;
   }
-  b.pixels = data::heap_buffer(b.image_bytes() * paths.size());
-  for (size_t i = 0; i < paths.size(); ++i) {
-    Image img;
-    const auto r = data::decode_image_file(paths[i], {}, data::heap_buffer, img);
-    if (!r.ok()) {
-      throw std::runtime_error(paths[i] + ": " + data::decode_status_name(r.status) +
-                               (r.message.empty() ? "" : ": " + r.message));
-    }
-    const data::ConstImageView src{img.pixels.get(), img.width, img.height, 3,
-                                   static_cast<ptrdiff_t>(img.width) * 3};
-    const data::ImageSpan dst{b.pixels.get() + i * b.image_bytes(), b.width, b.height, 3,
-                              static_cast<ptrdiff_t>(b.width) * 3};
-    const auto map = mode == Preprocess::kImagenet
-                         ? imagenet_map(img.width, img.height, 224)
-                         : data::keras_inverse_map({}, img.width, img.height, b.width, b.height);
-    data::warp_affine(src, map, data::FillMode::kNearest, 0, dst);
-    b.labels.push_back(0);
-    b.sample_indices.push_back(static_cast<int64_t>(i));
-    b.ids.push_back(paths[i]);
-    b.paths.push_back(paths[i]);
+  b.pixels = data::heap_buffer(b.image_bytes() * std::max<size_t>(count, 1));
+  return b;
+}
+
+// Decodes `path` into the next slot of `b`; the reason it cannot, or "".
+std::string add_image(const std::string& path, Preprocess mode, Batch& b) {
+  Image img;
+  const auto r = data::decode_image_file(path, {}, data::heap_buffer, img);
+  if (!r.ok()) {
+    return std::string(data::decode_status_name(r.status)) +
+           (r.message.empty() ? "" : ": " + r.message);
+  }
+  const size_t i = static_cast<size_t>(b.size);
+  const data::ConstImageView src{img.pixels.get(), img.width, img.height, 3,
+                                 static_cast<ptrdiff_t>(img.width) * 3};
+  const data::ImageSpan dst{b.pixels.get() + i * b.image_bytes(), b.width, b.height, 3,
+                            static_cast<ptrdiff_t>(b.width) * 3};
+  const auto map = mode == Preprocess::kImagenet
+                       ? imagenet_map(img.width, img.height, 224)
+                       : data::keras_inverse_map({}, img.width, img.height, b.width, b.height);
+  data::warp_affine(src, map, data::FillMode::kNearest, 0, dst);
+  b.labels.push_back(0);
+  b.sample_indices.push_back(static_cast<int64_t>(i));
+  b.ids.push_back(path);
+  b.paths.push_back(path);
+  ++b.size;
+  return {};
+}
+
+bool is_image_file(const fs::path& p) {
+  static const std::set<std::string> kExt = {".jpg", ".jpeg", ".png", ".bmp",
+                                             ".ppm", ".tif",  ".tiff"};
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return kExt.count(ext) > 0;
+}
+
+// The image files under `dir`, recursively; symlinked folders are not entered (no
+// loops). Folders that cannot be listed go to `failed`.
+void list_folder(const fs::path& dir, std::vector<std::string>& files,
+                 std::vector<ImageFailure>& failed) {
+  std::error_code ec;
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code sec;
+    if (it->is_regular_file(sec) && is_image_file(it->path())) files.push_back(it->path().string());
+  }
+  if (ec) failed.push_back({dir.string(), "cannot list the folder: " + ec.message()});
+}
+
+}  // namespace
+
+Batch load_image_batch(const std::vector<std::string>& paths, const InputSpec& input,
+                       Preprocess mode) {
+  Batch b = empty_batch(paths.size(), input, mode);
+  for (const std::string& path : paths) {
+    const std::string why = add_image(path, mode, b);
+    if (!why.empty()) throw std::runtime_error(path + ": " + why);
   }
   return b;
+}
+
+Batch load_image_batch(const std::vector<std::string>& paths, const InputSpec& input,
+                       Preprocess mode, std::vector<ImageFailure>& failed) {
+  Batch b = empty_batch(paths.size(), input, mode);
+  for (const std::string& path : paths) {
+    const std::string why = add_image(path, mode, b);
+    if (!why.empty()) failed.push_back({path, why});
+  }
+  return b;
+}
+
+std::vector<std::string> expand_image_paths(const std::vector<std::string>& args,
+                                            std::vector<ImageFailure>& failed) {
+  std::vector<std::string> out;
+  for (const std::string& arg : args) {
+    std::error_code ec;
+    const fs::file_status st = fs::status(arg, ec);
+    if (fs::is_directory(st)) {
+      std::vector<std::string> files;
+      list_folder(arg, files, failed);
+      std::sort(files.begin(), files.end());
+      if (files.empty()) failed.push_back({arg, "no image files in the folder"});
+      out.insert(out.end(), files.begin(), files.end());
+    } else if (!fs::exists(st)) {
+      failed.push_back({arg, "no such file or folder"});
+    } else {
+      out.push_back(arg);  // a file as named, whatever its extension; decoding judges it
+    }
+  }
+  return out;
 }
 
 }  // namespace sluice::train

@@ -18,4 +18,21 @@ enum class Preprocess { kTraining, kImagenet };
 Batch load_image_batch(const std::vector<std::string>& paths, const InputSpec& input,
                        Preprocess mode);
 
+// A file that could not be scored, and why.
+struct ImageFailure {
+  std::string path;
+  std::string message;
+};
+
+// As above, but a file that cannot be read is left out of the batch (its paths and
+// ids hold the images it has, in order) and recorded in `failed`.
+Batch load_image_batch(const std::vector<std::string>& paths, const InputSpec& input,
+                       Preprocess mode, std::vector<ImageFailure>& failed);
+
+// The files to score from command-line arguments: a file as given; a folder, every
+// image under it (recursively, by extension: jpg, jpeg, png, bmp, ppm, tif, tiff),
+// sorted. A missing path or an unreadable folder goes to `failed`.
+std::vector<std::string> expand_image_paths(const std::vector<std::string>& args,
+                                            std::vector<ImageFailure>& failed);
+
 }  // namespace sluice::train

@@ -7,6 +7,7 @@
 #include "pipeline/label_limits.h"
 #include "stages/data/launch_env.h"
 #include "stages/train/callback_params.h"
+#include "stages/train/metrics.h"
 #include "stages/train/resume_position.h"
 #include "stages/train/trainer.h"
 
@@ -223,6 +224,46 @@ void require_resumable(const Params& p, const ElementSpec& input, SpecContext& c
   if (!problem.empty()) ctx.error("resume", "resume: " + problem);
 }
 
+// eval.classifier scores the batches of one split: a split no source upstream
+// emits would score nothing.
+void require_emitted_split(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+  const std::string& split = p.get_string("split");
+  if (split.empty() || input.splits.empty()) return;  // every batch, or not known
+  if (std::find(input.splits.begin(), input.splits.end(), split) != input.splits.end()) return;
+  ctx.error("split", "split '" + split + "' never reaches it: its input carries only " +
+                         quoted_list(input.splits) + " (" + input.to_string() +
+                         "); set split = \"" + input.splits.front() +
+                         "\", or split = \"\" to score every batch");
+}
+
+// The watched metric (early stopping, best.pt, a plateau schedule) of a val_*
+// name needs a validation split in the stream; without one it never has a value.
+void require_validation_for_monitor(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+  if (input.splits.empty()) return;  // not known
+  const std::string& validation = p.get_string("validation_split");
+  if (std::find(input.splits.begin(), input.splits.end(), validation) != input.splits.end()) {
+    return;
+  }
+  const std::string fix =
+      ": add a validation split (dir.index split = [\"train\", "
+      "\"validation\"], celeba.index split = [\"train\", \"validation\"], "
+      "csv.index split_column), or monitor = \"loss\"";
+  const std::string splits = "its input carries only " + quoted_list(input.splits) + " (" +
+                             input.to_string() + "), no '" + validation + "' split";
+  const std::string monitor = canonical_metric_name(p.get_string("monitor"));
+  const bool watched = p.get_int("patience") > 0 || p.get_bool("save_best");
+  if (watched && monitor.rfind("val_", 0) == 0) {
+    ctx.error("monitor", "monitor = \"" + p.get_string("monitor") +
+                             "\" (early stopping and best.pt) has no value: " + splits + fix);
+  }
+  const std::string lr_monitor = canonical_metric_name(p.get_string("lr_monitor"));
+  if (p.get_string("lr_schedule") == "plateau" && lr_monitor.rfind("val_", 0) == 0) {
+    ctx.error("lr_monitor", "lr_monitor = \"" + p.get_string("lr_monitor") +
+                                "\" (the plateau schedule) has no value: " + splits +
+                                ": add a validation split, or lr_monitor = \"loss\"");
+  }
+}
+
 }  // namespace
 
 void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
@@ -230,6 +271,7 @@ void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& c
   require_pos_weight(p, input, ctx);
   require_resumable(p, input, ctx);
   check_callback_params(p, input, ctx);
+  require_validation_for_monitor(p, input, ctx);
   if (input.epoch_sources.size() > 1) {
     ctx.error("", "its input merges the epochs of sources " + quoted_list(input.epoch_sources) +
                       ": their end-of-epoch markers interleave, so it would end every epoch " +
@@ -242,6 +284,7 @@ void train_vgg_accepts(const Params& p, const ElementSpec& input, SpecContext& c
 }
 
 void eval_classifier_accepts(const Params& p, const ElementSpec& input, SpecContext& ctx) {
+  require_emitted_split(p, input, ctx);
   require_trained_input(p, input, ctx, /*check_label=*/true);
 }
 

@@ -52,6 +52,31 @@ std::string problems(const DirIndexOptions& o) {
   return out;
 }
 
+// labels = false: a flat folder of images to predict (and any sub-folders), no
+// classes, no label (-1), the files sorted; non-images left out.
+TEST(DirectoryIndex, UnlabeledReadsEveryImageUnderRoot) {
+  TempDir d;
+  d.files({"b.jpg", "a.PNG", "notes.txt", "2024/c.jpeg"});
+  DirIndexOptions o{d.root(), DirLayout::kAuto, {"test"}, /*labels=*/false};
+  EXPECT_EQ(problems(o), "");
+  const DatasetIndex idx = load_directory_index(o);
+  EXPECT_TRUE(idx.class_names.empty());
+  EXPECT_EQ(listing(idx),
+            (std::vector<std::string>{"test -1 2024/c.jpeg", "test -1 a.PNG", "test -1 b.jpg"}));
+  // With labels, the same folder has no class sub-folder with images but 2024.
+  o.labels = true;
+  EXPECT_EQ(load_directory_index(o).class_names, (std::vector<std::string>{"2024"}));
+  // An empty folder is an error naming it.
+  TempDir empty;
+  try {
+    load_directory_index(DirIndexOptions{empty.root(), DirLayout::kAuto, {"test"}, false});
+    ADD_FAILURE() << "an empty folder was accepted";
+  } catch (const IndexError& e) {
+    EXPECT_NE(std::string(e.what()).find(empty.root()), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no image files"), std::string::npos) << e.what();
+  }
+}
+
 TEST(DirectoryIndex, SortedClassesAndFilesLikeKeras) {
   TempDir d;
   d.files({"dogs/b.jpg", "dogs/a.png", "cats/z.jpg", "cats/readme.txt", "ants/1.JPG"});

@@ -4,9 +4,14 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <iostream>
+#include <limits>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -37,6 +42,20 @@ TEST(Metrics, RocAucCountsTiesAsHalf) {
   EXPECT_DOUBLE_EQ(sluice::train::roc_auc({{0.5f, 1}, {0.5f, 0}}), 0.5);
   EXPECT_DOUBLE_EQ(sluice::train::roc_auc({{0.9f, 1}, {0.1f, 0}}), 1.0);
   EXPECT_TRUE(std::isnan(sluice::train::roc_auc({{0.9f, 1}})));
+}
+
+// A model with NaN weights scores NaN: the AUC is undefined, and computing it
+// must end (the tie scan used to spin forever on NaN != NaN).
+TEST(Metrics, RocAucOfNanScoresEnds) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto result = std::async(std::launch::async, [nan] {
+    return sluice::train::roc_auc({{nan, 1}, {nan, 0}, {0.2f, 0}, {nan, 1}});
+  });
+  if (result.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    std::cerr << "roc_auc did not return within 10 s on NaN scores\n";
+    std::_Exit(1);  // the thread spins: end the test binary rather than hang it
+  }
+  EXPECT_TRUE(std::isnan(result.get()));
 }
 
 TEST(Metrics, AccuracyByAttribute) {
