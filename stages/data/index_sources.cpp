@@ -25,6 +25,13 @@
 //   split = ["train", "validation"]  # ("val" and "valid" name the validation split too)
 //
 //   [stages.index]
+//   use = "dir.index"                # data/flowers/<class>/ cut into train and validation
+//   root = "data/flowers"            # (Keras image_dataset_from_directory semantics):
+//   validation_split = 0.2           # the last int(0.2 * n) files of a permutation keyed
+//   split_seed = 0                   # on split_seed alone are validation, the rest train
+//   split = ["train", "validation"]
+//
+//   [stages.index]
 //   use = "csv.index"
 //   file = "data/list.csv"
 //   path_column = "filename"
@@ -430,6 +437,15 @@ void register_index_sources(Registry& r) {
                                 "with split folders also the folder names")
                  .one_of(dir_split_names().names())
                  .list_size(1, SIZE_MAX))
+      .param(ParamSpec::number("validation_split", 0,
+                               "class folders only: the fraction in [0, 1) of the samples held "
+                               "out as the validation split (int(fraction * n) samples, chosen "
+                               "by split_seed); 0: off")
+                 .min(0))
+      .param(ParamSpec::integer("split_seed", 0,
+                                "seed choosing the validation_split samples (not the shuffle "
+                                "seed, so another seed never moves samples between splits)")
+                 .min(0))
       .check(check_dir_params);
   r.add<DirIndexSource>(index_ordering_params(dir));
 
