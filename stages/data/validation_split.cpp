@@ -28,4 +28,9 @@ void apply_validation_split(std::vector<Sample>& samples, double fraction, uint6
   }
 }
 
+std::vector<std::string> validation_split_subsets(const std::vector<std::string>& requested) {
+  if (!requested.empty()) return requested;
+  return {"train", "validation"};
+}
+
 }  // namespace sluice::data

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "vision/payloads.h"
@@ -20,5 +21,9 @@ int64_t validation_count(double fraction, int64_t n);
 
 // Sets Sample::split of every sample to "train" or "validation".
 void apply_validation_split(std::vector<Sample>& samples, double fraction, uint64_t seed);
+
+// The splits a source with validation_split emits: `requested`, else train then
+// validation.
+std::vector<std::string> validation_split_subsets(const std::vector<std::string>& requested);
 
 }  // namespace sluice::data

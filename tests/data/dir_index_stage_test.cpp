@@ -244,5 +244,67 @@ TEST_F(DirValidationSplitStage, SpecShowsBothSplitsAndMistakesAreErrorsAtTheKey)
             std::string::npos);
 }
 
+// csv.index without a split column takes the same validation_split.
+class CsvValidationSplitStage : public DirValidationSplitStage {
+ protected:
+  static std::string csv(const std::string& extra) {
+    const fs::path file = *flat_ / "list.csv";
+    if (!fs::exists(file)) {
+      std::ofstream out(file);
+      out << "path,label,part\n";
+      for (int i = 0; i < 10; ++i) out << "img" << i << ".jpg," << i % 2 << ",train\n";
+    }
+    return "use = \"csv.index\"\nfile = \"" + file.string() + "\"\n" + extra;
+  }
+  static std::vector<std::set<std::string>> run_csv(const std::string& extra, int threads) {
+    Registry reg;
+    register_builtin_stages(reg);
+    RunOptions options;
+    options.threads = threads;
+    StageHarness h(reg, csv(extra), options);
+    const HarnessOutput out = h.run();
+    EXPECT_EQ(out.report.status, RunStatus::kCompleted) << out.report.error;
+    std::vector<std::set<std::string>> splits(1);
+    for (const Packet& p : out.packets) {
+      if (!p.is_control) {
+        splits.back().insert(describe(p));
+      } else if (p.as_control().kind == ControlKind::kEndOfSplit) {
+        splits.emplace_back();
+      }
+    }
+    splits.pop_back();
+    return splits;
+  }
+};
+
+TEST_F(CsvValidationSplitStage, RowsAreCutIntoDisjointTrainAndValidation) {
+  const auto one = run_csv("validation_split = 0.25\nepochs = 2", 1);
+  ASSERT_EQ(one.size(), 4u);  // train then validation (the default), twice
+  EXPECT_EQ(one[0].size(), 8u);
+  EXPECT_EQ(one[1].size(), 2u);
+  std::set<std::string> files;
+  for (const auto& split : {one[0], one[1]}) {
+    for (const std::string& s : split) files.insert(s.substr(s.rfind(' ') + 1));
+  }
+  EXPECT_EQ(files.size(), 10u);  // disjoint and complete
+  for (const std::string& s : one[1]) EXPECT_EQ(s.rfind("validation ", 0), 0u) << s;
+  EXPECT_EQ(one[2], one[0]);
+  EXPECT_EQ(one[3], one[1]);
+  EXPECT_EQ(run_csv("validation_split = 0.25\nepochs = 2", 4), one);
+  EXPECT_EQ(run_csv("validation_split = 0.25\nsplit = \"validation\"", 2).front(), one[1]);
+}
+
+TEST_F(CsvValidationSplitStage, SpecShowsBothSplitsAndASplitColumnIsRefused) {
+  Registry reg;
+  register_builtin_stages(reg);
+  const ValidatedGraph g = load_pipeline_string(
+      "[stages.index]\n" + csv("validation_split = 0.2\nepochs = 2"), "cfg.toml", {}, reg);
+  EXPECT_EQ(g.find("index")->output_spec.to_string(),
+            "Sample{label: binary \"label\" (0/1)} [2 epochs: train, validation]");
+  EXPECT_EQ(check_errors(csv("split_column = \"part\"\nvalidation_split = 0.2")),
+            "cfg.toml:5:20: error: stage 'index' (csv.index): validation_split: split_column "
+            "'part' already names each row's split; remove one of the two\n");
+}
+
 }  // namespace
 }  // namespace sluice
