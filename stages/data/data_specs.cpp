@@ -12,6 +12,7 @@
 #include "stages/data/celeba_index.h"
 #include "stages/data/csv_rows.h"
 #include "stages/data/dir_index.h"
+#include "stages/data/validation_split.h"
 #include "vision/payloads.h"
 
 namespace sluice::data {
@@ -228,7 +229,10 @@ ElementSpec csv_index_spec(const Params& p, SpecContext& ctx) {
   const std::string& file = p.get_string("file");
   const std::string& split_column = p.get_string("split_column");
   std::vector<std::string> splits = p.get_strings("split");
-  if (split_column.empty()) splits = {"train"};
+  if (split_column.empty()) {
+    splits = p.get_float("validation_split") > 0 ? validation_split_subsets(splits)
+                                                 : std::vector<std::string>{"train"};
+  }
   set_stream(p, splits, out);
   if (!regular_file(file, "CSV index", "file", ctx)) return out;
   // The whole file when it is small enough to scan, else its first line.

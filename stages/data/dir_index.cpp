@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "pipeline/text_escape.h"
+#include "stages/data/validation_split.h"
 
 namespace sluice::data {
 namespace fs = std::filesystem;
@@ -152,10 +153,12 @@ void check_split_names(const std::vector<std::string>& names, DirIndexPlan& plan
 void plan_class_folders(const DirIndexOptions& o, bool automatic, DirIndexPlan& plan) {
   if (o.splits.size() != 1) {
     const std::string why =
-        automatic ? "no split folder named " + joined(o.splits) + " is in " + o.root +
-                        ", so its sub-folders are read as classes and every sample gets one "
-                        "split; name one, or set root to the folder that holds the split folders"
-                  : "layout = \"class_folders\" gives every sample one split; name one";
+        automatic
+            ? "no split folder named " + joined(o.splits) + " is in " + o.root +
+                  ", so its sub-folders are read as classes and every sample gets one "
+                  "split; name one, set validation_split to cut them into train and validation, or "
+                  "set root to the folder that holds the split folders"
+            : "layout = \"class_folders\" gives every sample one split; name one";
     plan.problems.push_back(
         {"split", "", "names " + std::to_string(o.splits.size()) + " splits but " + why});
     return;
@@ -221,6 +224,56 @@ DatasetIndex unlabeled_index(const DirIndexOptions& options, const DirIndexPlan&
   return index;
 }
 
+std::string fraction_text(double v) {
+  std::string s = std::to_string(v);
+  while (s.size() > 1 && s.back() == '0') s.pop_back();
+  if (!s.empty() && s.back() == '.') s.pop_back();
+  return s;
+}
+
+// validation_split cuts one folder of class folders; split folders already
+// make the splits, so the two are refused together.
+void plan_validation_split(const DirIndexOptions& o, DirIndexPlan& plan) {
+  if (o.validation_split >= 1) {
+    plan.problems.push_back({"validation_split", "",
+                             "must be below 1 (the fraction of the samples held out for "
+                             "validation), got " +
+                                 fraction_text(o.validation_split)});
+  }
+  if (!o.labels) {
+    plan.problems.push_back({"validation_split", "",
+                             "cuts class folders into train and validation, but labels = false "
+                             "reads images without classes; remove one of the two"});
+  }
+  const std::vector<std::string> present = split_folders_in(o.root);
+  if (o.layout == DirLayout::kSplitFolders) {
+    plan.problems.push_back({"validation_split", "",
+                             "cuts one folder of class folders into train and validation, but "
+                             "layout = \"split_folders\" reads the splits from their folders; "
+                             "remove one of the two"});
+  } else if (o.layout == DirLayout::kAuto && !present.empty()) {
+    plan.problems.push_back(
+        {"validation_split", o.root,
+         "holds split folders (" + joined(present) +
+             "), which already make the splits; remove validation_split to read them, or set "
+             "root to the folder of class folders to cut (layout = \"class_folders\" reads "
+             "these folders as classes)"});
+  }
+  for (const std::string& name : o.splits) {
+    const std::string split = split_of(name);
+    if (split == "test") {
+      plan.problems.push_back({"split", "",
+                               "validation_split makes a train and a validation split; '" + name +
+                                   "' would have no samples"});
+    }
+    plan.subsets.push_back(split);
+  }
+  if (!plan.problems.empty()) return;
+  plan.layout = DirLayout::kClassFolders;
+  plan.folders.push_back({"", o.root, "train"});
+  plan.class_roots.push_back(o.root);
+}
+
 }  // namespace
 
 const ChoiceList<DirLayout>& dir_layouts() {
@@ -241,11 +294,15 @@ const ChoiceList<std::string>& dir_split_names() {
 }
 
 DirIndexOptions dir_index_options(const Params& p) {
-  return {p.get_string("root"), dir_layouts().parse(p.get_string("layout")), p.get_strings("split"),
-          p.get_bool("labels")};
+  DirIndexOptions o{p.get_string("root"), dir_layouts().parse(p.get_string("layout")),
+                    p.get_strings("split"), p.get_bool("labels")};
+  o.validation_split = p.get_float("validation_split");
+  o.split_seed = static_cast<uint64_t>(p.get_int("split_seed"));
+  return o;
 }
 
 std::vector<std::string> DirIndexPlan::splits() const {
+  if (!subsets.empty()) return subsets;
   std::vector<std::string> out;
   for (const DirSplitFolder& f : folders) out.push_back(f.split);
   return out;
@@ -258,6 +315,10 @@ DirIndexPlan plan_directory_index(const DirIndexOptions& options) {
     plan.problems.push_back({"root", options.root, "not a directory"});
   }
   if (!plan.problems.empty()) return plan;
+  if (options.validation_split != 0) {
+    plan_validation_split(options, plan);
+    return plan;
+  }
   plan.layout = options.layout;
   if (plan.layout == DirLayout::kAuto) {
     const bool any = std::any_of(options.splits.begin(), options.splits.end(), [&](const auto& n) {
@@ -337,6 +398,11 @@ DatasetIndex load_directory_index(const DirIndexOptions& options) {
   index.description = plan.layout == DirLayout::kSplitFolders
                           ? "split folders " + joined(names) + " at " + options.root
                           : "class folders at " + options.root;
+  if (options.validation_split > 0) {
+    apply_validation_split(index.samples, options.validation_split, options.split_seed);
+    index.description += " (validation_split " + fraction_text(options.validation_split) +
+                         ", split_seed " + std::to_string(options.split_seed) + ")";
+  }
   return index;
 }
 

@@ -6,6 +6,9 @@
 //
 //   unlabeled       ROOT/**/*.jpg  (labels = false)  images to predict, no label
 //
+// With validation_split, class folders are cut into train and validation by a
+// seed (validation_split.h, Keras's image_dataset_from_directory semantics).
+//
 // The classes are the sorted sub-folder names (label = position). With split
 // folders they are the union over every split folder under ROOT, so a class
 // missing from one split keeps the id it has in the others, whichever splits
@@ -40,6 +43,10 @@ struct DirIndexOptions {
   // false: no classes; every image under each folder read (recursively) is a
   // sample without a label (Sample::label -1), e.g. a folder of images to predict.
   bool labels = true;
+  // > 0: class folders only; this fraction of the samples (chosen by
+  // split_seed) is the validation split, the rest train.
+  double validation_split = 0;
+  uint64_t split_seed = 0;
 };
 
 // One folder of class sub-folders and the split its samples get.
@@ -65,11 +72,15 @@ struct DirIndexPlan {
   // folders every other split folder under ROOT.
   std::vector<std::string> class_roots;
   std::vector<DirIndexProblem> problems;  // none when the plan can be read
+  // With validation_split: the splits named (train, validation), in order.
+  std::vector<std::string> subsets;
 
-  std::vector<std::string> splits() const;  // the folders' splits, in order
+  // The splits emitted, in order: `subsets`, else the folders' splits.
+  std::vector<std::string> splits() const;
 };
 
-// The options of a dir.index stage: root, layout, split.
+// The options of a dir.index stage: root, layout, split, validation_split,
+// split_seed.
 DirIndexOptions dir_index_options(const Params& p);
 
 // Resolves the layout and the folders to read; stats ROOT and its entries only.

@@ -30,6 +30,13 @@
 //   labels = false
 //
 //   [stages.index]
+//   use = "dir.index"                # data/flowers/<class>/ cut into train and validation
+//   root = "data/flowers"            # (Keras image_dataset_from_directory semantics):
+//   validation_split = 0.2           # the last int(0.2 * n) files of a permutation keyed
+//   split_seed = 0                   # on split_seed alone are validation, the rest train
+//   split = ["train", "validation"]
+//
+//   [stages.index]
 //   use = "csv.index"
 //   file = "data/list.csv"
 //   path_column = "filename"
@@ -64,6 +71,7 @@
 #include "stages/data/dir_index.h"
 #include "stages/data/epoch_order.h"
 #include "stages/data/launch_env.h"
+#include "stages/data/validation_split.h"
 
 namespace sluice::data {
 namespace {
@@ -291,13 +299,32 @@ std::vector<std::string> csv_splits(const DatasetIndex& index,
   return seen;
 }
 
+// The CSV index; with validation_split every row, cut into train and validation.
+DatasetIndex csv_index(const Params& p) {
+  const double fraction = p.get_float("validation_split");
+  if (fraction <= 0) return load_csv_index(csv_options(p));
+  CsvIndexOptions o = csv_options(p);
+  o.splits.clear();  // every row is "train" until cut
+  DatasetIndex index = load_csv_index(o);
+  const auto seed = static_cast<uint64_t>(p.get_int("split_seed"));
+  apply_validation_split(index.samples, fraction, seed);
+  index.description += " (validation_split " + fmt::format("{}", fraction) + ", split_seed " +
+                       std::to_string(seed) + ")";
+  return index;
+}
+
+std::vector<std::string> csv_emitted_splits(const Params& p, const DatasetIndex& index) {
+  if (p.get_float("validation_split") > 0) return validation_split_subsets(p.get_strings("split"));
+  return csv_splits(index, p.get_strings("split"));
+}
+
 class CsvIndexSource : public IndexSource {
  public:
-  explicit CsvIndexSource(const Params& p) : CsvIndexSource(p, load_csv_index(csv_options(p))) {}
+  explicit CsvIndexSource(const Params& p) : CsvIndexSource(p, csv_index(p)) {}
 
  private:
   CsvIndexSource(const Params& p, DatasetIndex index)
-      : IndexSource(p, index, csv_splits(index, p.get_strings("split"))) {}
+      : IndexSource(p, index, csv_emitted_splits(p, index)) {}
 };
 
 // An IndexError's text without its " error:" marker: the diagnostic has one.
@@ -347,7 +374,31 @@ void check_dir_params(const ParamCheck& c) {
   }
 }
 
+// validation_split: below 1, without a split column, making train and validation.
+void check_csv_validation_split(const ParamCheck& c) {
+  const Params& p = c.params();
+  const double fraction = p.get_float("validation_split");
+  if (fraction == 0) return;
+  if (fraction >= 1) {
+    c.error("validation_split",
+            "validation_split: must be below 1 (the fraction of the samples held out for "
+            "validation), got " +
+                fmt::format("{}", fraction));
+  }
+  if (!p.get_string("split_column").empty()) {
+    c.error("validation_split", "validation_split: split_column '" + p.get_string("split_column") +
+                                    "' already names each row's split; remove one of the two");
+  }
+  for (const std::string& name : p.get_strings("split")) {
+    if (name != "train" && name != "validation") {
+      c.error("split", "split: validation_split makes a train and a validation split; '" + name +
+                           "' would have no samples");
+    }
+  }
+}
+
 void check_csv_params(const ParamCheck& c) {
+  check_csv_validation_split(c);
   const std::string& file = c.params().get_string("file");
   struct stat st {};  // stat only: opening a FIFO would block
   if (::stat(file.c_str(), &st) != 0) {
@@ -441,6 +492,15 @@ void register_index_sources(Registry& r) {
                                 "false: no class folders; every image under ROOT (or each split "
                                 "folder), recursively, is a sample without a label (images to "
                                 "predict)"))
+      .param(ParamSpec::number("validation_split", 0,
+                               "class folders only: the fraction in [0, 1) of the samples held "
+                               "out as the validation split (int(fraction * n) samples, chosen "
+                               "by split_seed); 0: off")
+                 .min(0))
+      .param(ParamSpec::integer("split_seed", 0,
+                                "seed choosing the validation_split samples (not the shuffle "
+                                "seed, so another seed never moves samples between splits)")
+                 .min(0))
       .check(check_dir_params);
   r.add<DirIndexSource>(index_ordering_params(dir));
 
@@ -455,7 +515,17 @@ void register_index_sources(Registry& r) {
       .param(ParamSpec::string("path_column", "path", "column holding the image path"))
       .param(ParamSpec::string("label_column", "label", "column holding the label"))
       .param(ParamSpec::string("split_column", "", "optional column naming each row's split"))
-      .param(ParamSpec::strings("split", {}, "with split_column: the splits to emit, in order"))
+      .param(ParamSpec::strings("split", {},
+                                "with split_column or validation_split: the splits to emit, in "
+                                "order"))
+      .param(ParamSpec::number("validation_split", 0,
+                               "without split_column: the fraction in [0, 1) of the rows held "
+                               "out as the validation split (int(fraction * n) rows, chosen by "
+                               "split_seed); 0: off")
+                 .min(0))
+      .param(ParamSpec::integer("split_seed", 0,
+                                "seed choosing the validation_split rows (not the shuffle seed)")
+                 .min(0))
       .check(check_csv_params);
   r.add<CsvIndexSource>(index_ordering_params(csv));
 }

@@ -321,6 +321,33 @@ TEST_F(SpecCli, MissingSplitFolderIsALocatedError) {
       << r.out;
 }
 
+TEST_F(SpecCli, ValidationSplitShowsBothSplitsAndIsRefusedOverSplitFolders) {
+  const std::string body =
+      "validation_split = 0.25\nsplit = [\"train\", \"validation\"]\n"
+      "epochs = 5\n\n[stages.decode]\nuse = \"image.decode\"\ninput = "
+      "\"index\"\n";
+  // ROOT/train holds class folders: cut into train and validation.
+  fs::path cut = write("cut.toml", "[stages.index]\nuse = \"dir.index\"\nroot = \"" + folders() +
+                                       "/train\"\n" + body);
+  Result ok = run("check " + cut.string());
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  EXPECT_NE(ok.out.find("index -> decode: Sample{label: binary \"dogs\" (cats/dogs)} [5 epochs: "
+                        "train, validation]"),
+            std::string::npos)
+      << ok.out;
+  // ROOT holds split folders: they already make the splits.
+  fs::path both = write(
+      "both.toml", "[stages.index]\nuse = \"dir.index\"\nroot = \"" + folders() + "\"\n" + body);
+  Result r = run("check " + both.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find(both.string() +
+                       ":4:20: error: stage 'index' (dir.index): "
+                       "validation_split: " +
+                       folders() + ": holds split folders (train, validation)"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST_F(SpecCli, EvaluationAtAnotherSizeThanTheCheckpointIsRefused) {
   if (!SLUICE_WITH_TORCH) GTEST_SKIP() << "needs the training stages (built without LibTorch)";
   // A tiny checkpoint trained at 64x80 (the demo's size): one epoch of 8 images.

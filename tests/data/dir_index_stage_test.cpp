@@ -156,5 +156,155 @@ TEST_F(DirSplitStage, SplitMistakesAreErrorsAtTheKey) {
   EXPECT_EQ(check_errors(stage("split = \"validation\"")), "");  // one string is a list of one
 }
 
+// ROOT/{cats,dogs}/ with five images each, cut by validation_split.
+class DirValidationSplitStage : public DirSplitStage {
+ protected:
+  static void SetUpTestSuite() {
+    flat_ = new fs::path(fs::temp_directory_path() /
+                         ("sluice_dir_valsplit_stage_" + std::to_string(::getpid())));
+    for (const char* name :
+         {"cats/c0.jpg", "cats/c1.jpg", "cats/c2.jpg", "cats/c3.jpg", "cats/c4.jpg", "dogs/d0.jpg",
+          "dogs/d1.jpg", "dogs/d2.jpg", "dogs/d3.jpg", "dogs/d4.jpg"}) {
+      fs::create_directories((*flat_ / name).parent_path());
+      std::ofstream(*flat_ / name) << "x";
+    }
+    DirSplitStage::SetUpTestSuite();
+  }
+  static void TearDownTestSuite() {
+    fs::remove_all(*flat_);
+    delete flat_;
+    DirSplitStage::TearDownTestSuite();
+  }
+  static std::string flat(const std::string& extra) {
+    return "use = \"dir.index\"\nroot = \"" + flat_->string() + "\"\n" + extra;
+  }
+  // The filenames of each split over every epoch, run with `threads` threads.
+  static std::vector<std::set<std::string>> run_splits(const std::string& extra, int threads) {
+    Registry reg;
+    register_builtin_stages(reg);
+    RunOptions options;
+    options.threads = threads;
+    StageHarness h(reg, flat(extra), options);
+    const HarnessOutput out = h.run();
+    EXPECT_EQ(out.report.status, RunStatus::kCompleted) << out.report.error;
+    std::vector<std::set<std::string>> splits(1);
+    for (const Packet& p : out.packets) {
+      if (p.is_control) {
+        if (p.as_control().kind == ControlKind::kEndOfSplit) splits.emplace_back();
+      } else {
+        splits.back().insert(describe(p));
+      }
+    }
+    splits.pop_back();  // after the last end of split
+    return splits;
+  }
+  static fs::path* flat_;
+};
+fs::path* DirValidationSplitStage::flat_ = nullptr;
+
+TEST_F(DirValidationSplitStage, EveryEpochEmitsTheSameDisjointTrainAndValidationFiles) {
+  const std::string config =
+      "validation_split = 0.25\nsplit = [\"train\", \"validation\"]\nepochs = 3\nseed = 5";
+  const auto one = run_splits(config, 1);
+  ASSERT_EQ(one.size(), 6u);  // train, validation, three times
+  std::set<std::string> files;
+  for (const std::string& s : one[0]) files.insert(s.substr(s.rfind(' ') + 1));
+  for (const std::string& s : one[1]) {
+    EXPECT_EQ(s.rfind("validation ", 0), 0u) << s;
+    EXPECT_TRUE(files.insert(s.substr(s.rfind(' ') + 1)).second) << s << " is in both splits";
+  }
+  EXPECT_EQ(one[0].size(), 8u);
+  EXPECT_EQ(one[1].size(), 2u);  // int(0.25 * 10)
+  EXPECT_EQ(files.size(), 10u);
+  for (size_t i = 2; i < one.size(); ++i) EXPECT_EQ(one[i], one[i % 2]) << "epoch " << i / 2;
+  // Neither the thread count nor the shuffle seed moves a file between splits.
+  EXPECT_EQ(run_splits(config, 4), one);
+  EXPECT_EQ(run_splits("validation_split = 0.25\nsplit = [\"train\", \"validation\"]\n"
+                       "epochs = 3\nseed = 6",
+                       2),
+            one);
+}
+
+TEST_F(DirValidationSplitStage, SpecShowsBothSplitsAndMistakesAreErrorsAtTheKey) {
+  Registry reg;
+  register_builtin_stages(reg);
+  const ValidatedGraph g = load_pipeline_string(
+      "[stages.index]\n" +
+          flat("validation_split = 0.2\nsplit = [\"train\", \"validation\"]\nepochs = 4"),
+      "cfg.toml", {}, reg);
+  EXPECT_EQ(g.find("index")->output_spec.to_string(),
+            "Sample{label: binary \"dogs\" (cats/dogs)} [4 epochs: train, validation]");
+  // The fixture's other root holds train/ and validation/ split folders.
+  EXPECT_EQ(check_errors(stage("validation_split = 0.2\nsplit = [\"train\", \"validation\"]")),
+            "cfg.toml:4:20: error: stage 'index' (dir.index): validation_split: " + root() +
+                ": holds split folders (train, validation), which already make the splits; "
+                "remove validation_split to read them, or set root to the folder of class "
+                "folders to cut (layout = \"class_folders\" reads these folders as classes)\n");
+  EXPECT_NE(check_errors(flat("validation_split = 1.0")).find("validation_split: must be below 1"),
+            std::string::npos);
+}
+
+// csv.index without a split column takes the same validation_split.
+class CsvValidationSplitStage : public DirValidationSplitStage {
+ protected:
+  static std::string csv(const std::string& extra) {
+    const fs::path file = *flat_ / "list.csv";
+    if (!fs::exists(file)) {
+      std::ofstream out(file);
+      out << "path,label,part\n";
+      for (int i = 0; i < 10; ++i) out << "img" << i << ".jpg," << i % 2 << ",train\n";
+    }
+    return "use = \"csv.index\"\nfile = \"" + file.string() + "\"\n" + extra;
+  }
+  static std::vector<std::set<std::string>> run_csv(const std::string& extra, int threads) {
+    Registry reg;
+    register_builtin_stages(reg);
+    RunOptions options;
+    options.threads = threads;
+    StageHarness h(reg, csv(extra), options);
+    const HarnessOutput out = h.run();
+    EXPECT_EQ(out.report.status, RunStatus::kCompleted) << out.report.error;
+    std::vector<std::set<std::string>> splits(1);
+    for (const Packet& p : out.packets) {
+      if (!p.is_control) {
+        splits.back().insert(describe(p));
+      } else if (p.as_control().kind == ControlKind::kEndOfSplit) {
+        splits.emplace_back();
+      }
+    }
+    splits.pop_back();
+    return splits;
+  }
+};
+
+TEST_F(CsvValidationSplitStage, RowsAreCutIntoDisjointTrainAndValidation) {
+  const auto one = run_csv("validation_split = 0.25\nepochs = 2", 1);
+  ASSERT_EQ(one.size(), 4u);  // train then validation (the default), twice
+  EXPECT_EQ(one[0].size(), 8u);
+  EXPECT_EQ(one[1].size(), 2u);
+  std::set<std::string> files;
+  for (const auto& split : {one[0], one[1]}) {
+    for (const std::string& s : split) files.insert(s.substr(s.rfind(' ') + 1));
+  }
+  EXPECT_EQ(files.size(), 10u);  // disjoint and complete
+  for (const std::string& s : one[1]) EXPECT_EQ(s.rfind("validation ", 0), 0u) << s;
+  EXPECT_EQ(one[2], one[0]);
+  EXPECT_EQ(one[3], one[1]);
+  EXPECT_EQ(run_csv("validation_split = 0.25\nepochs = 2", 4), one);
+  EXPECT_EQ(run_csv("validation_split = 0.25\nsplit = \"validation\"", 2).front(), one[1]);
+}
+
+TEST_F(CsvValidationSplitStage, SpecShowsBothSplitsAndASplitColumnIsRefused) {
+  Registry reg;
+  register_builtin_stages(reg);
+  const ValidatedGraph g = load_pipeline_string(
+      "[stages.index]\n" + csv("validation_split = 0.2\nepochs = 2"), "cfg.toml", {}, reg);
+  EXPECT_EQ(g.find("index")->output_spec.to_string(),
+            "Sample{label: binary \"label\" (0/1)} [2 epochs: train, validation]");
+  EXPECT_EQ(check_errors(csv("split_column = \"part\"\nvalidation_split = 0.2")),
+            "cfg.toml:5:20: error: stage 'index' (csv.index): validation_split: split_column "
+            "'part' already names each row's split; remove one of the two\n");
+}
+
 }  // namespace
 }  // namespace sluice

@@ -1,6 +1,7 @@
 // Image folders as an index: class folders (ROOT/<class>/) and split folders
 // (ROOT/train/<class>/, ROOT/validation/<class>/) read as one index.
 #include "stages/data/dir_index.h"
+#include "stages/data/validation_split.h"
 
 #include <gtest/gtest.h>
 
@@ -218,6 +219,88 @@ TEST(DirectoryIndex, LayoutMistakesNameTheParameter) {
   } catch (const IndexError& e) {
     EXPECT_EQ(e.file(), root + "/test");
   }
+}
+
+// validation_split: the count is Keras's int(validation_split * n), a double
+// product truncated (0.29 * 100 is 28.999999999999996 there too).
+TEST(ValidationSplit, CountIsKerasIntOfTheProduct) {
+  EXPECT_EQ(validation_count(0.25, 10), 2);
+  EXPECT_EQ(validation_count(0.2, 10), 2);
+  EXPECT_EQ(validation_count(0.7, 10), 7);
+  EXPECT_EQ(validation_count(0.29, 100), 28);
+  EXPECT_EQ(validation_count(0.5, 1), 0);
+  EXPECT_EQ(validation_count(0.0, 7), 0);
+}
+
+// Five cats and five dogs, 0.25 held out: int(2.5) = 2 validation, 8 train.
+DirIndexOptions ten_files(const TempDir& d, double fraction, uint64_t seed) {
+  d.files({"cats/c0.jpg", "cats/c1.jpg", "cats/c2.jpg", "cats/c3.jpg", "cats/c4.jpg", "dogs/d0.jpg",
+           "dogs/d1.jpg", "dogs/d2.jpg", "dogs/d3.jpg", "dogs/d4.jpg"});
+  DirIndexOptions o{d.root(), DirLayout::kAuto, {"train", "validation"}};
+  o.validation_split = fraction;
+  o.split_seed = seed;
+  return o;
+}
+
+std::map<std::string, std::vector<std::string>> ids_by_split(const DatasetIndex& idx) {
+  std::map<std::string, std::vector<std::string>> out;
+  for (const Sample& s : idx.samples) out[s.split].push_back(s.id);
+  return out;
+}
+
+TEST(DirectoryIndex, ValidationSplitIsDisjointCompleteAndSeeded) {
+  TempDir d;
+  const DirIndexOptions o = ten_files(d, 0.25, 7);
+  EXPECT_EQ(plan_directory_index(o).splits(), (std::vector<std::string>{"train", "validation"}));
+  const DatasetIndex idx = load_directory_index(o);
+  ASSERT_EQ(idx.samples.size(), 10u);  // complete: every file once, in file order
+  EXPECT_EQ(idx.samples[0].id, "cats/c0.jpg");
+  EXPECT_EQ(idx.samples[9].id, "dogs/d4.jpg");
+  auto by_split = ids_by_split(idx);
+  ASSERT_EQ(by_split.size(), 2u);  // each sample in exactly one split
+  EXPECT_EQ(by_split["train"].size(), 8u);
+  EXPECT_EQ(by_split["validation"].size(), 2u);
+  // Deterministic: the same seed picks the same files, whichever splits are read.
+  EXPECT_EQ(listing(load_directory_index(o)), listing(idx));
+  DirIndexOptions validation_only = o;
+  validation_only.splits = {"val"};
+  EXPECT_EQ(ids_by_split(load_directory_index(validation_only))["validation"],
+            by_split["validation"]);
+  // Another seed picks other files (not a fixed prefix or suffix).
+  DirIndexOptions reseeded = o;
+  reseeded.split_seed = 8;
+  EXPECT_NE(ids_by_split(load_directory_index(reseeded))["validation"], by_split["validation"]);
+  // 0 is off: every sample in train.
+  DirIndexOptions off = o;
+  off.validation_split = 0;
+  off.splits = {"train"};
+  EXPECT_EQ(ids_by_split(load_directory_index(off))["train"].size(), 10u);
+}
+
+TEST(DirectoryIndex, ValidationSplitRefusesSplitFoldersTestAndOne) {
+  TempDir d;
+  d.files({"train/cats/a.jpg", "validation/cats/b.jpg"});
+  DirIndexOptions o{d.root(), DirLayout::kAuto, {"train", "validation"}};
+  o.validation_split = 0.2;
+  EXPECT_EQ(problems(o), "validation_split: " + d.root() +
+                             ": holds split folders (train, validation), which already make the "
+                             "splits; remove validation_split to read them, or set root to the "
+                             "folder of class folders to cut (layout = \"class_folders\" reads "
+                             "these folders as classes)\n");
+  o.layout = DirLayout::kSplitFolders;
+  EXPECT_NE(problems(o).find("validation_split: cuts one folder of class folders"),
+            std::string::npos);
+  o.layout = DirLayout::kClassFolders;  // train/ and validation/ are then classes
+  EXPECT_EQ(problems(o), "");
+  o.splits = {"train", "test"};
+  EXPECT_EQ(problems(o),
+            "split: validation_split makes a train and a validation split; 'test' would have no "
+            "samples\n");
+  o.splits = {"train"};
+  o.validation_split = 1;
+  EXPECT_EQ(problems(o),
+            "validation_split: must be below 1 (the fraction of the samples held out for "
+            "validation), got 1\n");
 }
 
 }  // namespace
