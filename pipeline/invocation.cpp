@@ -87,20 +87,6 @@ fs::path create_record_folder(const fs::path& run_dir, int& number) {
   }
 }
 
-const char* status_text(RunStatus status) {
-  switch (status) {
-    case RunStatus::kCompleted:
-      return "completed";
-    case RunStatus::kStopped:
-      return "stopped";
-    case RunStatus::kInterrupted:
-      return "interrupted";
-    case RunStatus::kFailed:
-      return "failed";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 void set_invocation_command(const std::vector<std::string>& command, const std::string& version) {
@@ -141,7 +127,7 @@ bool finish_invocation_records(const RunReport& report) {
   bool ok = true;
   for (Record& r : s.records) {
     r.json["finished"] = utc_now();
-    r.json["status"] = status_text(report.status);
+    r.json["status"] = run_status_name(report.status);
     r.json["wall_s"] = report.wall_s;  // the run's, as its profile says
     if (!report.error.empty()) r.json["error"] = report.error;
     try {

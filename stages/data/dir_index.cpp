@@ -195,29 +195,42 @@ void plan_split_folders(const DirIndexOptions& o, DirIndexPlan& plan) {
   }
 }
 
-// labels = false: every image under each folder of the plan, in split order, no label.
-DatasetIndex unlabeled_index(const DirIndexOptions& options, const DirIndexPlan& plan) {
-  DatasetIndex index;
+// The plan's folders in split order (train, validation, test).
+std::vector<DirSplitFolder> folders_in_split_order(const DirIndexPlan& plan) {
   std::vector<DirSplitFolder> folders = plan.folders;
   std::stable_sort(folders.begin(), folders.end(), [](const auto& a, const auto& b) {
     return split_rank(a.split) < split_rank(b.split);
   });
+  return folders;
+}
+
+// Appends the sorted images under `folder` as samples of `split` with `label`.
+void append_images(const fs::path& folder, const std::string& split, int64_t label,
+                   const std::string& root,
+                   const std::shared_ptr<const std::vector<std::string>>& attr_names,
+                   DatasetIndex& index) {
+  std::vector<fs::path> files;
+  list_images(folder, files, index.skipped);
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    Sample s;
+    s.index = static_cast<int64_t>(index.samples.size());
+    s.split = split;
+    s.id = fs::relative(f, root).string();
+    s.path = f.string();
+    s.label = label;
+    s.attr_names = attr_names;
+    s.origin = s.path;
+    index.samples.push_back(std::move(s));
+  }
+}
+
+// labels = false: every image under each folder of the plan, in split order, no label.
+DatasetIndex unlabeled_index(const DirIndexOptions& options, const DirIndexPlan& plan) {
+  DatasetIndex index;
   auto attr_names = std::make_shared<const std::vector<std::string>>();
-  for (const DirSplitFolder& folder : folders) {
-    std::vector<fs::path> files;
-    list_images(folder.path, files, index.skipped);
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      Sample s;
-      s.index = static_cast<int64_t>(index.samples.size());
-      s.split = folder.split;
-      s.id = fs::relative(f, options.root).string();
-      s.path = f.string();
-      s.label = -1;
-      s.attr_names = attr_names;
-      s.origin = s.path;
-      index.samples.push_back(std::move(s));
-    }
+  for (const DirSplitFolder& folder : folders_in_split_order(plan)) {
+    append_images(folder.path, folder.split, -1, options.root, attr_names, index);
   }
   if (index.samples.empty()) throw IndexError(options.root, 0, "no image files under the folder");
   index.description = "unlabeled images at " + options.root;
@@ -367,29 +380,13 @@ DatasetIndex load_directory_index(const DirIndexOptions& options) {
                          ? "no class sub-folders in the split folders"
                          : "no class sub-folders");
   }
-  std::vector<DirSplitFolder> folders = plan.folders;
-  std::stable_sort(folders.begin(), folders.end(), [](const auto& a, const auto& b) {
-    return split_rank(a.split) < split_rank(b.split);
-  });
   auto attr_names = std::make_shared<const std::vector<std::string>>();
-  for (const DirSplitFolder& folder : folders) {
+  for (const DirSplitFolder& folder : folders_in_split_order(plan)) {
     for (size_t label = 0; label < index.class_names.size(); ++label) {
       const fs::path class_folder = fs::path(folder.path) / index.class_names[label];
       if (folder.name.empty() || is_folder(class_folder)) {
-        std::vector<fs::path> files;
-        list_images(class_folder, files, index.skipped);
-        std::sort(files.begin(), files.end());
-        for (const auto& f : files) {
-          Sample s;
-          s.index = static_cast<int64_t>(index.samples.size());
-          s.split = folder.split;
-          s.id = fs::relative(f, options.root).string();
-          s.path = f.string();
-          s.label = static_cast<int64_t>(label);
-          s.attr_names = attr_names;
-          s.origin = s.path;
-          index.samples.push_back(std::move(s));
-        }
+        append_images(class_folder, folder.split, static_cast<int64_t>(label), options.root,
+                      attr_names, index);
       }
     }
   }
