@@ -339,37 +339,149 @@ bool parse_fill_mode(const std::string& name, FillMode& mode) {
   return false;
 }
 
-KerasTransform sample_transform(const AugmentRanges& ranges, CounterRng& rng) {
+const char* keras_convention_name(KerasConvention c) {
+  return c == KerasConvention::kLegacy ? "legacy" : "2.9";
+}
+
+bool parse_keras_convention(const std::string& name, KerasConvention& c) {
+  if (name == "2.9") {
+    c = KerasConvention::k2_9;
+  } else if (name == "legacy") {
+    c = KerasConvention::kLegacy;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+// Keras' shift draw for a float range: U[-s, s], a fraction of `size` when s < 1.
+double draw_shift(double range, int size, CounterRng& rng) {
+  const double v = rng.uniform(-range, range);
+  return range < 1.0 ? v * size : v;
+}
+
+using Mat3 = double[3][3];
+
+void matmul(const Mat3 a, const Mat3 b, Mat3 out) {
+  Mat3 c = {};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 3; ++k) c[i][j] += a[i][k] * b[k][j];
+  std::memcpy(out, c, sizeof c);
+}
+
+}  // namespace
+
+KerasTransform sample_transform(const AugmentRanges& ranges, CounterRng& rng, int dst_width,
+                                int dst_height) {
   KerasTransform t;
+  if (ranges.rotation != 0.0) t.theta_deg = rng.uniform(-ranges.rotation, ranges.rotation);
+  if (ranges.height_shift != 0.0) t.tx = draw_shift(ranges.height_shift, dst_height, rng);
+  if (ranges.width_shift != 0.0) t.ty = draw_shift(ranges.width_shift, dst_width, rng);
   if (ranges.shear != 0.0) t.shear_deg = rng.uniform(-ranges.shear, ranges.shear);
   if (ranges.zoom_lo != 1.0 || ranges.zoom_hi != 1.0) {
     t.zx = rng.uniform(ranges.zoom_lo, ranges.zoom_hi);
     t.zy = rng.uniform(ranges.zoom_lo, ranges.zoom_hi);
   }
   if (ranges.flip) t.flip = rng.uniform() < 0.5;
+  if (ranges.flip_v) t.flip_v = rng.uniform() < 0.5;
+  if (ranges.channel_shift != 0.0) {
+    t.channel_shift_on = true;
+    t.channel_shift = rng.uniform(-ranges.channel_shift, ranges.channel_shift);
+  }
+  if (ranges.brightness_hi != 0.0) {
+    t.brightness = rng.uniform(ranges.brightness_lo, ranges.brightness_hi);
+  }
   return t;
 }
 
 InverseAffine keras_inverse_map(const KerasTransform& t, int src_width, int src_height,
-                                int dst_width, int dst_height) {
-  const double s = t.shear_deg * M_PI / 180.0;
-  const double f = t.flip ? -1.0 : 1.0;
-  const double oc = dst_width / 2.0 - 0.5, orow = dst_height / 2.0 - 0.5;
+                                int dst_width, int dst_height, KerasConvention convention) {
+  // Keras' matrix M = rotation @ shift @ shear @ zoom on its (axis 0, axis 1)
+  // coordinates relative to the centre: (x, y) under 2.9, (row, col) in legacy.
+  const double th = t.theta_deg * M_PI / 180.0, s = t.shear_deg * M_PI / 180.0;
+  const Mat3 rot = {{std::cos(th), -std::sin(th), 0}, {std::sin(th), std::cos(th), 0}, {0, 0, 1}};
+  const Mat3 shift = {{1, 0, t.tx}, {0, 1, t.ty}, {0, 0, 1}};
+  const Mat3 shear = {{1, -std::sin(s), 0}, {0, std::cos(s), 0}, {0, 0, 1}};
+  const Mat3 zoom = {{t.zx, 0, 0}, {0, t.zy, 0}, {0, 0, 1}};
+  Mat3 m;
+  matmul(rot, shift, m);
+  matmul(m, shear, m);
+  matmul(m, zoom, m);
+  // Keras' centre: n/2 - 0.5 since 2.9, n/2 + 0.5 in keras_preprocessing 1.1.
+  const double half = convention == KerasConvention::k2_9 ? -0.5 : 0.5;
+  const double oc = dst_width / 2.0 + half, orow = dst_height / 2.0 + half;
+  // Target-grid map of the warp: xt = p*cw + q*rw + u, yt = g*cw + h*rw + v.
+  double p, q, g, h, u0, v0;
+  if (convention == KerasConvention::k2_9) {
+    p = m[0][0], q = m[0][1], u0 = m[0][2];
+    g = m[1][0], h = m[1][1], v0 = m[1][2];
+  } else {
+    p = m[1][1], q = m[1][0], u0 = m[1][2];
+    g = m[0][1], h = m[0][0], v0 = m[0][2];
+  }
+  double u = oc + u0 - p * oc - q * orow;
+  double v = orow + v0 - g * oc - h * orow;
+  // The flips come after the warp in Keras: output (c, r) reads the warped
+  // grid at cw = W - 1 - c, rw = H - 1 - r.
+  if (t.flip) {
+    u += p * (dst_width - 1), v += g * (dst_width - 1);
+    p = -p, g = -g;
+  }
+  if (t.flip_v) {
+    u += q * (dst_height - 1), v += h * (dst_height - 1);
+    q = -q, h = -h;
+  }
   const double kx = static_cast<double>(src_width) / dst_width;
   const double ky = static_cast<double>(src_height) / dst_height;
-  // Target-grid map: xt = p*c + q*r + u, yt = e0*r + v.
-  const double p = f * t.zx, q = -t.zy * std::sin(s);
-  const double u = oc - p * oc - q * orow;
-  const double e0 = t.zy * std::cos(s);
-  const double v = orow - e0 * orow;
-  InverseAffine m;
-  m.a = kx * p;
-  m.b = kx * q;
-  m.tx = kx * (u + 0.5) - 0.5;
-  m.d = 0.0;
-  m.e = ky * e0;
-  m.ty = ky * (v + 0.5) - 0.5;
-  return m;
+  InverseAffine out;
+  out.a = kx * p;
+  out.b = kx * q;
+  out.tx = kx * (u + 0.5) - 0.5;
+  out.d = ky * g;
+  out.e = ky * h;
+  out.ty = ky * (v + 0.5) - 0.5;
+  return out;
+}
+
+void apply_intensity(const KerasTransform& t, KerasConvention convention, const ImageSpan& img) {
+  const bool bright = t.brightness != 0.0;
+  if (!t.channel_shift_on && !bright) return;
+  const int row_bytes = img.width * img.channels;
+  auto each = [&](auto&& fn) {
+    for (int r = 0; r < img.height; ++r) {
+      uint8_t* p = img.data + r * img.stride;
+      for (int i = 0; i < row_bytes; ++i) fn(p[i]);
+    }
+  };
+  int lo = 255, hi = 0;
+  each([&](uint8_t& v) {
+    lo = std::min<int>(lo, v);
+    hi = std::max<int>(hi, v);
+  });
+  auto shifted = [&](int v) {
+    return t.channel_shift_on ? std::clamp(v + t.channel_shift, double(lo), double(hi)) : v;
+  };
+  // Legacy brightness first stretches (array_to_img(scale=True), float32).
+  const float top = static_cast<float>(shifted(hi));
+  const float f = static_cast<float>(t.brightness);
+  uint8_t level[256];
+  for (int v = 0; v < 256; ++v) {
+    const double x = shifted(v);
+    if (!bright) {
+      level[v] = static_cast<uint8_t>(x + 0.5);
+      continue;
+    }
+    float y = static_cast<float>(x);
+    if (convention == KerasConvention::kLegacy && top > 0.0f) y = y / top * 255.0f;
+    // fromarray's astype('uint8') truncates; PIL's blend with black then
+    // truncates f * v and clips.
+    const float z = f * static_cast<float>(static_cast<int>(y));
+    level[v] = z <= 0.0f ? 0 : (z >= 255.0f ? 255 : static_cast<uint8_t>(z));
+  }
+  each([&](uint8_t& v) { v = level[v]; });
 }
 
 void warp_affine(const ConstImageView& src, const InverseAffine& map, FillMode fill, uint8_t cval,
