@@ -106,7 +106,8 @@ struct AugmentRanges {
 // width_shift and the width, shear ~ U[-s, s], zx, zy ~ U[lo, hi] independently
 // (both 1 when lo = hi = 1), horizontal then vertical flip with probability 0.5,
 // channel shift ~ U[-c, c], brightness ~ U[lo, hi]. A range that is off draws
-// nothing, so enabling one transform leaves the others' draws unchanged.
+// nothing, so a config with only shear, zoom and flip draws what it drew
+// before the other transforms existed.
 KerasTransform sample_transform(const AugmentRanges& ranges, CounterRng& rng, int dst_width = 0,
                                 int dst_height = 0);
 
