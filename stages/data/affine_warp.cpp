@@ -215,10 +215,63 @@ void blend_rows(const uint8_t* row0, const uint8_t* row1, float fy, int begin, i
   }
 }
 
+// One output row of a map whose y depends on the column (a rotation, or a
+// legacy shear). x and y step in 32.32 fixed point from the exact start (the
+// error over a row stays below 2^-18 pixel). In nearest mode every column
+// clamps its coordinates to [0, len - 1], which is scipy's rule; otherwise the
+// columns whose (x, y) lie inside [0, w-1) x [0, h-1) take the stepping loop
+// and the others the general path. Taps are clamped: never outside the image.
+template <int C>
+void warp_general_row(const ConstImageView& src, const InverseAffine& m, FillMode fill,
+                      uint8_t cval, int r, uint8_t* out, int width, int ch) {
+  const double x_row = m.b * r + m.tx, y_row = m.e * r + m.ty;
+  int lo = 0, hi = width;
+  if (fill != FillMode::kNearest) {
+    int xlo = 0, xhi = 0, ylo = 0, yhi = 0;
+    interior_columns(m.a, x_row, src.width - 1, width, xlo, xhi);
+    interior_columns(m.d, y_row, src.height - 1, width, ylo, yhi);
+    lo = std::max(xlo, ylo);
+    hi = std::max(lo, std::min(xhi, yhi));
+  }
+  for (int c = 0; c < lo; ++c) {
+    warp_pixel<C>(src, m.a * c + x_row, m.d * c + y_row, fill, cval, out + c * ch, ch);
+  }
+  if (lo < hi) {
+    constexpr double kFixed = 4294967296.0;
+    constexpr int kDrop = 32 - kWeightBits;
+    constexpr int64_t kRound = int64_t{1} << (kDrop - 1);
+    const int64_t x_max = static_cast<int64_t>(src.width - 1) << 32;
+    const int64_t y_max = static_cast<int64_t>(src.height - 1) << 32;
+    int64_t xf = std::llround((m.a * lo + x_row) * kFixed);
+    int64_t yf = std::llround((m.d * lo + y_row) * kFixed);
+    const int64_t sx = std::llround(m.a * kFixed), sy = std::llround(m.d * kFixed);
+    uint8_t* o = out + lo * ch;
+    for (int c = lo; c < hi; ++c, xf += sx, yf += sy, o += ch) {
+      const int64_t xc = std::clamp<int64_t>(xf, 0, x_max);
+      const int64_t yc = std::clamp<int64_t>(yf, 0, y_max);
+      const int x0 = std::min(static_cast<int>(xc >> 32), src.width - 2);
+      const int y0 = std::min(static_cast<int>(yc >> 32), src.height - 2);
+      const int wx = static_cast<int>((xc - (static_cast<int64_t>(x0) << 32) + kRound) >> kDrop);
+      const int wy = static_cast<int>((yc - (static_cast<int64_t>(y0) << 32) + kRound) >> kDrop);
+      const uint8_t* p = src.data + y0 * src.stride + x0 * ch;
+      blend<C>(p, p + ch, p + src.stride, p + src.stride + ch, wx, wy, o, ch);
+    }
+  }
+  for (int c = hi; c < width; ++c) {
+    warp_pixel<C>(src, m.a * c + x_row, m.d * c + y_row, fill, cval, out + c * ch, ch);
+  }
+}
+
 template <int C>
 void warp_rows(const ConstImageView& src, const InverseAffine& m, FillMode fill, uint8_t cval,
                const ImageSpan& dst) {
   const int ch = C > 0 ? C : dst.channels;
+  if (m.d != 0.0 && src.width >= 2 && src.height >= 2) {
+    for (int r = 0; r < dst.height; ++r) {
+      warp_general_row<C>(src, m, fill, cval, r, dst.data + r * dst.stride, dst.width, ch);
+    }
+    return;
+  }
   const double x_hi = src.width - 1, y_hi = src.height - 1;
   thread_local std::vector<float> row_buffer;
   // Padded on both sides: fixed-point rounding may step a tap one pixel out.
@@ -450,17 +503,18 @@ void apply_intensity(const KerasTransform& t, KerasConvention convention, const 
   const bool bright = t.brightness != 0.0;
   if (!t.channel_shift_on && !bright) return;
   const int row_bytes = img.width * img.channels;
-  auto each = [&](auto&& fn) {
+  // The image's range: only the channel shift and legacy brightness need it.
+  int lo = 0, hi = 255;
+  if (t.channel_shift_on || convention == KerasConvention::kLegacy) {
+    lo = 255, hi = 0;
     for (int r = 0; r < img.height; ++r) {
-      uint8_t* p = img.data + r * img.stride;
-      for (int i = 0; i < row_bytes; ++i) fn(p[i]);
+      const uint8_t* p = img.data + r * img.stride;
+      for (int i = 0; i < row_bytes; ++i) {
+        lo = std::min<int>(lo, p[i]);
+        hi = std::max<int>(hi, p[i]);
+      }
     }
-  };
-  int lo = 255, hi = 0;
-  each([&](uint8_t& v) {
-    lo = std::min<int>(lo, v);
-    hi = std::max<int>(hi, v);
-  });
+  }
   auto shifted = [&](int v) {
     return t.channel_shift_on ? std::clamp(v + t.channel_shift, double(lo), double(hi)) : v;
   };
@@ -481,7 +535,10 @@ void apply_intensity(const KerasTransform& t, KerasConvention convention, const 
     const float z = f * static_cast<float>(static_cast<int>(y));
     level[v] = z <= 0.0f ? 0 : (z >= 255.0f ? 255 : static_cast<uint8_t>(z));
   }
-  each([&](uint8_t& v) { v = level[v]; });
+  for (int r = 0; r < img.height; ++r) {
+    uint8_t* p = img.data + r * img.stride;
+    for (int i = 0; i < row_bytes; ++i) p[i] = level[p[i]];
+  }
 }
 
 void warp_affine(const ConstImageView& src, const InverseAffine& map, FillMode fill, uint8_t cval,
