@@ -246,7 +246,52 @@ void warp_general_row(const ConstImageView& src, const InverseAffine& m, FillMod
     int64_t yf = std::llround((m.d * lo + y_row) * kFixed);
     const int64_t sx = std::llround(m.a * kFixed), sy = std::llround(m.d * kFixed);
     uint8_t* o = out + lo * ch;
-    for (int c = lo; c < hi; ++c, xf += sx, yf += sy, o += ch) {
+    int c = lo;
+#ifdef __SSE2__
+    if (ch == 3) {
+      // Four float lanes per pixel, as in warp_rows: each tap loads 4 bytes
+      // (the fourth is the next pixel's, unused), so the image's very last
+      // pixel, whose fourth byte lies past the buffer, takes the scalar loop;
+      // the fourth lane of each store is overwritten by the next pixel, and
+      // the row's last pixel stores 3 bytes.
+      const __m128i zero = _mm_setzero_si128();
+      const __m128 half = _mm_set1_ps(0.5f);
+      auto lanes = [&zero](const uint8_t* q) {
+        int32_t v;
+        std::memcpy(&v, q, 4);
+        const __m128i b = _mm_unpacklo_epi8(_mm_cvtsi32_si128(v), zero);
+        return _mm_cvtepi32_ps(_mm_unpacklo_epi16(b, zero));
+      };
+      for (; c < hi; ++c, xf += sx, yf += sy, o += 3) {
+        const int64_t xc = std::clamp<int64_t>(xf, 0, x_max);
+        const int64_t yc = std::clamp<int64_t>(yf, 0, y_max);
+        const int x0 = std::min(static_cast<int>(xc >> 32), src.width - 2);
+        const int y0 = std::min(static_cast<int>(yc >> 32), src.height - 2);
+        if (x0 == src.width - 2 && y0 == src.height - 2) break;
+        const uint8_t* p = src.data + y0 * src.stride + x0 * 3;
+        const __m128 fx = _mm_set1_ps(static_cast<float>(xc - (static_cast<int64_t>(x0) << 32)) *
+                                      2.3283064365386963e-10f);
+        const __m128 fy = _mm_set1_ps(static_cast<float>(yc - (static_cast<int64_t>(y0) << 32)) *
+                                      2.3283064365386963e-10f);
+        const __m128 p00 = lanes(p), p01 = lanes(p + 3);
+        const __m128 p10 = lanes(p + src.stride), p11 = lanes(p + src.stride + 3);
+        const __m128 top = _mm_add_ps(p00, _mm_mul_ps(fx, _mm_sub_ps(p01, p00)));
+        const __m128 bottom = _mm_add_ps(p10, _mm_mul_ps(fx, _mm_sub_ps(p11, p10)));
+        const __m128 v = _mm_add_ps(_mm_add_ps(top, _mm_mul_ps(fy, _mm_sub_ps(bottom, top))), half);
+        const __m128i i32 = _mm_cvttps_epi32(v);
+        const __m128i i16 = _mm_packs_epi32(i32, i32);
+        const auto packed = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(i16, i16)));
+        if (c + 1 < hi) {
+          std::memcpy(o, &packed, 4);
+        } else {
+          o[0] = static_cast<uint8_t>(packed);
+          o[1] = static_cast<uint8_t>(packed >> 8);
+          o[2] = static_cast<uint8_t>(packed >> 16);
+        }
+      }
+    }
+#endif
+    for (; c < hi; ++c, xf += sx, yf += sy, o += ch) {
       const int64_t xc = std::clamp<int64_t>(xf, 0, x_max);
       const int64_t yc = std::clamp<int64_t>(yf, 0, y_max);
       const int x0 = std::min(static_cast<int>(xc >> 32), src.width - 2);
