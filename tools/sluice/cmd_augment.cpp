@@ -1,9 +1,7 @@
 // `sluice augment`: applies one fixed Keras-style transform to one image with
 // the code image.augment uses, to check what a setting does.
-#include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <utility>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -79,16 +77,19 @@ int augment_cmd(const std::vector<std::string>& args) {
               << "')\n";
     return kExitConfigError;
   }
-  for (const auto& [name, v] : {std::pair<const char*, double>{"rotation", rotation},
-                                {"tx", tx},
-                                {"ty", ty},
-                                {"brightness", brightness}}) {
-    if (!std::isfinite(v) || std::abs(v) > 16384 || (name == std::string("brightness") && v < 0)) {
-      std::cerr << "sluice augment: --" << name << " must be a finite number"
-                << (name == std::string("brightness") ? " >= 0" : " within +-16384") << ", got "
-                << v << '\n';
-      return kExitConfigError;
-    }
+  // --rotation, --tx, --ty are one signed value each; the stage's are ranges.
+  ParamSpec rotation_spec = builtin_param("image.augment", "rotation");
+  rotation_spec.min_value = -*rotation_spec.max_value;
+  ParamSpec shift_spec = builtin_param("image.augment", "width_shift");
+  shift_spec.min_value = -*shift_spec.max_value;
+  if (!option_ok("augment", "rotation", rotation_spec, rotation) ||
+      !option_ok("augment", "tx", shift_spec, tx) || !option_ok("augment", "ty", shift_spec, ty)) {
+    return kExitConfigError;
+  }
+  if (!(brightness >= 0.0 && brightness <= 10.0)) {
+    std::cerr << "sluice augment: --brightness must be in [0, 10] (0: none), got " << brightness
+              << '\n';
+    return kExitConfigError;
   }
   if (!data::parse_fill_mode(fill, mode)) {
     std::cerr << "sluice augment: --fill must be nearest, constant, reflect or wrap (got '" << fill
