@@ -358,6 +358,25 @@ TEST(AffineWarp, SampledRotationShiftsAndIntensitiesFollowKerasRanges) {
   EXPECT_EQ(none.theta_deg, 0);
 }
 
+// Brightness as PIL's ImageEnhance.Brightness computes it (f * v in float,
+// truncated, clipped to 255), on every byte value and at every offset of a row
+// (the 16-byte SIMD body and its scalar tail).
+TEST(AffineWarp, BrightnessTruncatesAndClipsAsPil) {
+  const int w = 91, h = 3;
+  std::vector<uint8_t> src(static_cast<size_t>(w) * h * 3);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint8_t>(i * 7 % 256);
+  for (const double f : {0.3, 0.8, 1.0, 1.37, 2.5}) {
+    std::vector<uint8_t> img = src;
+    KerasTransform t;
+    t.brightness = f;
+    apply_intensity(t, KerasConvention::k2_9, {img.data(), w, h, 3, w * 3});
+    for (size_t i = 0; i < img.size(); ++i) {
+      const float z = static_cast<float>(f) * static_cast<float>(src[i]);
+      ASSERT_EQ(img[i], z >= 255.0f ? 255 : static_cast<int>(z)) << "f " << f << " byte " << i;
+    }
+  }
+}
+
 // A NaN, infinite or absurdly large shear or zoom used to reach the int
 // conversions as INT_MIN (reading far outside the source); the warp now refuses
 // such a map before touching a pixel, in every fill mode.
