@@ -327,7 +327,10 @@ void register_image_stages(Registry& r) {
                "Output pixel (c, r) samples the source at x = (xt + 0.5) sw/W - 0.5, "
                "y = (yt + 0.5) sh/H - 0.5 with xt = f zx (c - oc) - zy sin(s) (r - or) + oc, "
                "yt = zy cos(s) (r - or) + or (Keras 2.9 apply_affine_transform, scipy fill "
-               "modes, bilinear). Randomness depends on (seed, epoch, sample index).")
+               "modes, bilinear) for shear, zoom and flip; rotation and shifts join Keras' "
+               "matrix in the same warp, channel shift and brightness follow it. "
+               "keras_convention = \"legacy\" reproduces keras_preprocessing 1.1. "
+               "Randomness depends on (seed, epoch, sample index).")
           .transform<Image, Image>()
           .output_spec(augment_spec)
           .random(augment_randomness)
@@ -348,10 +351,12 @@ void register_image_stages(Registry& r) {
                      .range(0, kMaxRotation))
           .param(ParamSpec::number("width_shift", 0.0,
                                    "shift range: uniform in [-s, s], a fraction of the width when "
-                                   "s < 1, else pixels (Keras' width_shift_range)")
+                                   "s < 1, else pixels (Keras' width_shift_range; under \"2.9\" "
+                                   "it moves the image vertically, as Keras >= 2.9 does)")
                      .range(0, kMaxShift))
           .param(ParamSpec::number("height_shift", 0.0,
-                                   "as width_shift, of the height (Keras' height_shift_range)")
+                                   "as width_shift, of the height (Keras' height_shift_range; "
+                                   "horizontal under \"2.9\")")
                      .range(0, kMaxShift))
           .param(ParamSpec::boolean("vertical_flip", false, "vertical flip with probability 0.5"))
           .param(ParamSpec::numbers("brightness", {},
