@@ -215,10 +215,108 @@ void blend_rows(const uint8_t* row0, const uint8_t* row1, float fy, int begin, i
   }
 }
 
+// One output row of a map whose y depends on the column (a rotation, or a
+// legacy shear). x and y step in 32.32 fixed point from the exact start (the
+// error over a row stays below 2^-18 pixel). In nearest mode every column
+// clamps its coordinates to [0, len - 1], which is scipy's rule; otherwise the
+// columns whose (x, y) lie inside [0, w-1) x [0, h-1) take the stepping loop
+// and the others the general path. Taps are clamped: never outside the image.
+template <int C>
+void warp_general_row(const ConstImageView& src, const InverseAffine& m, FillMode fill,
+                      uint8_t cval, int r, uint8_t* out, int width, int ch) {
+  const double x_row = m.b * r + m.tx, y_row = m.e * r + m.ty;
+  int lo = 0, hi = width;
+  if (fill != FillMode::kNearest) {
+    int xlo = 0, xhi = 0, ylo = 0, yhi = 0;
+    interior_columns(m.a, x_row, src.width - 1, width, xlo, xhi);
+    interior_columns(m.d, y_row, src.height - 1, width, ylo, yhi);
+    lo = std::max(xlo, ylo);
+    hi = std::max(lo, std::min(xhi, yhi));
+  }
+  for (int c = 0; c < lo; ++c) {
+    warp_pixel<C>(src, m.a * c + x_row, m.d * c + y_row, fill, cval, out + c * ch, ch);
+  }
+  if (lo < hi) {
+    constexpr double kFixed = 4294967296.0;
+    constexpr int kDrop = 32 - kWeightBits;
+    constexpr int64_t kRound = int64_t{1} << (kDrop - 1);
+    const int64_t x_max = static_cast<int64_t>(src.width - 1) << 32;
+    const int64_t y_max = static_cast<int64_t>(src.height - 1) << 32;
+    int64_t xf = std::llround((m.a * lo + x_row) * kFixed);
+    int64_t yf = std::llround((m.d * lo + y_row) * kFixed);
+    const int64_t sx = std::llround(m.a * kFixed), sy = std::llround(m.d * kFixed);
+    uint8_t* o = out + lo * ch;
+    int c = lo;
+#ifdef __SSE2__
+    if (ch == 3) {
+      // Four float lanes per pixel, as in warp_rows: each tap loads 4 bytes
+      // (the fourth is the next pixel's, unused), so the image's very last
+      // pixel, whose fourth byte lies past the buffer, takes the scalar loop;
+      // the fourth lane of each store is overwritten by the next pixel, and
+      // the row's last pixel stores 3 bytes.
+      const __m128i zero = _mm_setzero_si128();
+      const __m128 half = _mm_set1_ps(0.5f);
+      auto lanes = [&zero](const uint8_t* q) {
+        int32_t v;
+        std::memcpy(&v, q, 4);
+        const __m128i b = _mm_unpacklo_epi8(_mm_cvtsi32_si128(v), zero);
+        return _mm_cvtepi32_ps(_mm_unpacklo_epi16(b, zero));
+      };
+      for (; c < hi; ++c, xf += sx, yf += sy, o += 3) {
+        const int64_t xc = std::clamp<int64_t>(xf, 0, x_max);
+        const int64_t yc = std::clamp<int64_t>(yf, 0, y_max);
+        const int x0 = std::min(static_cast<int>(xc >> 32), src.width - 2);
+        const int y0 = std::min(static_cast<int>(yc >> 32), src.height - 2);
+        if (x0 == src.width - 2 && y0 == src.height - 2) break;
+        const uint8_t* p = src.data + y0 * src.stride + x0 * 3;
+        const __m128 fx = _mm_set1_ps(static_cast<float>(xc - (static_cast<int64_t>(x0) << 32)) *
+                                      2.3283064365386963e-10f);
+        const __m128 fy = _mm_set1_ps(static_cast<float>(yc - (static_cast<int64_t>(y0) << 32)) *
+                                      2.3283064365386963e-10f);
+        const __m128 p00 = lanes(p), p01 = lanes(p + 3);
+        const __m128 p10 = lanes(p + src.stride), p11 = lanes(p + src.stride + 3);
+        const __m128 top = _mm_add_ps(p00, _mm_mul_ps(fx, _mm_sub_ps(p01, p00)));
+        const __m128 bottom = _mm_add_ps(p10, _mm_mul_ps(fx, _mm_sub_ps(p11, p10)));
+        const __m128 v = _mm_add_ps(_mm_add_ps(top, _mm_mul_ps(fy, _mm_sub_ps(bottom, top))), half);
+        const __m128i i32 = _mm_cvttps_epi32(v);
+        const __m128i i16 = _mm_packs_epi32(i32, i32);
+        const auto packed = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(i16, i16)));
+        if (c + 1 < hi) {
+          std::memcpy(o, &packed, 4);
+        } else {
+          o[0] = static_cast<uint8_t>(packed);
+          o[1] = static_cast<uint8_t>(packed >> 8);
+          o[2] = static_cast<uint8_t>(packed >> 16);
+        }
+      }
+    }
+#endif
+    for (; c < hi; ++c, xf += sx, yf += sy, o += ch) {
+      const int64_t xc = std::clamp<int64_t>(xf, 0, x_max);
+      const int64_t yc = std::clamp<int64_t>(yf, 0, y_max);
+      const int x0 = std::min(static_cast<int>(xc >> 32), src.width - 2);
+      const int y0 = std::min(static_cast<int>(yc >> 32), src.height - 2);
+      const int wx = static_cast<int>((xc - (static_cast<int64_t>(x0) << 32) + kRound) >> kDrop);
+      const int wy = static_cast<int>((yc - (static_cast<int64_t>(y0) << 32) + kRound) >> kDrop);
+      const uint8_t* p = src.data + y0 * src.stride + x0 * ch;
+      blend<C>(p, p + ch, p + src.stride, p + src.stride + ch, wx, wy, o, ch);
+    }
+  }
+  for (int c = hi; c < width; ++c) {
+    warp_pixel<C>(src, m.a * c + x_row, m.d * c + y_row, fill, cval, out + c * ch, ch);
+  }
+}
+
 template <int C>
 void warp_rows(const ConstImageView& src, const InverseAffine& m, FillMode fill, uint8_t cval,
                const ImageSpan& dst) {
   const int ch = C > 0 ? C : dst.channels;
+  if (m.d != 0.0 && src.width >= 2 && src.height >= 2) {
+    for (int r = 0; r < dst.height; ++r) {
+      warp_general_row<C>(src, m, fill, cval, r, dst.data + r * dst.stride, dst.width, ch);
+    }
+    return;
+  }
   const double x_hi = src.width - 1, y_hi = src.height - 1;
   thread_local std::vector<float> row_buffer;
   // Padded on both sides: fixed-point rounding may step a tap one pixel out.
@@ -339,37 +437,191 @@ bool parse_fill_mode(const std::string& name, FillMode& mode) {
   return false;
 }
 
-KerasTransform sample_transform(const AugmentRanges& ranges, CounterRng& rng) {
+const char* keras_convention_name(KerasConvention c) {
+  return c == KerasConvention::kLegacy ? "legacy" : "2.9";
+}
+
+bool parse_keras_convention(const std::string& name, KerasConvention& c) {
+  if (name == "2.9") {
+    c = KerasConvention::k2_9;
+  } else if (name == "legacy") {
+    c = KerasConvention::kLegacy;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+namespace {
+
+// Keras' shift draw for a float range: U[-s, s], a fraction of `size` when s < 1.
+double draw_shift(double range, int size, CounterRng& rng) {
+  const double v = rng.uniform(-range, range);
+  return range < 1.0 ? v * size : v;
+}
+
+using Mat3 = double[3][3];
+
+void matmul(const Mat3 a, const Mat3 b, Mat3 out) {
+  Mat3 c = {};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      for (int k = 0; k < 3; ++k) c[i][j] += a[i][k] * b[k][j];
+  std::memcpy(out, c, sizeof c);
+}
+
+}  // namespace
+
+KerasTransform sample_transform(const AugmentRanges& ranges, CounterRng& rng, int dst_width,
+                                int dst_height) {
   KerasTransform t;
+  if (ranges.rotation != 0.0) t.theta_deg = rng.uniform(-ranges.rotation, ranges.rotation);
+  if (ranges.height_shift != 0.0) t.tx = draw_shift(ranges.height_shift, dst_height, rng);
+  if (ranges.width_shift != 0.0) t.ty = draw_shift(ranges.width_shift, dst_width, rng);
   if (ranges.shear != 0.0) t.shear_deg = rng.uniform(-ranges.shear, ranges.shear);
   if (ranges.zoom_lo != 1.0 || ranges.zoom_hi != 1.0) {
     t.zx = rng.uniform(ranges.zoom_lo, ranges.zoom_hi);
     t.zy = rng.uniform(ranges.zoom_lo, ranges.zoom_hi);
   }
   if (ranges.flip) t.flip = rng.uniform() < 0.5;
+  if (ranges.flip_v) t.flip_v = rng.uniform() < 0.5;
+  if (ranges.channel_shift != 0.0) {
+    t.channel_shift_on = true;
+    t.channel_shift = rng.uniform(-ranges.channel_shift, ranges.channel_shift);
+  }
+  if (ranges.brightness_hi != 0.0) {
+    t.brightness = rng.uniform(ranges.brightness_lo, ranges.brightness_hi);
+  }
   return t;
 }
 
 InverseAffine keras_inverse_map(const KerasTransform& t, int src_width, int src_height,
-                                int dst_width, int dst_height) {
-  const double s = t.shear_deg * M_PI / 180.0;
-  const double f = t.flip ? -1.0 : 1.0;
-  const double oc = dst_width / 2.0 - 0.5, orow = dst_height / 2.0 - 0.5;
+                                int dst_width, int dst_height, KerasConvention convention) {
+  // Keras' matrix M = rotation @ shift @ shear @ zoom on its (axis 0, axis 1)
+  // coordinates relative to the centre: (x, y) under 2.9, (row, col) in legacy.
+  const double th = t.theta_deg * M_PI / 180.0, s = t.shear_deg * M_PI / 180.0;
+  const Mat3 rot = {{std::cos(th), -std::sin(th), 0}, {std::sin(th), std::cos(th), 0}, {0, 0, 1}};
+  const Mat3 shift = {{1, 0, t.tx}, {0, 1, t.ty}, {0, 0, 1}};
+  const Mat3 shear = {{1, -std::sin(s), 0}, {0, std::cos(s), 0}, {0, 0, 1}};
+  const Mat3 zoom = {{t.zx, 0, 0}, {0, t.zy, 0}, {0, 0, 1}};
+  Mat3 m;
+  matmul(rot, shift, m);
+  matmul(m, shear, m);
+  matmul(m, zoom, m);
+  // Keras' centre: n/2 - 0.5 since 2.9, n/2 + 0.5 in keras_preprocessing 1.1.
+  const double half = convention == KerasConvention::k2_9 ? -0.5 : 0.5;
+  const double oc = dst_width / 2.0 + half, orow = dst_height / 2.0 + half;
+  // Target-grid map of the warp: xt = p*cw + q*rw + u, yt = g*cw + h*rw + v.
+  double p, q, g, h, u0, v0;
+  if (convention == KerasConvention::k2_9) {
+    p = m[0][0], q = m[0][1], u0 = m[0][2];
+    g = m[1][0], h = m[1][1], v0 = m[1][2];
+  } else {
+    p = m[1][1], q = m[1][0], u0 = m[1][2];
+    g = m[0][1], h = m[0][0], v0 = m[0][2];
+  }
+  double u = oc + u0 - p * oc - q * orow;
+  double v = orow + v0 - g * oc - h * orow;
+  // The flips come after the warp in Keras: output (c, r) reads the warped
+  // grid at cw = W - 1 - c, rw = H - 1 - r.
+  if (t.flip) {
+    u += p * (dst_width - 1), v += g * (dst_width - 1);
+    p = -p, g = -g;
+  }
+  if (t.flip_v) {
+    u += q * (dst_height - 1), v += h * (dst_height - 1);
+    q = -q, h = -h;
+  }
   const double kx = static_cast<double>(src_width) / dst_width;
   const double ky = static_cast<double>(src_height) / dst_height;
-  // Target-grid map: xt = p*c + q*r + u, yt = e0*r + v.
-  const double p = f * t.zx, q = -t.zy * std::sin(s);
-  const double u = oc - p * oc - q * orow;
-  const double e0 = t.zy * std::cos(s);
-  const double v = orow - e0 * orow;
-  InverseAffine m;
-  m.a = kx * p;
-  m.b = kx * q;
-  m.tx = kx * (u + 0.5) - 0.5;
-  m.d = 0.0;
-  m.e = ky * e0;
-  m.ty = ky * (v + 0.5) - 0.5;
-  return m;
+  InverseAffine out;
+  out.a = kx * p;
+  out.b = kx * q;
+  out.tx = kx * (u + 0.5) - 0.5;
+  out.d = ky * g;
+  out.e = ky * h;
+  out.ty = ky * (v + 0.5) - 0.5;
+  return out;
+}
+
+namespace {
+
+// Keras >= 2.9's brightness alone: min(255, trunc(f * v)) in float, as PIL's
+// blend with black computes it, 16 bytes at a time; the same values as the
+// lookup table below.
+void scale_brightness(const ImageSpan& img, float f) {
+  const int row_bytes = img.width * img.channels;
+  for (int r = 0; r < img.height; ++r) {
+    uint8_t* p = img.data + r * img.stride;
+    int i = 0;
+#ifdef __SSE2__
+    const __m128i zero = _mm_setzero_si128();
+    const __m128 k = _mm_set1_ps(f);
+    for (; i + 16 <= row_bytes; i += 16) {
+      const __m128i v8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      const __m128i v16[2] = {_mm_unpacklo_epi8(v8, zero), _mm_unpackhi_epi8(v8, zero)};
+      __m128i o16[2];
+      for (int h = 0; h < 2; ++h) {
+        const __m128 lo = _mm_mul_ps(k, _mm_cvtepi32_ps(_mm_unpacklo_epi16(v16[h], zero)));
+        const __m128 hi = _mm_mul_ps(k, _mm_cvtepi32_ps(_mm_unpackhi_epi16(v16[h], zero)));
+        // Truncation, then saturation at 255 (f * v < 2^31 for f <= 10).
+        o16[h] = _mm_packs_epi32(_mm_cvttps_epi32(lo), _mm_cvttps_epi32(hi));
+      }
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(p + i), _mm_packus_epi16(o16[0], o16[1]));
+    }
+#endif
+    for (; i < row_bytes; ++i) {
+      const float z = f * static_cast<float>(p[i]);
+      p[i] = z >= 255.0f ? 255 : static_cast<uint8_t>(z);
+    }
+  }
+}
+
+}  // namespace
+
+void apply_intensity(const KerasTransform& t, KerasConvention convention, const ImageSpan& img) {
+  const bool bright = t.brightness != 0.0;
+  if (!t.channel_shift_on && !bright) return;
+  if (!t.channel_shift_on && convention == KerasConvention::k2_9 && t.brightness > 0.0) {
+    return scale_brightness(img, static_cast<float>(t.brightness));
+  }
+  const int row_bytes = img.width * img.channels;
+  // The image's range: only the channel shift and legacy brightness need it.
+  int lo = 0, hi = 255;
+  if (t.channel_shift_on || convention == KerasConvention::kLegacy) {
+    lo = 255, hi = 0;
+    for (int r = 0; r < img.height; ++r) {
+      const uint8_t* p = img.data + r * img.stride;
+      for (int i = 0; i < row_bytes; ++i) {
+        lo = std::min<int>(lo, p[i]);
+        hi = std::max<int>(hi, p[i]);
+      }
+    }
+  }
+  auto shifted = [&](int v) {
+    return t.channel_shift_on ? std::clamp(v + t.channel_shift, double(lo), double(hi)) : v;
+  };
+  // Legacy brightness first stretches (array_to_img(scale=True), float32).
+  const float top = static_cast<float>(shifted(hi));
+  const float f = static_cast<float>(t.brightness);
+  uint8_t level[256];
+  for (int v = 0; v < 256; ++v) {
+    const double x = shifted(v);
+    if (!bright) {
+      level[v] = static_cast<uint8_t>(x + 0.5);
+      continue;
+    }
+    float y = static_cast<float>(x);
+    if (convention == KerasConvention::kLegacy && top > 0.0f) y = y / top * 255.0f;
+    // fromarray's astype('uint8') truncates; PIL's blend with black then
+    // truncates f * v and clips.
+    const float z = f * static_cast<float>(static_cast<int>(y));
+    level[v] = z <= 0.0f ? 0 : (z >= 255.0f ? 255 : static_cast<uint8_t>(z));
+  }
+  for (int r = 0; r < img.height; ++r) {
+    uint8_t* p = img.data + r * img.stride;
+    for (int i = 0; i < row_bytes; ++i) p[i] = level[p[i]];
+  }
 }
 
 void warp_affine(const ConstImageView& src, const InverseAffine& map, FillMode fill, uint8_t cval,

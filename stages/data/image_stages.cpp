@@ -27,6 +27,13 @@
 //   shear = 0.2          # degrees, as Keras' shear_range
 //   zoom = 0.2           # [0.8, 1.2]; or zoom = [0.9, 1.3]
 //   flip = true
+//   rotation = 15        # degrees, as Keras' rotation_range
+//   width_shift = 0.1    # a fraction of the width (< 1) or pixels (>= 1)
+//   height_shift = 0.1
+//   vertical_flip = false
+//   brightness = [0.8, 1.2]
+//   channel_shift = 0    # intensity, as Keras' channel_shift_range
+//   keras_convention = "2.9"   # or "legacy": keras_preprocessing 1.1 / Keras <= 2.8
 //   fill_mode = "nearest"
 //   rescale = 0.00392156862745098
 #include <algorithm>
@@ -52,6 +59,9 @@ namespace {
 // pixels or fewer; a shear beyond 90 degrees folds the image over.
 constexpr double kMaxZoom = 10.0;
 constexpr double kMaxShear = 90.0;
+constexpr double kMaxRotation = 360.0;
+constexpr double kMaxShift = 16384.0;
+constexpr double kMaxBrightness = 10.0;
 
 // The rules of image.augment's parameters that their ParamSpecs cannot state: the
 // constructor throws these messages and the check hook reports them. Written so
@@ -73,6 +83,15 @@ std::string zoom_problem(const std::vector<double>& zoom) {
   return {};
 }
 
+std::string brightness_problem(const std::vector<double>& b) {
+  if (b.empty()) return {};
+  if (b.size() != 2 || !(b[0] > 0.0 && b[0] <= b[1])) {
+    return "brightness: give a pair [lo, hi] with 0 < lo <= hi (Keras' brightness_range), got " +
+           format_param_value(b);
+  }
+  return {};
+}
+
 std::string scaling_problem(double rescale, const std::string& normalize) {
   if (normalize == "imagenet" && rescale != 0.0) return "rescale: use either rescale or normalize";
   return {};
@@ -81,6 +100,9 @@ std::string scaling_problem(double rescale, const std::string& normalize) {
 void check_augment_params(const ParamCheck& c) {
   const Params& p = c.params();
   if (auto why = zoom_problem(p.get_floats("zoom")); !why.empty()) c.error("zoom", why);
+  if (auto why = brightness_problem(p.get_floats("brightness")); !why.empty()) {
+    c.error("brightness", why);
+  }
   if (auto why = scaling_problem(p.get_float("rescale"), p.get_string("normalize")); !why.empty()) {
     c.error(c.given("rescale") ? "rescale" : "normalize", why);
   }
@@ -98,6 +120,14 @@ std::string augment_randomness(const Params& p) {
                        (zoom.size() == 2 && zoom[0] == 1.0 && zoom[1] == 1.0);
   if (!no_zoom) add("zoom " + format_param_value(zoom));
   if (p.get_bool("flip")) add("flip");
+  for (const char* name : {"rotation", "width_shift", "height_shift", "channel_shift"}) {
+    if (p.get_float(name) != 0.0)
+      add(std::string(name) + " " + format_param_value(p.get_float(name)));
+  }
+  if (p.get_bool("vertical_flip")) add("vertical_flip");
+  if (!p.get_floats("brightness").empty()) {
+    add("brightness " + format_param_value(p.get_floats("brightness")));
+  }
   if (why.empty()) return {};
   return "random " + why + " on splits " + format_param_value(p.get_strings("augment_splits"));
 }
@@ -188,6 +218,21 @@ class AugmentStage : public Transform {
                                   format_param_value(ranges_.shear));
     }
     ranges_.flip = p.get_bool("flip");
+    ranges_.rotation = p.get_float("rotation");
+    ranges_.width_shift = p.get_float("width_shift");
+    ranges_.height_shift = p.get_float("height_shift");
+    ranges_.flip_v = p.get_bool("vertical_flip");
+    ranges_.channel_shift = p.get_float("channel_shift");
+    const std::vector<double> brightness = p.get_floats("brightness");
+    if (auto why = brightness_problem(brightness); !why.empty()) throw std::invalid_argument(why);
+    if (!brightness.empty()) {
+      ranges_.brightness_lo = brightness[0];
+      ranges_.brightness_hi = brightness[1];
+    }
+    if (!parse_keras_convention(p.get_string("keras_convention"), convention_)) {
+      throw std::invalid_argument("keras_convention: unknown convention '" +
+                                  p.get_string("keras_convention") + "'");
+    }
     if (!parse_fill_mode(p.get_string("fill_mode"), fill_)) {
       throw std::invalid_argument("fill_mode: unknown mode '" + p.get_string("fill_mode") + "'");
     }
@@ -224,18 +269,21 @@ class AugmentStage : public Transform {
                    static_cast<uint64_t>(src.sample.index));
     const bool random = std::find(augment_splits_.begin(), augment_splits_.end(),
                                   src.sample.split) != augment_splits_.end();
-    const KerasTransform t = random ? sample_transform(ranges_, rng) : KerasTransform{};
+    const KerasTransform t =
+        random ? sample_transform(ranges_, rng, width_, height_) : KerasTransform{};
     Image dst;
     dst.width = width_;
     dst.height = height_;
     dst.channels = src.channels;
     dst.pixels = pool_->get(dst.bytes());
     dst.normalization = norm_;
+    const ImageSpan span{dst.pixels.get(), width_, height_, dst.channels,
+                         static_cast<ptrdiff_t>(width_) * dst.channels};
     warp_affine({src.pixels.get(), src.width, src.height, src.channels,
                  static_cast<ptrdiff_t>(src.width) * src.channels},
-                keras_inverse_map(t, src.width, src.height, width_, height_), fill_, cval_,
-                {dst.pixels.get(), width_, height_, dst.channels,
-                 static_cast<ptrdiff_t>(width_) * dst.channels});
+                keras_inverse_map(t, src.width, src.height, width_, height_, convention_), fill_,
+                cval_, span);
+    apply_intensity(t, convention_, span);
     dst.sample = std::move(src.sample);
     src.pixels.reset();
     out.emit(std::move(dst));
@@ -247,6 +295,7 @@ class AugmentStage : public Transform {
   std::vector<std::string> augment_splits_;
   uint64_t seed_ = 0;
   AugmentRanges ranges_;
+  KerasConvention convention_ = KerasConvention::k2_9;
   FillMode fill_ = FillMode::kNearest;
   uint8_t cval_ = 0;
   Normalization norm_;
@@ -274,11 +323,14 @@ void register_image_stages(Registry& r) {
           .param(ParamSpec::boolean("fast_dct", false, "faster, slightly less exact JPEG IDCT")));
   r.add<AugmentStage>(
       StageSpec("image.augment")
-          .doc("Keras ImageDataGenerator shear/zoom/flip fused with the resize: one warp.",
+          .doc("Keras ImageDataGenerator's transforms fused with the resize: one warp.",
                "Output pixel (c, r) samples the source at x = (xt + 0.5) sw/W - 0.5, "
                "y = (yt + 0.5) sh/H - 0.5 with xt = f zx (c - oc) - zy sin(s) (r - or) + oc, "
                "yt = zy cos(s) (r - or) + or (Keras 2.9 apply_affine_transform, scipy fill "
-               "modes, bilinear). Randomness depends on (seed, epoch, sample index).")
+               "modes, bilinear) for shear, zoom and flip; rotation and shifts join Keras' "
+               "matrix in the same warp, channel shift and brightness follow it. "
+               "keras_convention = \"legacy\" reproduces keras_preprocessing 1.1. "
+               "Randomness depends on (seed, epoch, sample index).")
           .transform<Image, Image>()
           .output_spec(augment_spec)
           .random(augment_randomness)
@@ -293,6 +345,34 @@ void register_image_stages(Registry& r) {
                      .list_size(1, 2)
                      .range(0, kMaxZoom))
           .param(ParamSpec::boolean("flip", false, "horizontal flip with probability 0.5"))
+          .param(ParamSpec::number("rotation", 0.0,
+                                   "rotation range in degrees: uniform in [-r, r] (Keras' "
+                                   "rotation_range)")
+                     .range(0, kMaxRotation))
+          .param(ParamSpec::number("width_shift", 0.0,
+                                   "shift range: uniform in [-s, s], a fraction of the width when "
+                                   "s < 1, else pixels (Keras' width_shift_range; under \"2.9\" "
+                                   "it moves the image vertically, as Keras >= 2.9 does)")
+                     .range(0, kMaxShift))
+          .param(ParamSpec::number("height_shift", 0.0,
+                                   "as width_shift, of the height (Keras' height_shift_range; "
+                                   "horizontal under \"2.9\")")
+                     .range(0, kMaxShift))
+          .param(ParamSpec::boolean("vertical_flip", false, "vertical flip with probability 0.5"))
+          .param(ParamSpec::numbers("brightness", {},
+                                    "[lo, hi]: multiply by a factor uniform in [lo, hi] (Keras' "
+                                    "brightness_range; empty: none)")
+                     .list_size(0, 2)
+                     .range(0, kMaxBrightness))
+          .param(ParamSpec::number("channel_shift", 0.0,
+                                   "add a shift uniform in [-c, c] to every channel, clipped to "
+                                   "the image's range (Keras' channel_shift_range)")
+                     .range(0, 255))
+          .param(ParamSpec::string("keras_convention", "2.9",
+                                   "2.9: Keras >= 2.9's matrix; legacy: keras_preprocessing 1.1 / "
+                                   "Keras <= 2.8 (no row/column swap: shear, anisotropic zoom, "
+                                   "shifts and brightness differ)")
+                     .one_of({"2.9", "legacy"}))
           .param(ParamSpec::string("fill_mode", "nearest", "points outside the image")
                      .one_of({"nearest", "constant", "reflect", "wrap"}))
           .param(ParamSpec::number("cval", 0.0, "fill value for fill_mode = constant (0-255)")

@@ -305,6 +305,78 @@ TEST(AffineWarp, SampledParametersFollowKerasRanges) {
   EXPECT_FALSE(none.flip);
 }
 
+// The other ranges, drawn in Keras' order: a shift below 1 is a fraction of the
+// target (tx of the height, ty of the width, as Keras names them), from 1 on
+// pixels; each transform draws only when its range is on.
+TEST(AffineWarp, SampledRotationShiftsAndIntensitiesFollowKerasRanges) {
+  AugmentRanges r;
+  r.rotation = 30;
+  r.height_shift = 0.25;
+  r.width_shift = 6;
+  r.flip_v = true;
+  r.channel_shift = 20;
+  r.brightness_lo = 0.5;
+  r.brightness_hi = 1.5;
+  int flips = 0;
+  double max_tx = 0, max_ty = 0;
+  for (uint64_t i = 0; i < 2000; ++i) {
+    CounterRng rng(9, 1, i);
+    const KerasTransform t = sample_transform(r, rng, 64, 40);
+    EXPECT_LE(std::abs(t.theta_deg), 30);
+    EXPECT_LE(std::abs(t.tx), 0.25 * 40);
+    EXPECT_LE(std::abs(t.ty), 6);
+    EXPECT_TRUE(t.channel_shift_on);
+    EXPECT_LE(std::abs(t.channel_shift), 20);
+    EXPECT_GE(t.brightness, 0.5);
+    EXPECT_LE(t.brightness, 1.5);
+    EXPECT_FALSE(t.flip);
+    EXPECT_EQ(t.shear_deg, 0);
+    max_tx = std::max(max_tx, std::abs(t.tx));
+    max_ty = std::max(max_ty, std::abs(t.ty));
+    flips += t.flip_v;
+  }
+  EXPECT_GT(max_tx, 9.5);  // fractions of the height 40, not of the width 64
+  EXPECT_GT(max_ty, 5.8);  // pixels
+  EXPECT_NEAR(flips, 1000, 120);
+  // Keras' order: theta is the first number drawn, then tx.
+  CounterRng a(3, 0, 7), b(3, 0, 7);
+  AugmentRanges only_rotation;
+  only_rotation.rotation = 10;
+  const double u = a.uniform(-10, 10);
+  EXPECT_EQ(sample_transform(only_rotation, b).theta_deg, u);
+  AugmentRanges rotation_and_shift = only_rotation;
+  rotation_and_shift.height_shift = 3;
+  CounterRng c(3, 0, 7);
+  const KerasTransform t = sample_transform(rotation_and_shift, c, 10, 10);
+  EXPECT_EQ(t.theta_deg, u);
+  EXPECT_EQ(t.tx, a.uniform(-3, 3));
+  // All off: nothing drawn, no intensity pass.
+  CounterRng d(1, 2, 3);
+  const KerasTransform none = sample_transform(AugmentRanges{}, d);
+  EXPECT_FALSE(none.channel_shift_on);
+  EXPECT_EQ(none.brightness, 0);
+  EXPECT_EQ(none.theta_deg, 0);
+}
+
+// Brightness as PIL's ImageEnhance.Brightness computes it (f * v in float,
+// truncated, clipped to 255), on every byte value and at every offset of a row
+// (the 16-byte SIMD body and its scalar tail).
+TEST(AffineWarp, BrightnessTruncatesAndClipsAsPil) {
+  const int w = 91, h = 3;
+  std::vector<uint8_t> src(static_cast<size_t>(w) * h * 3);
+  for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint8_t>(i * 7 % 256);
+  for (const double f : {0.3, 0.8, 1.0, 1.37, 2.5}) {
+    std::vector<uint8_t> img = src;
+    KerasTransform t;
+    t.brightness = f;
+    apply_intensity(t, KerasConvention::k2_9, {img.data(), w, h, 3, w * 3});
+    for (size_t i = 0; i < img.size(); ++i) {
+      const float z = static_cast<float>(f) * static_cast<float>(src[i]);
+      ASSERT_EQ(img[i], z >= 255.0f ? 255 : static_cast<int>(z)) << "f " << f << " byte " << i;
+    }
+  }
+}
+
 // A NaN, infinite or absurdly large shear or zoom used to reach the int
 // conversions as INT_MIN (reading far outside the source); the warp now refuses
 // such a map before touching a pixel, in every fill mode.

@@ -71,13 +71,15 @@ class DataStages : public ::testing::Test {
     return (*root_ / "img_align_celeba" / "img_align_celeba" / name).string();
   }
   static std::string graph(const std::string& extra_index = "",
-                           const std::string& extra_decode = "") {
+                           const std::string& extra_decode = "",
+                           const std::string& extra_augment = "") {
     return "[pipeline]\nseed = 5\n\n[stages.index]\nuse = \"celeba.index\"\nroot = \"" +
            root_->string() + "\"\nsplit = [\"train\", \"validation\"]\nepochs = 2\n" + extra_index +
            "\n[stages.decode]\nuse = \"image.decode\"\ninput = \"index\"\n" + extra_decode +
            "\n[stages.augment]\nuse = \"image.augment\"\ninput = \"decode\"\nwidth = 48\n"
            "height = 40\nshear = 20\nzoom = 0.3\nflip = true\nfill_mode = \"reflect\"\n"
-           "rescale = 0.00392156862745098\n"
+           "rescale = 0.00392156862745098\n" +
+           extra_augment +
            "\n[stages.batch]\nuse = \"image.batch\"\ninput = \"augment\"\nbatch_size = 7\n"
            "\n[stages.out]\nuse = \"test.collect\"\ninput = \"batch\"\n";
   }
@@ -127,6 +129,39 @@ TEST_F(DataStages, IdenticalBatchesWithOneTwoAndFourThreads) {
       EXPECT_EQ(std::memcmp(a.pixels.get(), b.pixels.get(), a.image_bytes() * a.size), 0)
           << "batch " << i << " differs with " << threads << " threads";
     }
+  }
+}
+
+// Rotation, shifts, vertical flip, channel shift and brightness draw from the
+// same counter-based generator: the batches are the same under any thread
+// count, in both Keras conventions, and differ from the shear/zoom/flip ones.
+TEST_F(DataStages, NewTransformsAreIdenticalUnderOneAndFourThreads) {
+  const std::string extra =
+      "rotation = 25\nwidth_shift = 0.15\nheight_shift = 4\nvertical_flip = true\n"
+      "channel_shift = 30\nbrightness = [0.7, 1.3]\n";
+  const Result plain = run_toml(graph(), 1);
+  ASSERT_EQ(plain.report.status, RunStatus::kCompleted) << plain.report.error;
+  for (const char* convention : {"\"2.9\"", "\"legacy\""}) {
+    const std::string toml = graph("", "", extra + "keras_convention = " + convention + "\n");
+    const Result one = run_toml(toml, 1);
+    ASSERT_EQ(one.report.status, RunStatus::kCompleted) << one.report.error;
+    const Result four = run_toml(toml, 4);
+    ASSERT_EQ(four.report.status, RunStatus::kCompleted) << four.report.error;
+    ASSERT_EQ(one.packets.size(), four.packets.size());
+    ASSERT_EQ(one.packets.size(), plain.packets.size());
+    int differs_from_plain = 0;
+    for (size_t i = 0; i < one.packets.size(); ++i) {
+      ASSERT_EQ(describe(one.packets[i]), describe(four.packets[i])) << convention;
+      if (one.packets[i].is_control) continue;
+      const Batch& a = payload_as<Batch>(one.packets[i].value);
+      const Batch& b = payload_as<Batch>(four.packets[i].value);
+      const Batch& c = payload_as<Batch>(plain.packets[i].value);
+      EXPECT_EQ(std::memcmp(a.pixels.get(), b.pixels.get(), a.image_bytes() * a.size), 0)
+          << convention << " batch " << i << " differs with 4 threads";
+      differs_from_plain +=
+          std::memcmp(a.pixels.get(), c.pixels.get(), a.image_bytes() * a.size) != 0;
+    }
+    EXPECT_GT(differs_from_plain, 0) << convention;
   }
 }
 
@@ -355,6 +390,14 @@ TEST(DataStageHarness, AugmentRefusesNonFiniteAndOutOfRangeParameters) {
       {"cval = 300", "parameter 'cval' must be in [0, 255], got 300"},
       {"cval = nan", "parameter 'cval' must be a finite number, got nan"},
       {"rescale = inf", "parameter 'rescale' must be a finite number, got inf"},
+      {"rotation = -5", "parameter 'rotation' must be in [0, 360], got -5"},
+      {"width_shift = nan", "parameter 'width_shift' must be a finite number, got nan"},
+      {"brightness = [1.2, 0.8]",
+       "brightness: give a pair [lo, hi] with 0 < lo <= hi (Keras' brightness_range), got [1.2, "
+       "0.8]"},
+      {"brightness = [0.9]", "brightness: give a pair [lo, hi]"},
+      {"channel_shift = 300", "parameter 'channel_shift' must be in [0, 255], got 300"},
+      {"keras_convention = \"2.8\"", "keras_convention"},
   };
   for (const auto& [params, want] : cases) {
     const std::string got = augment_error(params);
@@ -362,6 +405,10 @@ TEST(DataStageHarness, AugmentRefusesNonFiniteAndOutOfRangeParameters) {
   }
   EXPECT_EQ(augment_error("zoom = [0.5, 10]\nshear = 90\ncval = 255"), "");
   EXPECT_EQ(augment_error("zoom = 0.99"), "");
+  EXPECT_EQ(augment_error("rotation = 180\nwidth_shift = 0.5\nheight_shift = 3\n"
+                          "brightness = [0.5, 1.5]\nchannel_shift = 40\nvertical_flip = true\n"
+                          "keras_convention = \"legacy\""),
+            "");
 }
 
 // shard_count had no maximum: a huge count was accepted and padded the train
