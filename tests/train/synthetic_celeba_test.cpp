@@ -201,8 +201,8 @@ TEST_F(SyntheticCeleba, RunsNeverOverwriteEachOther) {
     run(toml);
     FAIL() << "a second run into " << out << " was not refused";
   } catch (const sluice::ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("already holds a run (best.pt, config.toml, last.pt, "
-                                         "metrics.csv, metrics.jsonl)"),
+    EXPECT_NE(std::string(e.what()).find("already holds a run (best.pt, config.toml, invocations, "
+                                         "last.pt, metrics.csv, metrics.jsonl)"),
               std::string::npos)
         << e.what();
   }
