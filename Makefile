@@ -19,7 +19,7 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libcpp-httplib-dev libarchive-dev \
   python3 python3-torch python3-torchvision \
   pybind11-dev python3-dev python3-pytest python3-numpy \
-  python3-scipy python3-keras-preprocessing \
+  python3-scipy python3-keras-preprocessing python3-pil \
   clang libfuzzer-14-dev libclang-rt-14-dev chromium
 
 .PHONY: all deps configure build build-demo test test-notorch soak demo bench fuzz clean
