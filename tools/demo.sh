@@ -45,3 +45,6 @@ images=$(awk -F, 'NR > 1 && $2 ~ /^2/ { print $1 }' "$out/celeba/list_eval_parti
 "$sluice" predict --checkpoint "$out/run/best.pt" $images
 
 step "done: metrics in $out/run/metrics.jsonl, evaluation in $out/run/eval.json"
+echo "next: the run on one page (open it in a browser):"
+echo "  $sluice report $out/run -o $out/report.html"
+echo "then your own images: README.md, \"Your own images\""
