@@ -187,6 +187,24 @@ void interior_columns(double a, double x_row, double x_hi, int width, int& lo, i
   while (hi > lo && !inside(hi - 1)) --hi;
 }
 
+#ifdef __SSE2__
+// Rounds the first three of four float lanes (v + 0.5 truncated, saturated to
+// 0..255) and stores them as one RGB pixel at `o`. Unless `last`, it writes 4 bytes
+// (the fourth is the next pixel's, which its own store overwrites).
+inline void store_rgb(__m128 v_plus_half, uint8_t* o, bool last) {
+  const __m128i i32 = _mm_cvttps_epi32(v_plus_half);
+  const __m128i i16 = _mm_packs_epi32(i32, i32);
+  const auto packed = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(i16, i16)));
+  if (!last) {
+    std::memcpy(o, &packed, 4);
+  } else {
+    o[0] = static_cast<uint8_t>(packed);
+    o[1] = static_cast<uint8_t>(packed >> 8);
+    o[2] = static_cast<uint8_t>(packed >> 16);
+  }
+}
+#endif
+
 // out[i] = row0[i] + fy * (row1[i] - row0[i]) for i in [begin, end), as floats.
 void blend_rows(const uint8_t* row0, const uint8_t* row1, float fy, int begin, int end,
                 float* out) {
@@ -278,16 +296,7 @@ void warp_general_row(const ConstImageView& src, const InverseAffine& m, FillMod
         const __m128 top = _mm_add_ps(p00, _mm_mul_ps(fx, _mm_sub_ps(p01, p00)));
         const __m128 bottom = _mm_add_ps(p10, _mm_mul_ps(fx, _mm_sub_ps(p11, p10)));
         const __m128 v = _mm_add_ps(_mm_add_ps(top, _mm_mul_ps(fy, _mm_sub_ps(bottom, top))), half);
-        const __m128i i32 = _mm_cvttps_epi32(v);
-        const __m128i i16 = _mm_packs_epi32(i32, i32);
-        const auto packed = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(i16, i16)));
-        if (c + 1 < hi) {
-          std::memcpy(o, &packed, 4);
-        } else {
-          o[0] = static_cast<uint8_t>(packed);
-          o[1] = static_cast<uint8_t>(packed >> 8);
-          o[2] = static_cast<uint8_t>(packed >> 16);
-        }
+        store_rgb(v, o, c + 1 == hi);
       }
     }
 #endif
@@ -383,16 +392,7 @@ void warp_rows(const ConstImageView& src, const InverseAffine& m, FillMode fill,
           const __m128 l = _mm_loadu_ps(vrow + x0 * 3);
           const __m128 r = _mm_loadu_ps(vrow + x0 * 3 + 3);
           const __m128 v = _mm_add_ps(_mm_add_ps(l, _mm_mul_ps(f, _mm_sub_ps(r, l))), half);
-          const __m128i i32 = _mm_cvttps_epi32(v);
-          const __m128i i16 = _mm_packs_epi32(i32, i32);
-          const auto packed = static_cast<uint32_t>(_mm_cvtsi128_si32(_mm_packus_epi16(i16, i16)));
-          if (c + 1 < hi) {
-            std::memcpy(o, &packed, 4);
-          } else {
-            o[0] = static_cast<uint8_t>(packed);
-            o[1] = static_cast<uint8_t>(packed >> 8);
-            o[2] = static_cast<uint8_t>(packed >> 16);
-          }
+          store_rgb(v, o, c + 1 == hi);
         }
       }
 #endif
